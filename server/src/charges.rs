@@ -1,0 +1,210 @@
+//! `POST /api/charges`, the idempotent endpoint, and `GET /api/charges`.
+//!
+//! The order of checks follows the IETF Idempotency-Key draft and Stripe:
+//! requests that are invalid (no key, bad body) are rejected before the key is
+//! looked at, so they are never stored against it and a corrected retry with
+//! the same key goes through.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::account::Account;
+use crate::connection::ConnectionKill;
+use crate::error::ApiError;
+use crate::key::{self, IdempotencyKey};
+use crate::ledger::{Begin, Charge, LedgerError, NewCharge};
+
+/// Marks a response replayed from the idempotency record.
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+const MAX_DESCRIPTION: usize = 1000;
+
+/// The `POST /api/charges` body. Unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct ChargeRequest {
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl ChargeRequest {
+    fn parse(body: &[u8]) -> Result<NewCharge, ApiError> {
+        let request: ChargeRequest = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("invalid charge JSON: {e}"))
+        })?;
+        if request.amount <= 0 {
+            return Err(ApiError::bad_request(
+                "invalid_amount",
+                "amount must be a positive integer of minor units",
+            ));
+        }
+        if request.currency.len() != 3 || !request.currency.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return Err(ApiError::bad_request(
+                "invalid_currency",
+                "currency must be a 3-letter code",
+            ));
+        }
+        if request
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_description",
+                format!("description must be at most {MAX_DESCRIPTION} characters"),
+            ));
+        }
+        Ok(NewCharge {
+            amount: request.amount,
+            currency: request.currency.to_ascii_uppercase(),
+            description: request.description,
+        })
+    }
+}
+
+/// `POST /api/charges`.
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    account: Account,
+    kill: Option<Extension<ConnectionKill>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let key = match IdempotencyKey::from_headers(&headers) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    let mut response = match process(app, account, kill, &key, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    // Echo the key so a client can match responses to keys (and CORS exposes it).
+    if let Some(value) = key.to_header_value() {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(key::HEADER), value);
+    }
+    response
+}
+
+async fn process(
+    app: AppState,
+    account: Account,
+    kill: Option<Extension<ConnectionKill>>,
+    key: &IdempotencyKey,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+    let charge = ChargeRequest::parse(&body)?;
+
+    if let Some(failure) = app.faults.next_failure(&account) {
+        return Ok(failure.into_response());
+    }
+
+    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+    let begin = app
+        .ledger
+        .begin(
+            account.as_str().to_owned(),
+            key.as_str().to_owned(),
+            fingerprint,
+            app.retention,
+        )
+        .await
+        .map_err(|e| ledger_failure(&e))?;
+    match begin {
+        Begin::Started => {}
+        Begin::InProgress => {
+            let mut response = ApiError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response);
+        }
+        Begin::Mismatch => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request body",
+            ));
+        }
+        Begin::Expired => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_expired",
+                "this Idempotency-Key made a charge whose record has expired; use a new key",
+            ));
+        }
+        Begin::Replay { status, body } => return Ok(replay(status, body)),
+    }
+
+    // From here on the key is in_progress: finish in a task of its own, so a
+    // client hanging up (which drops this future) cannot strand the key.
+    let slowness = app.faults.slowness(&account);
+    let ledger = app.ledger.clone();
+    let (account_name, key_name) = (account.as_str().to_owned(), key.as_str().to_owned());
+    let job = app.processing.spawn(async move {
+        if !slowness.is_zero() {
+            tokio::time::sleep(slowness).await;
+        }
+        let done = ledger
+            .complete(account_name.clone(), key_name.clone(), charge)
+            .await;
+        if done.is_err()
+            && let Err(e) = ledger.release(account_name, key_name).await
+        {
+            eprintln!("oncely-server: releasing a failed key: {e}");
+        }
+        done
+    });
+    let charge: Charge = job
+        .await
+        .map_err(|e| ApiError::internal("charge task", &e))?
+        .map_err(|e| ledger_failure(&e))?;
+
+    if let Some(Extension(kill)) = kill
+        && app.faults.take_drop(&account)
+    {
+        kill.close_connection().await;
+    }
+    Ok((StatusCode::CREATED, Json(charge)).into_response())
+}
+
+fn replay(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+fn ledger_failure(e: &LedgerError) -> ApiError {
+    ApiError::internal("ledger", e)
+}
+
+/// `GET /api/charges`: the account's ledger, oldest first.
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    account: Account,
+) -> Result<Json<Vec<Charge>>, ApiError> {
+    app.ledger
+        .charges(account.as_str().to_owned())
+        .await
+        .map(Json)
+        .map_err(|e| ledger_failure(&e))
+}

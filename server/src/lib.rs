@@ -1,0 +1,327 @@
+//! The oncely reference server: a toy payments API that honours the IETF
+//! Idempotency-Key draft on an embedded SQLite ledger, with fault injection.
+//!
+//! Integration tests start it in-process:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), oncely_server::StartError> {
+//! let server = oncely_server::Server::start(oncely_server::Options::new("ledger.db")).await?;
+//! println!("POST {}/api/charges", server.url());
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Endpoints
+//!
+//! Every request belongs to an account: the `X-Account` header, else the
+//! `account` cookie, else `public`. Keys, ledger rows and faults are per account.
+//!
+//! - `POST /api/charges` with `Idempotency-Key` and
+//!   `{"amount": 1000, "currency": "EUR", "description": "optional"}`:
+//!   201 and the charge; 400 without a valid key or body; 409 (`Retry-After: 1`)
+//!   while the same key is in progress; 422 when the key was used with another
+//!   body; a completed key replays its response with `Idempotent-Replayed: true`.
+//! - `GET /api/charges`: the account's ledger, oldest first.
+//! - `GET|POST|DELETE /api/faults`: fault injection, see [`faults`](crate#faults).
+//! - `GET /api/health`: `{"ok":true,"retention_seconds":86400}`, see the
+//!   retention notes below.
+//!
+//! # Faults
+//!
+//! `POST /api/faults` merges `{"fail_next": [{"status": 503, "headers":
+//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000}` into the account's
+//! settings: queued failures answered verbatim, committed charges whose
+//! connection is then closed without a response, and a delay while a key is in
+//! progress.
+//!
+//! # Retention
+//!
+//! Completed keys are kept for [`Options::retention`] (24 h by default) from
+//! first use, then purged; reusing an expired key is a 422, never a second charge.
+
+#![deny(missing_docs)]
+
+mod account;
+mod charges;
+mod connection;
+mod error;
+mod faults;
+mod inflight;
+mod key;
+mod ledger;
+mod retention;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::inflight::InFlight;
+use crate::ledger::Ledger;
+
+/// How to run a [`Server`].
+///
+/// # Defaults
+///
+/// - `addr`: `127.0.0.1:0` (an ephemeral port on loopback)
+/// - `www`: `None` (no static files)
+/// - `retention`: 24 hours
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The SQLite file; created if missing.
+    pub db: PathBuf,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// A directory served at `/` for paths no API route claims.
+    pub www: Option<PathBuf>,
+    /// How long completed idempotency keys are remembered.
+    pub retention: Duration,
+}
+
+impl Options {
+    /// Options for a server on `db` with every other field at its default.
+    pub fn new(db: impl Into<PathBuf>) -> Options {
+        Options {
+            db: db.into(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            www: None,
+            retention: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// Why a [`Server`] could not start.
+#[derive(Debug)]
+pub struct StartError {
+    kind: StartErrorKind,
+}
+
+#[derive(Debug)]
+enum StartErrorKind {
+    Database {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    Bind {
+        addr: SocketAddr,
+        source: io::Error,
+    },
+}
+
+impl StartError {
+    fn database(options: &Options, source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        StartError {
+            kind: StartErrorKind::Database {
+                path: options.db.clone(),
+                source,
+            },
+        }
+    }
+
+    /// True if the database file could not be opened or is not SQLite.
+    pub fn is_database(&self) -> bool {
+        matches!(self.kind, StartErrorKind::Database { .. })
+    }
+
+    /// True if the listening address could not be bound.
+    pub fn is_bind(&self) -> bool {
+        matches!(self.kind, StartErrorKind::Bind { .. })
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StartErrorKind::Database { path, source } => {
+                write!(
+                    f,
+                    "cannot open the ledger database {}: {source}",
+                    path.display()
+                )
+            }
+            StartErrorKind::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            StartErrorKind::Database { source, .. } => Some(source.as_ref()),
+            StartErrorKind::Bind { source, .. } => Some(source),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    ledger: Ledger,
+    faults: Faults,
+    processing: InFlight,
+    retention: Duration,
+}
+
+impl FromRef<AppState> for Faults {
+    fn from_ref(app: &AppState) -> Faults {
+        app.faults.clone()
+    }
+}
+
+impl FromRef<AppState> for Duration {
+    fn from_ref(app: &AppState) -> Duration {
+        app.retention
+    }
+}
+
+/// A running server. Dropping it stops accepting connections; [`Server::stop`]
+/// also waits for work in flight.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    /// Taken by `stop`, which awaits it.
+    accept_loop: Option<JoinHandle<()>>,
+    sweeper: JoinHandle<()>,
+    processing: InFlight,
+}
+
+impl Server {
+    /// Opens the database, binds `options.addr` and starts serving on the
+    /// current tokio runtime. Returns once the socket is listening.
+    ///
+    /// Requests left `in_progress` by a previous run are forgotten: their
+    /// charge never committed, because completing a key is atomic with it.
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be opened or is not SQLite ([`StartError::is_database`]),
+    /// or the address cannot be bound ([`StartError::is_bind`]).
+    pub async fn start(options: Options) -> Result<Server, StartError> {
+        let path = options.db.clone();
+        let opened = tokio::task::spawn_blocking(move || Ledger::open(&path)).await;
+        let ledger = match opened {
+            Ok(Ok(ledger)) => ledger,
+            Ok(Err(e)) => return Err(StartError::database(&options, e.into())),
+            Err(e) => return Err(StartError::database(&options, e.into())),
+        };
+        let listener = TcpListener::bind(options.addr)
+            .await
+            .map_err(|source| StartError {
+                kind: StartErrorKind::Bind {
+                    addr: options.addr,
+                    source,
+                },
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError {
+            kind: StartErrorKind::Bind {
+                addr: options.addr,
+                source,
+            },
+        })?;
+
+        let processing = InFlight::default();
+        let app = AppState {
+            ledger: ledger.clone(),
+            faults: Faults::default(),
+            processing: processing.clone(),
+            retention: options.retention,
+        };
+        let sweeper = retention::spawn_sweeper(ledger, options.retention);
+        let (shutdown, stopping) = watch::channel(false);
+        let accept_loop = tokio::spawn(connection::accept_loop(
+            listener,
+            router(app, options.www.as_deref()),
+            stopping,
+        ));
+        Ok(Server {
+            addr,
+            shutdown,
+            accept_loop: Some(accept_loop),
+            sweeper,
+            processing,
+        })
+    }
+
+    /// The address the server listens on (with the real port if 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets open requests finish and waits for
+    /// every charge being processed to commit.
+    pub async fn stop(mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(accept_loop) = self.accept_loop.take()
+            && let Err(e) = accept_loop.await
+        {
+            eprintln!("oncely-server: accept loop ended abnormally: {e}");
+        }
+        self.processing.wait_idle().await;
+        self.sweeper.abort();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Also reached after `stop`, where it is a no-op.
+        self.shutdown.send_replace(true);
+        self.sweeper.abort();
+    }
+}
+
+fn router(app: AppState, www: Option<&std::path::Path>) -> Router {
+    let api = Router::new()
+        .route("/api/charges", get(charges::list).post(charges::create))
+        .route(
+            "/api/faults",
+            get(faults::get).post(faults::post).delete(faults::delete),
+        )
+        .route("/api/health", get(retention::health))
+        .with_state(app);
+    let routed = match www {
+        Some(dir) => api.fallback_service(ServeDir::new(dir)),
+        None => api.fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        }),
+    };
+    routed.layer(cors())
+}
+
+/// Browsers preflight `Idempotency-Key`; it must be an allowed header, and the
+/// replay marker must be exposed for scripts to see it.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("x-account"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("retry-after"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+}
