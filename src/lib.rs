@@ -1,1 +1,74 @@
+//! oncely makes a client's side effects happen once.
+//!
+//! An application names an *intent* ("charge order 42"). oncely mints one
+//! idempotency key for it, writes the intent to durable storage before the
+//! first byte leaves, sends it with an `Idempotency-Key` header, retries under
+//! the *same* key, joins concurrent duplicate calls onto the one flight, and
+//! records the outcome, so a reload, a double click or a restarted process gets
+//! the same answer instead of a second charge.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), oncely::Error> {
+//! let client = oncely::Client::builder()
+//!     .store(oncely::FileStore::open("payments.oncely")?)
+//!     .build()?;
+//! let outcome = client
+//!     .intent("order-42")
+//!     .post("https://api.example.com/charges")
+//!     .header("content-type", "application/json")
+//!     .body(r#"{"amount":4200,"currency":"eur"}"#)
+//!     .send()
+//!     .await?;
+//! println!("{} under key {} after {} attempt(s)", outcome.status(), outcome.key(), outcome.attempts());
+//! // At start-up: finish whatever an earlier run left pending, under the same keys.
+//! client.resume().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Targets
+//!
+//! One core, two targets, decided once (the `if_native!`/`if_wasm!` gate):
+//! natively the transport is reqwest, the durable store is SQLite
+//! ([`FileStore`]) and the runtime is tokio; on `wasm32` the browser's own
+//! `fetch`, IndexedDB and timers take their places under the same names.
+#![deny(missing_docs)]
 
+/// Items for native targets (tokio, reqwest, SQLite).
+macro_rules! if_native {
+    ($($item:item)*) => {$(
+        #[cfg(not(target_arch = "wasm32"))]
+        $item
+    )*}
+}
+
+/// Items for the browser target (wasm32: fetch, IndexedDB, browser timers).
+macro_rules! if_wasm {
+    ($($item:item)*) => {$(
+        #[cfg(target_arch = "wasm32")]
+        $item
+    )*}
+}
+
+mod client;
+mod error;
+mod event;
+mod flight;
+mod intent;
+pub mod key;
+pub mod retry;
+pub mod runtime;
+pub mod store;
+pub mod transport;
+
+pub use client::{Client, ClientBuilder, IntentRequest};
+pub use error::{Error, ErrorKind};
+pub use event::{Event, EventKind, Subscription};
+pub use intent::{Failure, Fingerprint, Outcome, Record, Request, Response, State};
+pub use key::Key;
+pub use retry::RetryPolicy;
+pub use store::{Durability, MemoryStore, Store};
+if_native! {
+    pub use store::{FileStore, FileStoreOptions};
+}

@@ -1,0 +1,367 @@
+//! One flight: record the intent (or find it), then attempt under its key
+//! until a definitive answer, a rejection, or the policy runs out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Inner;
+use crate::event::EventKind;
+use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
+use crate::retry::{Backoff, Class, retry_after};
+use crate::store::Update;
+use crate::transport::TransportError;
+use crate::{Error, ErrorKind, Key, Outcome};
+
+/// Runs the flight of intent `name` to its end. `key` is the caller's own
+/// key (from its `Idempotency-Key` header) or, on resume, the record's.
+pub(super) async fn fly(
+    inner: Arc<Inner>,
+    name: String,
+    request: Request,
+    fingerprint: Fingerprint,
+    key: Option<Key>,
+) -> Result<Outcome, Error> {
+    let now = inner.clock.now_ms();
+    let candidate = Record {
+        name: name.clone(),
+        key: key
+            .clone()
+            .unwrap_or_else(|| Key::mint(now, inner.random.as_ref())),
+        request: inner.persistable(&request),
+        fingerprint,
+        created_at: now,
+        expires_at: now.saturating_add(inner.retention.as_millis() as u64),
+        // Created just before its first attempt: that attempt is counted
+        // with the creation, saving a write.
+        attempts: 1,
+        state: State::Pending,
+        failure: None,
+        response: None,
+    };
+    let (record, created) = inner
+        .store
+        .create_or_get(candidate)
+        .await
+        .map_err(|e| e.with_intent(&name, key.clone()))?;
+    let flight = Flight {
+        inner: &inner,
+        record,
+        request,
+    };
+    flight.run(created, key, fingerprint).await
+}
+
+struct Flight<'a> {
+    inner: &'a Inner,
+    record: Record,
+    /// The request as the caller gave it (credentials included), or as
+    /// stored, on resume.
+    request: Request,
+}
+
+impl Flight<'_> {
+    fn emit(&self, kind: EventKind) {
+        self.inner
+            .events
+            .emit(&self.record.name, Some(&self.record.key), kind);
+    }
+
+    fn error(&self, kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error::new(kind, message).with_intent(&self.record.name, Some(self.record.key.clone()))
+    }
+
+    async fn run(
+        mut self,
+        created: bool,
+        key: Option<Key>,
+        fingerprint: Fingerprint,
+    ) -> Result<Outcome, Error> {
+        let inner = self.inner;
+        if created {
+            self.emit(EventKind::Created);
+        }
+        if self.record.fingerprint != fingerprint {
+            self.emit(EventKind::Conflict);
+            return Err(self.error(
+                ErrorKind::Conflict,
+                "the intent is recorded with a different request (method, URL or body); nothing was sent",
+            ));
+        }
+        if let Some(key) = key.filter(|k| *k != self.record.key) {
+            self.emit(EventKind::Conflict);
+            return Err(self.error(
+                ErrorKind::Conflict,
+                format!("the intent is recorded under another key than the request's {key}; nothing was sent"),
+            ));
+        }
+        let now = inner.clock.now_ms();
+        let expired = now >= self.record.expires_at;
+        match (
+            &self.record.state,
+            &self.record.failure,
+            &self.record.response,
+        ) {
+            (State::Expired, ..) => return Err(self.expired_error()),
+            (State::Settled, _, Some(response)) if !expired => {
+                self.emit(EventKind::Replayed);
+                return Ok(Outcome::new(&self.record, response.clone(), true));
+            }
+            (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
+                let error = self
+                    .error(ErrorKind::Rejected, failure.message.clone())
+                    .with_last_status(failure.last_status);
+                self.emit(EventKind::Failed {
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+            _ if expired => {
+                // Past the server's retention its key may be forgotten: sending
+                // again could repeat the effect. Say so; never send.
+                if self.record.state != State::Settled {
+                    let update = Update {
+                        attempts: self.record.attempts,
+                        state: State::Expired,
+                        failure: None,
+                        response: None,
+                    };
+                    inner
+                        .store
+                        .update(&self.record.name, update)
+                        .await
+                        .map_err(|e| self.context(e))?;
+                }
+                let error = self.expired_error();
+                self.emit(EventKind::Failed {
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+            (State::Settled, _, None) => {
+                return Err(self.error(
+                    ErrorKind::Store,
+                    "the record is settled but holds no response (damaged store)",
+                ));
+            }
+            _ => {}
+        }
+        self.attempt_until_done(created).await
+    }
+
+    fn context(&self, error: Error) -> Error {
+        error.with_intent(&self.record.name, Some(self.record.key.clone()))
+    }
+
+    fn expired_error(&self) -> Error {
+        self.error(
+            ErrorKind::Expired,
+            "the intent is older than the server's retention; it is never re-sent (forget it to start anew)",
+        )
+    }
+
+    async fn attempt_until_done(&mut self, created: bool) -> Result<Outcome, Error> {
+        let inner = self.inner;
+        let policy = &inner.policy;
+        let started = inner.clock.now_ms();
+        let deadline = started.saturating_add(policy.deadline.as_millis() as u64);
+        let mut backoff = Backoff::new(
+            policy.base_delay,
+            policy.max_delay,
+            Arc::clone(&inner.random),
+        );
+        let mut counted: u32 = 0;
+        let mut first = created;
+        loop {
+            if !first {
+                self.record.attempts = self.record.attempts.saturating_add(1);
+                let update = Update {
+                    attempts: self.record.attempts,
+                    state: State::Pending,
+                    failure: None,
+                    response: None,
+                };
+                inner
+                    .store
+                    .update(&self.record.name, update)
+                    .await
+                    .map_err(|e| self.context(e))?;
+            }
+            first = false;
+            counted += 1;
+            self.emit(EventKind::Attempt {
+                number: self.record.attempts,
+            });
+
+            let now = inner.clock.now_ms();
+            let remaining = Duration::from_millis(deadline.saturating_sub(now));
+            let outgoing = inner.outgoing(&self.request, &self.record.key);
+            let result = inner
+                .transport
+                .send(outgoing, policy.attempt_timeout.min(remaining))
+                .await;
+            let class = (inner.classifier)(result.as_ref());
+            let (response, cause) = match result {
+                Ok(response) => (Some(response), None),
+                Err(error) => (None, Some(error)),
+            };
+            let last_status = response.as_ref().map(|r| r.status);
+            match (class, response) {
+                (Class::Settle, Some(response)) => return Ok(self.settle(response).await),
+                (Class::Reject, _) => {
+                    let message = "the server refused the key as reused with a different payload (422); never retried";
+                    return Err(self
+                        .fail(ErrorKind::Rejected, message.to_owned(), last_status, cause)
+                        .await);
+                }
+                // A custom classifier settling a transport failure has no
+                // response to settle with: the outcome is still unknown.
+                (Class::Settle | Class::Retry | Class::InProgress, response) => {
+                    if class == Class::InProgress {
+                        counted -= 1;
+                    }
+                    let reason = match (&response, &cause) {
+                        (Some(response), _) => format!("status {}", response.status),
+                        (None, Some(cause)) => cause.to_string(),
+                        (None, None) => "no response".to_owned(),
+                    };
+                    if counted >= policy.max_attempts {
+                        let message = format!("gave up after {counted} attempt(s); last: {reason}");
+                        return Err(self
+                            .fail(ErrorKind::GaveUp, message, last_status, cause)
+                            .await);
+                    }
+                    let now = inner.clock.now_ms();
+                    let mut delay = backoff.next().unwrap_or(policy.max_delay);
+                    if let Some(wait) = response.as_ref().and_then(|r| retry_after(&r.headers, now))
+                    {
+                        if wait > policy.max_retry_after {
+                            let message = format!(
+                                "the server asked to wait {} s, longer than max_retry_after ({} s); last: {reason}",
+                                wait.as_secs(),
+                                policy.max_retry_after.as_secs()
+                            );
+                            return Err(self
+                                .fail(ErrorKind::GaveUp, message, last_status, cause)
+                                .await);
+                        }
+                        delay = delay.max(wait);
+                    }
+                    delay = delay.max(inner.budget.reserve(now));
+                    if now.saturating_add(delay.as_millis() as u64) >= deadline {
+                        inner.budget.refund();
+                        let message = format!(
+                            "gave up: the next attempt would pass the {} s deadline; last: {reason}",
+                            policy.deadline.as_secs()
+                        );
+                        return Err(self
+                            .fail(ErrorKind::GaveUp, message, last_status, cause)
+                            .await);
+                    }
+                    self.emit(EventKind::RetryScheduled {
+                        attempt: self.record.attempts,
+                        delay,
+                        reason,
+                    });
+                    inner.clock.sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn settle(&mut self, response: Response) -> Outcome {
+        let update = Update {
+            attempts: self.record.attempts,
+            state: State::Settled,
+            failure: None,
+            response: Some(response.clone()),
+        };
+        // The effect happened and the response is real: hand it back even if
+        // recording it failed (a later call re-sends under the same key and
+        // the server replays it).
+        if let Err(error) = self.inner.store.update(&self.record.name, update).await {
+            tracing::warn!(intent = %self.record.name, key = %self.record.key, %error, "settled, but the outcome could not be recorded");
+        }
+        self.record.state = State::Settled;
+        self.emit(EventKind::Settled {
+            status: response.status,
+            attempts: self.record.attempts,
+        });
+        Outcome::new(&self.record, response, false)
+    }
+
+    async fn fail(
+        &mut self,
+        kind: ErrorKind,
+        message: String,
+        last_status: Option<u16>,
+        cause: Option<TransportError>,
+    ) -> Error {
+        let mut error = self
+            .error(kind, message.clone())
+            .with_last_status(last_status);
+        if let Some(cause) = cause {
+            error = error.with_source(cause);
+        }
+        let update = Update {
+            attempts: self.record.attempts,
+            state: State::Failed,
+            failure: Some(Failure {
+                kind,
+                message,
+                last_status,
+            }),
+            response: None,
+        };
+        if let Err(store_error) = self.inner.store.update(&self.record.name, update).await {
+            tracing::warn!(intent = %self.record.name, error = %store_error, "the failure could not be recorded");
+        }
+        self.emit(EventKind::Failed {
+            error: error.clone(),
+        });
+        error
+    }
+}
+
+impl Inner {
+    /// The request as it may be stored: without credentials.
+    fn persistable(&self, request: &Request) -> Request {
+        Request {
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers: request
+                .headers
+                .iter()
+                .filter(|(name, _)| !self.is_secret(name))
+                .cloned()
+                .collect(),
+            body: request.body.clone(),
+        }
+    }
+
+    pub(super) fn is_secret(&self, name: &str) -> bool {
+        self.secret_headers
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+    }
+
+    /// The request as one attempt sends it: credentials supplied, the key set.
+    fn outgoing(&self, request: &Request, key: &Key) -> Request {
+        let mut headers = request.headers.clone();
+        if let Some(supply) = &self.credentials {
+            for (name, value) in supply(request) {
+                let name = name.to_ascii_lowercase();
+                if header(&headers, &name).is_none() {
+                    headers.push((name, value));
+                }
+            }
+        }
+        headers.retain(|(name, _)| name != "idempotency-key");
+        headers.push(("idempotency-key".to_owned(), key.header_value()));
+        Request {
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers,
+            body: request.body.clone(),
+        }
+    }
+}

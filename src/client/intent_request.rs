@@ -1,0 +1,203 @@
+//! The request builder of one intent.
+
+use bytes::Bytes;
+
+use super::Client;
+use crate::intent::{Fingerprint, Request};
+use crate::{Error, Key, Outcome};
+
+/// The longest intent name accepted, in bytes.
+const MAX_NAME_LEN: usize = 512;
+
+/// A request for one intent, built from [`Client::intent`] and sent with
+/// [`send`](Self::send). Setters never fail; `send` reports the first
+/// invalid input, before anything is recorded or sent.
+#[must_use = "nothing happens until `send` is awaited"]
+pub struct IntentRequest {
+    client: Client,
+    name: String,
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    key: Option<Key>,
+    body: Bytes,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for IntentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentRequest")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntentRequest {
+    pub(super) fn new(client: Client, name: String) -> IntentRequest {
+        let error = check_name(&name).err();
+        IntentRequest {
+            client,
+            name,
+            method: "POST".to_owned(),
+            url: String::new(),
+            headers: Vec::new(),
+            key: None,
+            body: Bytes::new(),
+            error,
+        }
+    }
+
+    fn keep_first(&mut self, result: Result<(), Error>) {
+        if let Err(error) = result {
+            self.error.get_or_insert(error);
+        }
+    }
+
+    /// Sets the method and URL.
+    pub fn method(mut self, method: &str, url: impl Into<String>) -> IntentRequest {
+        let valid = !method.is_empty() && method.bytes().all(is_token_byte);
+        self.keep_first(if valid {
+            Ok(())
+        } else {
+            Err(Error::invalid_input(format!("invalid method {method:?}")))
+        });
+        self.method = method.to_ascii_uppercase();
+        self.url = url.into();
+        self
+    }
+
+    /// A `POST` to `url`.
+    pub fn post(self, url: impl Into<String>) -> IntentRequest {
+        self.method("POST", url)
+    }
+
+    /// A `PUT` to `url`.
+    pub fn put(self, url: impl Into<String>) -> IntentRequest {
+        self.method("PUT", url)
+    }
+
+    /// A `PATCH` to `url`.
+    pub fn patch(self, url: impl Into<String>) -> IntentRequest {
+        self.method("PATCH", url)
+    }
+
+    /// A `DELETE` of `url`.
+    pub fn delete(self, url: impl Into<String>) -> IntentRequest {
+        self.method("DELETE", url)
+    }
+
+    /// Adds a header. `Authorization`, `Cookie`, `Proxy-Authorization` and
+    /// the client's [secret headers](crate::ClientBuilder::secret_header) are
+    /// sent but never stored. An `Idempotency-Key` header sets the intent's
+    /// key (oncely never overwrites a caller's key).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> IntentRequest {
+        let value = value.into();
+        let checked = header_name(name).and_then(|name| {
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(Error::invalid_input(format!(
+                    "the value of header {name:?} holds a line break or NUL"
+                )));
+            }
+            Ok(name)
+        });
+        match checked {
+            Ok(name) if name == "idempotency-key" => match Key::from_header(&value) {
+                Ok(key) => self.key = Some(key),
+                Err(e) => self
+                    .keep_first(Err(
+                        Error::invalid_input("invalid Idempotency-Key header").with_source(e)
+                    )),
+            },
+            Ok(name) => self.headers.push((name, value)),
+            Err(error) => self.keep_first(Err(error)),
+        }
+        self
+    }
+
+    /// Sets the body, buffered once so every attempt sends it byte for byte.
+    pub fn body(mut self, body: impl Into<Bytes>) -> IntentRequest {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the intent once: records it before the first byte leaves,
+    /// retries under the same key, joins a flight already under way for the
+    /// same intent, replays the outcome of a settled one.
+    ///
+    /// Dropping the returned future stops waiting but never stops the flight:
+    /// it settles in the background and later calls get its outcome.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput): a bad
+    ///   name, method, URL or header (nothing recorded, nothing sent)
+    /// - [`ErrorKind::Conflict`](crate::ErrorKind::Conflict): the intent is
+    ///   recorded or in flight with a different request (nothing sent)
+    /// - [`ErrorKind::Rejected`](crate::ErrorKind::Rejected): the server
+    ///   answered 422 (key reused with another payload)
+    /// - [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp): the retry policy ran
+    ///   out; the intent stays recorded and a later call or `resume` retries it
+    /// - [`ErrorKind::Expired`](crate::ErrorKind::Expired): the intent is past
+    ///   its retention
+    /// - [`ErrorKind::Store`](crate::ErrorKind::Store): the store failed
+    pub async fn send(self) -> Result<Outcome, Error> {
+        let IntentRequest {
+            client,
+            name,
+            method,
+            url,
+            headers,
+            key,
+            body,
+            error,
+        } = self;
+        let fail = |e: Error| e.with_intent(&name, key.clone());
+        if let Some(error) = error {
+            return Err(fail(error));
+        }
+        if url.is_empty() {
+            return Err(fail(Error::invalid_input(
+                "no URL: call .post(url) or .method(method, url)",
+            )));
+        }
+        let request = Request {
+            method,
+            url,
+            headers,
+            body,
+        };
+        client
+            .inner
+            .transport
+            .check(&request)
+            .map_err(|message| fail(Error::invalid_input(message)))?;
+        let fingerprint = Fingerprint::of_request(&request);
+        client.run(name, request, fingerprint, key).await
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(Error::invalid_input(format!(
+            "invalid intent name {name:?}: 1 to {MAX_NAME_LEN} bytes, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A valid header name, lower-cased.
+pub(super) fn header_name(name: &str) -> Result<String, Error> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(Error::invalid_input(format!(
+            "invalid header name {name:?}"
+        )));
+    }
+    Ok(name.to_ascii_lowercase())
+}

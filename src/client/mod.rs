@@ -1,0 +1,358 @@
+//! The client: the one call that makes a side effect happen once, and the
+//! calls that look after recorded intents.
+
+mod drive;
+mod intent_request;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use intent_request::IntentRequest;
+
+use crate::event::{EventKind, Events};
+use crate::flight::{Boarding, Flights};
+use crate::intent::{Fingerprint, Record, Request, State};
+use crate::retry::{Attempt, Class, Classifier, RetryBudget, RetryPolicy};
+use crate::runtime::{Clock, OsRandom, Random, SystemClock};
+use crate::store::{MemoryStore, Store};
+use crate::transport::Transport;
+use crate::{Error, Event, Key, Outcome, Subscription};
+
+/// Headers that are credentials: never written to the store.
+const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// Supplies credential headers at send time, for every attempt, resumed ones
+/// included (the store never holds them).
+pub type Credentials = Arc<dyn Fn(&Request) -> Vec<(String, String)> + Send + Sync>;
+
+/// Makes requests happen once. Cheap to clone: clones share the store, the
+/// flights in the air and the retry budget.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(bytes: Vec<u8>) -> Result<(), oncely::Error> {
+/// let client = oncely::Client::builder()
+///     .store(oncely::FileStore::open("intents.db")?)
+///     .build()?;
+/// let outcome = client
+///     .intent("order-42")
+///     .post("https://api.example.com/charges")
+///     .header("content-type", "application/json")
+///     .body(bytes)
+///     .send()
+///     .await?;
+/// assert!(outcome.is_success());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) budget: RetryBudget,
+    pub(crate) classifier: Classifier,
+    pub(crate) retention: Duration,
+    pub(crate) secret_headers: Vec<String>,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) events: Arc<Events>,
+    pub(crate) flights: Arc<Flights>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("policy", &self.inner.policy)
+            .field("retention", &self.inner.retention)
+            .field("secret_headers", &self.inner.secret_headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder with the defaults listed on [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Starts a request for the intent `name`: a stable business identity
+    /// (`"order-42"`, `"checkout:cart-7f3"`). Same name, same intent.
+    pub fn intent(&self, name: impl Into<String>) -> IntentRequest {
+        IntentRequest::new(self.clone(), name.into())
+    }
+
+    /// Settles every intent left pending by earlier runs (or other
+    /// processes), with their original keys, concurrently. Intents past
+    /// their retention are marked expired and reported, never sent.
+    ///
+    /// Returns one result per pending intent, oldest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
+    pub async fn resume(&self) -> Result<Vec<Result<Outcome, Error>>, Error> {
+        let pending = self.pending().await?;
+        let flights = pending.into_iter().map(|record| {
+            let request = record.request.clone();
+            self.run(record.name, request, record.fingerprint, Some(record.key))
+        });
+        Ok(futures_util::future::join_all(flights).await)
+    }
+
+    /// The records not yet settled ([`State::Pending`]), oldest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
+    pub async fn pending(&self) -> Result<Vec<Record>, Error> {
+        let mut records = self.records().await?;
+        records.retain(|r| r.state == State::Pending);
+        Ok(records)
+    }
+
+    /// Every record in the store, whatever its state, oldest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
+    pub async fn records(&self) -> Result<Vec<Record>, Error> {
+        self.inner.store.list().await
+    }
+
+    /// The record of the intent `name`, if any.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
+    pub async fn record(&self, name: &str) -> Result<Option<Record>, Error> {
+        self.inner.store.get(name).await
+    }
+
+    /// Removes the intent `name` from the store: a later call with that name
+    /// starts a new intent with a new key. Returns `true` when there was one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) while the
+    /// intent is in flight in this client;
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store fails.
+    pub async fn forget(&self, name: &str) -> Result<bool, Error> {
+        if self.inner.flights.is_flying(name) {
+            return Err(
+                Error::invalid_input("cannot forget an intent while it is in flight")
+                    .with_intent(name, None),
+            );
+        }
+        self.inner.store.remove(name).await
+    }
+
+    /// Calls `handler` with every [`Event`] of this client until the returned
+    /// [`Subscription`] is dropped.
+    pub fn subscribe(&self, handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+        let id = self.inner.events.add(Arc::new(handler));
+        Subscription {
+            events: Arc::downgrade(&self.inner.events),
+            id,
+        }
+    }
+
+    /// Joins the flight of `name` or launches it; every path through a call
+    /// and through `resume` ends here.
+    pub(crate) async fn run(
+        &self,
+        name: String,
+        request: Request,
+        fingerprint: Fingerprint,
+        key: Option<Key>,
+    ) -> Result<Outcome, Error> {
+        let inner = &self.inner;
+        match inner.flights.board(&name, &request) {
+            Boarding::Joined(landing) => {
+                inner.events.emit(&name, key.as_ref(), EventKind::Joined);
+                landing.await
+            }
+            Boarding::Conflict => {
+                inner.events.emit(&name, key.as_ref(), EventKind::Conflict);
+                Err(Error::new(
+                    crate::ErrorKind::Conflict,
+                    "a different request (method, URL or body) is in flight under this intent; nothing was sent",
+                )
+                .with_intent(&name, None))
+            }
+            Boarding::Departing(departure, landing) => {
+                let flight = drive::fly(Arc::clone(inner), name.clone(), request, fingerprint, key);
+                departure
+                    .launch(Box::pin(flight))
+                    .map_err(|e| e.with_intent(&name, None))?;
+                landing.await
+            }
+        }
+    }
+}
+
+/// Builds a [`Client`]. Setters never fail; [`build`](Self::build) reports
+/// the first problem.
+///
+/// # Defaults
+/// - store: a [`MemoryStore`] (use [`FileStore`](crate::FileStore) to survive
+///   restarts)
+/// - transport: [`HttpTransport`](crate::transport::HttpTransport) (reqwest natively)
+/// - retry: [`RetryPolicy::default()`]; budget: [`RetryBudget::default()`];
+///   classification: [`retry::classify`](crate::retry::classify)
+/// - retention: 24 hours (Stripe's minimum): older intents are never re-sent
+/// - secret headers: `authorization`, `cookie`, `proxy-authorization`, never
+///   stored
+/// - clock: [`SystemClock`]; randomness: [`OsRandom`]
+#[derive(Default)]
+#[must_use]
+pub struct ClientBuilder {
+    store: Option<Arc<dyn Store>>,
+    transport: Option<Arc<dyn Transport>>,
+    clock: Option<Arc<dyn Clock>>,
+    random: Option<Arc<dyn Random>>,
+    policy: Option<RetryPolicy>,
+    budget: Option<RetryBudget>,
+    classifier: Option<Classifier>,
+    retention: Option<Duration>,
+    secret_headers: Vec<String>,
+    credentials: Option<Credentials>,
+    handlers: Vec<Arc<dyn Fn(&Event) + Send + Sync>>,
+    error: Option<Error>,
+}
+
+impl ClientBuilder {
+    /// Where intents are recorded.
+    pub fn store(mut self, store: impl Store) -> ClientBuilder {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How attempts are sent.
+    pub fn transport(mut self, transport: impl Transport) -> ClientBuilder {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> ClientBuilder {
+        if policy.max_attempts == 0 && self.error.is_none() {
+            self.error = Some(Error::invalid_input(
+                "RetryPolicy::max_attempts must be at least 1",
+            ));
+        }
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The retry budget shared by all of this client's flights.
+    pub fn budget(mut self, budget: RetryBudget) -> ClientBuilder {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Replaces the default classification of responses and failures.
+    pub fn classifier(
+        mut self,
+        classifier: impl Fn(Attempt<'_>) -> Class + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.classifier = Some(Arc::new(classifier));
+        self
+    }
+
+    /// How long the server keeps keys; intents older than this are expired,
+    /// never re-sent.
+    pub fn retention(mut self, retention: Duration) -> ClientBuilder {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// Marks one more header as a credential: sent, never stored.
+    pub fn secret_header(mut self, name: &str) -> ClientBuilder {
+        match intent_request::header_name(name) {
+            Ok(name) => self.secret_headers.push(name),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Supplies credential headers at send time, for every attempt, resumed
+    /// intents included.
+    pub fn credentials(
+        mut self,
+        supply: impl Fn(&Request) -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.credentials = Some(Arc::new(supply));
+        self
+    }
+
+    /// Calls `handler` with every event, for the client's life.
+    pub fn on_event(mut self, handler: impl Fn(&Event) + Send + Sync + 'static) -> ClientBuilder {
+        self.handlers.push(Arc::new(handler));
+        self
+    }
+
+    /// The clock (tests inject one that never sleeps).
+    pub fn clock(mut self, clock: impl Clock) -> ClientBuilder {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The source of randomness for keys and jitter (tests inject a seeded one).
+    pub fn random(mut self, random: impl Random) -> ClientBuilder {
+        self.random = Some(Arc::new(random));
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    /// The first invalid setting, or a transport that cannot be initialised.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => default_transport()?,
+        };
+        let events = Arc::new(Events::default());
+        for handler in self.handlers {
+            events.add(handler);
+        }
+        let mut secret_headers: Vec<String> =
+            SECRET_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+        secret_headers.extend(self.secret_headers);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                transport,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                random: self.random.unwrap_or_else(|| Arc::new(OsRandom)),
+                policy: self.policy.unwrap_or_default(),
+                budget: self.budget.unwrap_or_default(),
+                classifier: self
+                    .classifier
+                    .unwrap_or_else(|| Arc::new(crate::retry::classify)),
+                retention: self.retention.unwrap_or(Duration::from_secs(24 * 60 * 60)),
+                secret_headers,
+                credentials: self.credentials,
+                events,
+                flights: Arc::new(Flights::default()),
+            }),
+        })
+    }
+}
+
+if_native! {
+    fn default_transport() -> Result<Arc<dyn Transport>, Error> {
+        Ok(Arc::new(crate::transport::HttpTransport::new()?))
+    }
+}
+
+if_wasm! {
+    fn default_transport() -> Result<Arc<dyn Transport>, Error> {
+        Err(Error::invalid_input("no transport: set one with ClientBuilder::transport"))
+    }
+}

@@ -1,0 +1,248 @@
+//! The one error type.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Key;
+
+/// What went wrong, for the caller to match on.
+///
+/// Stable names: the browser package exposes them as `OncelyError.code`
+/// ([`ErrorKind::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The intent name is already recorded with a different request (method,
+    /// URL or body). Nothing was sent.
+    Conflict,
+    /// The server refused the key as reused with a different payload (422).
+    /// Never retried.
+    Rejected,
+    /// Attempts, deadline or the server's `Retry-After` ran past the policy;
+    /// [`Error::last_status`] and [`std::error::Error::source`] give the last cause.
+    /// The intent stays recorded: a later call or `resume` retries it under the
+    /// same key.
+    GaveUp,
+    /// The intent is older than the server's retention window: its key may be
+    /// forgotten by the server, so it is never re-sent blindly.
+    Expired,
+    /// The store failed (unreadable, corrupt, foreign or full file; a blocked
+    /// database).
+    Store,
+    /// The caller's input is invalid (a bad header, URL or method, no runtime).
+    InvalidInput,
+}
+
+impl ErrorKind {
+    /// The stable code string: `"conflict"`, `"rejected"`, `"gave_up"`,
+    /// `"expired"`, `"storage"`, `"invalid"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::GaveUp => "gave_up",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Store => "storage",
+            ErrorKind::InvalidInput => "invalid",
+        }
+    }
+
+    /// The kind for a [`code`](Self::code), as stored in a record.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        Some(match code {
+            "conflict" => ErrorKind::Conflict,
+            "rejected" => ErrorKind::Rejected,
+            "gave_up" => ErrorKind::GaveUp,
+            "expired" => ErrorKind::Expired,
+            "storage" => ErrorKind::Store,
+            "invalid" => ErrorKind::InvalidInput,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error of every fallible oncely call.
+///
+/// Cheap to clone: every caller joined on one flight receives the same error.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    intent: Option<String>,
+    key: Option<Key>,
+    last_status: Option<u16>,
+    source: Option<Source>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                intent: None,
+                key: None,
+                last_status: None,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub(crate) fn store(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Store, message)
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Inner)) -> Error {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => change(inner),
+            None => {
+                let mut inner = Inner {
+                    kind: self.inner.kind,
+                    message: self.inner.message.clone(),
+                    intent: self.inner.intent.clone(),
+                    key: self.inner.key.clone(),
+                    last_status: self.inner.last_status,
+                    source: None,
+                };
+                change(&mut inner);
+                self.inner = Arc::new(inner);
+            }
+        }
+        self
+    }
+
+    pub(crate) fn with_source(self, source: impl Into<Source>) -> Error {
+        let source = source.into();
+        self.with(|inner| inner.source = Some(source))
+    }
+
+    /// Prefixes the message with where the error happened.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn context(self, prefix: &str) -> Error {
+        self.with(|inner| inner.message = format!("{prefix}: {}", inner.message))
+    }
+
+    pub(crate) fn with_intent(self, intent: &str, key: Option<Key>) -> Error {
+        self.with(|inner| {
+            inner.intent = Some(intent.to_owned());
+            inner.key = key.or(inner.key.take());
+        })
+    }
+
+    pub(crate) fn with_last_status(self, status: Option<u16>) -> Error {
+        self.with(|inner| inner.last_status = status)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The human-readable reason, without the intent and key.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The intent this error concerns, if any.
+    pub fn intent(&self) -> Option<&str> {
+        self.inner.intent.as_deref()
+    }
+
+    /// The intent's idempotency key, if one was minted.
+    pub fn key(&self) -> Option<&Key> {
+        self.inner.key.as_ref()
+    }
+
+    /// The status of the last response received before giving up or being
+    /// rejected, if any response was received.
+    pub fn last_status(&self) -> Option<u16> {
+        self.inner.last_status
+    }
+
+    /// `true` for [`ErrorKind::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        self.kind() == ErrorKind::Conflict
+    }
+
+    /// `true` for [`ErrorKind::Rejected`].
+    pub fn is_rejected(&self) -> bool {
+        self.kind() == ErrorKind::Rejected
+    }
+
+    /// `true` for [`ErrorKind::GaveUp`].
+    pub fn is_gave_up(&self) -> bool {
+        self.kind() == ErrorKind::GaveUp
+    }
+
+    /// `true` for [`ErrorKind::Expired`].
+    pub fn is_expired(&self) -> bool {
+        self.kind() == ErrorKind::Expired
+    }
+
+    /// `true` for [`ErrorKind::Store`].
+    pub fn is_store(&self) -> bool {
+        self.kind() == ErrorKind::Store
+    }
+
+    /// `true` for [`ErrorKind::InvalidInput`].
+    pub fn is_invalid_input(&self) -> bool {
+        self.kind() == ErrorKind::InvalidInput
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        if let Some(intent) = &inner.intent {
+            write!(f, "intent {intent:?}")?;
+            if let Some(key) = &inner.key {
+                write!(f, " (key {key})")?;
+            }
+            f.write_str(": ")?;
+        }
+        f.write_str(&inner.message)?;
+        if let Some(source) = &inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Error")
+            .field("kind", &inner.kind)
+            .field("message", &inner.message)
+            .field("intent", &inner.intent)
+            .field("key", &inner.key)
+            .field("last_status", &inner.last_status)
+            .field("source", &inner.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,273 @@
+//! Intents: what is recorded per intent (the request, its fingerprint, its
+//! state) and the outcome a caller gets back.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::{ErrorKind, Key};
+
+/// An HTTP request as oncely records and sends it: the body is buffered once,
+/// so every attempt (and a resume after a restart) sends it byte for byte.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method, upper-case (`POST`).
+    pub method: String,
+    /// The URL (absolute natively; the browser also accepts a relative one).
+    pub url: String,
+    /// Header names (lower-case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials: show only the names.
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// A response as oncely records it: status, headers (never `set-cookie`), body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower-case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The first value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// SHA-256 over the method, URL and body: what makes two calls "the same
+/// request" for one intent. Headers are not part of it (credentials and
+/// tracing headers change between runs without changing the request).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `method`, `url` and `body`.
+    pub fn of(method: &str, url: &str, body: &[u8]) -> Fingerprint {
+        let mut hash = Sha256::new();
+        // Length prefixes keep ("a", "bc") and ("ab", "c") apart.
+        for part in [method.as_bytes(), url.as_bytes(), body] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        Fingerprint(hash.finalize().into())
+    }
+
+    /// The fingerprint of a request.
+    pub fn of_request(request: &Request) -> Fingerprint {
+        Fingerprint::of(&request.method, &request.url, &request.body)
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprint(")?;
+        for byte in &self.0[..8] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
+/// Where an intent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Recorded, not yet answered definitively: resumed by `resume()`.
+    Pending,
+    /// A definitive response arrived (2xx, 3xx, or a non-retryable 4xx): it is
+    /// replayed to every later call.
+    Settled,
+    /// oncely stopped trying (gave up, or the server rejected the key); kept
+    /// for the application to see. A later call retries a gave-up intent under
+    /// the same key.
+    Failed,
+    /// Older than the server's retention window: never sent again.
+    Expired,
+}
+
+impl State {
+    /// The name stored on disk and shown by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Settled => "settled",
+            State::Failed => "failed",
+            State::Expired => "expired",
+        }
+    }
+
+    /// The state named `name`, as stored.
+    pub fn parse(name: &str) -> Option<State> {
+        Some(match name {
+            "pending" => State::Pending,
+            "settled" => State::Settled,
+            "failed" => State::Failed,
+            "expired" => State::Expired,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a failed intent failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The kind of error the intent failed with.
+    pub kind: ErrorKind,
+    /// The reason, for people.
+    pub message: String,
+    /// The last response status, if a response arrived.
+    pub last_status: Option<u16>,
+}
+
+/// What the store keeps per intent: plain data only (never closures, never
+/// credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The intent's name, chosen by the application.
+    pub name: String,
+    /// The idempotency key, fixed for the intent's life.
+    pub key: Key,
+    /// The request, without credential headers.
+    pub request: Request,
+    /// The fingerprint of the request.
+    pub fingerprint: Fingerprint,
+    /// When the intent was recorded (ms since the epoch).
+    pub created_at: u64,
+    /// When the server's retention for the key ends (ms since the epoch).
+    pub expires_at: u64,
+    /// Attempts sent so far, across runs.
+    pub attempts: u32,
+    /// Where the intent is in its life.
+    pub state: State,
+    /// Why it failed, when [`State::Failed`].
+    pub failure: Option<Failure>,
+    /// The definitive response, when [`State::Settled`].
+    pub response: Option<Response>,
+}
+
+/// The answer to a call: the definitive response of the intent, with how it
+/// was reached.
+///
+/// Cheap to clone: every caller joined on one flight receives the same outcome.
+#[derive(Clone)]
+pub struct Outcome {
+    inner: Arc<OutcomeInner>,
+}
+
+struct OutcomeInner {
+    intent: String,
+    key: Key,
+    attempts: u32,
+    replayed: bool,
+    response: Response,
+}
+
+impl Outcome {
+    pub(crate) fn new(record: &Record, response: Response, replayed: bool) -> Outcome {
+        Outcome {
+            inner: Arc::new(OutcomeInner {
+                intent: record.name.clone(),
+                key: record.key.clone(),
+                attempts: record.attempts,
+                replayed,
+                response,
+            }),
+        }
+    }
+
+    /// The response status code.
+    pub fn status(&self) -> u16 {
+        self.inner.response.status
+    }
+
+    /// `true` for a 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status())
+    }
+
+    /// The intent's idempotency key.
+    pub fn key(&self) -> &Key {
+        &self.inner.key
+    }
+
+    /// The intent's name.
+    pub fn intent(&self) -> &str {
+        &self.inner.intent
+    }
+
+    /// How many attempts the intent took, across runs.
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// `true` when this outcome was replayed from the store: the intent had
+    /// already settled, and nothing was sent for this call.
+    pub fn replayed(&self) -> bool {
+        self.inner.replayed
+    }
+
+    /// The response headers (names lower-case; `set-cookie` is never kept).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.inner.response.headers
+    }
+
+    /// The first value of the response header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.response.header(name)
+    }
+
+    /// The response body.
+    pub fn body(&self) -> &Bytes {
+        &self.inner.response.body
+    }
+
+    /// The response, as recorded.
+    pub fn response(&self) -> &Response {
+        &self.inner.response
+    }
+}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcome")
+            .field("intent", &self.inner.intent)
+            .field("key", &self.inner.key)
+            .field("status", &self.status())
+            .field("attempts", &self.inner.attempts)
+            .field("replayed", &self.inner.replayed)
+            .field("body_len", &self.inner.response.body.len())
+            .finish()
+    }
+}

@@ -1,0 +1,174 @@
+//! Idempotency keys: ULIDs minted from a CSPRNG, or the caller's own.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::runtime::Random;
+
+/// Crockford's base32 alphabet, as ULID uses it.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The longest key accepted (Stripe's limit, and the reference server's).
+pub const MAX_KEY_LEN: usize = 255;
+
+/// An intent's idempotency key, fixed for the intent's life.
+///
+/// oncely mints a ULID (48 bits of milliseconds, 80 random bits) when the
+/// intent is first recorded. The random part is drawn fresh from a CSPRNG for
+/// every key, never from ULID's monotonic generator: keys minted in the same
+/// millisecond must not be guessable from each other. A caller that already
+/// has a key (an `Idempotency-Key` header on its request) keeps it: oncely
+/// never overwrites a caller's key.
+///
+/// # Examples
+/// ```
+/// let key: oncely::Key = "01JD5Z6W3Q7M2V8K4N9P0R1S2T".parse()?;
+/// assert_eq!(key.as_str(), "01JD5Z6W3Q7M2V8K4N9P0R1S2T");
+/// assert_eq!(key.header_value(), "\"01JD5Z6W3Q7M2V8K4N9P0R1S2T\"");
+/// # Ok::<(), oncely::key::InvalidKey>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    /// Mints a ULID key for the millisecond `now_ms` with 80 bits from `random`.
+    pub fn mint(now_ms: u64, random: &dyn Random) -> Key {
+        let mut bytes = [0u8; 10];
+        random.fill(&mut bytes);
+        let mut value = u128::from(now_ms & ((1 << 48) - 1));
+        for byte in bytes {
+            value = (value << 8) | u128::from(byte);
+        }
+        let mut text = [0u8; 26];
+        for slot in text.iter_mut().rev() {
+            *slot = ALPHABET[(value & 31) as usize];
+            value >>= 5;
+        }
+        // Every byte comes from the ASCII alphabet.
+        Key(text
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into())
+    }
+
+    /// A key the caller chose: 1 to 255 printable ASCII characters, without
+    /// `"` or `\` (so it is a structured-field String without escapes).
+    ///
+    /// # Errors
+    /// When `text` is not such a string.
+    pub fn new(text: &str) -> Result<Key, InvalidKey> {
+        let valid = !text.is_empty()
+            && text.len() <= MAX_KEY_LEN
+            && text
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if valid {
+            Ok(Key(text.into()))
+        } else {
+            Err(InvalidKey)
+        }
+    }
+
+    /// Reads an `Idempotency-Key` header value: a structured-field String
+    /// (quoted), or for leniency a bare token.
+    ///
+    /// # Errors
+    /// When the value is not a valid key.
+    pub fn from_header(value: &str) -> Result<Key, InvalidKey> {
+        let value = value.trim();
+        let inner = match value.strip_prefix('"') {
+            Some(rest) => rest.strip_suffix('"').ok_or(InvalidKey)?,
+            None => value,
+        };
+        Key::new(inner)
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value of the `Idempotency-Key` header: an RFC 8941 structured-field
+    /// String, so quoted.
+    pub fn header_value(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.0)
+    }
+}
+
+/// A string that cannot be an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidKey;
+
+impl fmt::Display for InvalidKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "an idempotency key is 1 to 255 printable ASCII characters without '\"' or '\\'",
+        )
+    }
+}
+
+impl std::error::Error for InvalidKey {}
+
+impl FromStr for Key {
+    type Err = InvalidKey;
+
+    fn from_str(text: &str) -> Result<Key, InvalidKey> {
+        Key::new(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::OsRandom;
+
+    #[test]
+    fn minted_keys_are_ulids_of_their_millisecond() {
+        let key = Key::mint(1_700_000_000_123, &OsRandom);
+        assert_eq!(key.as_str().len(), 26);
+        assert!(key.as_str().bytes().all(|b| ALPHABET.contains(&b)));
+        // The first 10 characters are the timestamp, big-endian base32.
+        let time = key.as_str()[..10].bytes().fold(0u64, |t, b| {
+            (t << 5) | ALPHABET.iter().position(|&c| c == b).unwrap_or(0) as u64
+        });
+        assert_eq!(time, 1_700_000_000_123);
+    }
+
+    #[test]
+    fn keys_of_one_millisecond_are_independent_draws() {
+        let keys: std::collections::HashSet<Key> =
+            (0..1000).map(|_| Key::mint(5, &OsRandom)).collect();
+        assert_eq!(keys.len(), 1000);
+    }
+
+    #[test]
+    fn reads_header_values() {
+        assert_eq!(
+            Key::from_header("\"abc-1\"").map(|k| k.header_value()),
+            Ok("\"abc-1\"".to_owned())
+        );
+        assert_eq!(
+            Key::from_header(" abc ").map(|k| k.to_string()),
+            Ok("abc".to_owned())
+        );
+        assert!(Key::from_header("\"abc").is_err());
+        assert!(Key::from_header("\"\"").is_err());
+        assert!(Key::new("a\"b").is_err());
+        assert!(Key::new("tab\there").is_err());
+        assert!(Key::new(&"x".repeat(256)).is_err());
+    }
+}

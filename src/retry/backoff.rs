@@ -1,0 +1,93 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::runtime::{Random, unit_interval};
+
+/// Exponential backoff with full jitter: the delay before retry `n` (from 0)
+/// is drawn uniformly from `[0, min(max, base·2ⁿ)]`.
+///
+/// Full jitter spreads a crowd of clients that failed together, so they do not
+/// come back together.
+///
+/// # Examples
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// let delays = oncely::retry::Backoff::new(
+///     Duration::from_millis(500),
+///     Duration::from_secs(20),
+///     Arc::new(oncely::runtime::OsRandom),
+/// );
+/// for (n, delay) in delays.take(8).enumerate() {
+///     assert!(delay <= Duration::from_millis(500 << n).min(Duration::from_secs(20)));
+/// }
+/// ```
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    retry: u32,
+    random: Arc<dyn Random>,
+}
+
+impl Backoff {
+    /// Delays starting at `base`, capped at `max`, jittered from `random`.
+    pub fn new(base: Duration, max: Duration, random: Arc<dyn Random>) -> Backoff {
+        Backoff {
+            base,
+            max,
+            retry: 0,
+            random,
+        }
+    }
+
+    /// The ceiling of the next delay.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.retry.min(31)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let ceiling = self.ceiling();
+        self.retry = self.retry.saturating_add(1);
+        Some(ceiling.mul_f64(unit_interval(self.random.as_ref())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Always the largest draw just under 1.
+    struct Top;
+    impl Random for Top {
+        fn fill(&self, dest: &mut [u8]) {
+            dest.fill(0xff);
+        }
+    }
+
+    #[test]
+    fn ceiling_doubles_then_caps() {
+        let mut backoff = Backoff::new(
+            Duration::from_millis(500),
+            Duration::from_secs(4),
+            Arc::new(Top),
+        );
+        let delays: Vec<u128> = backoff.by_ref().take(6).map(|d| d.as_millis()).collect();
+        // Just under each ceiling: 500, 1000, 2000, 4000 (cap), 4000, 4000.
+        assert_eq!(delays, vec![499, 999, 1999, 3999, 3999, 3999]);
+    }
+
+    #[test]
+    fn huge_retry_counts_do_not_overflow() {
+        let mut backoff = Backoff::new(
+            Duration::from_millis(500),
+            Duration::from_secs(20),
+            Arc::new(Top),
+        );
+        let last = backoff.nth(200).unwrap_or_default();
+        assert!(last <= Duration::from_secs(20));
+    }
+}

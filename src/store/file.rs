@@ -1,0 +1,502 @@
+//! The durable native store: one SQLite file.
+//!
+//! One writer thread owns the connection and commits in groups: every
+//! operation queued while a commit is on the disk joins the next transaction,
+//! so 64 concurrent intents cost a handful of `fsync`s, not 128.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use super::{Durability, Store, Update};
+use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
+use crate::runtime::BoxFuture;
+use crate::{Error, ErrorKind, Key};
+
+/// `PRAGMA application_id` of an oncely store ("oncE"): tells our files from
+/// other SQLite databases.
+const APPLICATION_ID: i64 = 0x6F6E_6345;
+/// `PRAGMA user_version`: the schema version this code writes.
+const SCHEMA_VERSION: i64 = 1;
+/// The most operations one transaction groups.
+const MAX_BATCH: usize = 512;
+
+const SCHEMA: &str = "
+CREATE TABLE intents (
+    name TEXT PRIMARY KEY NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    fingerprint BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    failure_kind TEXT,
+    failure_message TEXT,
+    last_status INTEGER,
+    status INTEGER,
+    response_headers TEXT,
+    response_body BLOB
+) STRICT;
+CREATE INDEX intents_by_age ON intents (created_at);
+";
+
+const COLUMNS: &str = "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
+                       failure_kind, failure_message, last_status, status, response_headers, response_body";
+
+/// How to open a [`FileStore`].
+///
+/// # Defaults
+/// - durability: [`Durability::Strict`] (`synchronous=FULL`)
+/// - busy timeout: 5 s (how long to wait for another process holding the
+///   write lock)
+#[derive(Debug, Clone)]
+pub struct FileStoreOptions {
+    durability: Durability,
+    busy_timeout: Duration,
+}
+
+impl Default for FileStoreOptions {
+    fn default() -> FileStoreOptions {
+        FileStoreOptions {
+            durability: Durability::Strict,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl FileStoreOptions {
+    /// Sets the durability ([`Durability::Relaxed`] opts out of `fsync` per
+    /// commit).
+    pub fn durability(mut self, durability: Durability) -> FileStoreOptions {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets how long to wait for another process holding the write lock.
+    pub fn busy_timeout(mut self, timeout: Duration) -> FileStoreOptions {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Opens (or creates) the store at `path`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the file cannot be created or opened, is
+    /// not a SQLite database, belongs to another application, was written by
+    /// a newer oncely, or fails SQLite's integrity check. The file is never
+    /// modified or replaced in those cases.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<FileStore, Error> {
+        let path = path.as_ref();
+        let connection =
+            open_connection(path, &self).map_err(|e| e.context(&format!("store {}", path.display())))?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("oncely-store".to_owned())
+            .spawn(move || run_writer(connection, receiver))
+            .map_err(|e| Error::store("cannot start the store's writer thread").with_source(e))?;
+        Ok(FileStore {
+            sender,
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// Intent records in a SQLite file: durable across crashes, safe to share
+/// between processes (WAL, a busy timeout, and atomic create-or-get, so two
+/// processes recording one intent end with the same key).
+///
+/// Clones share one connection and one writer thread.
+///
+/// # Examples
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = oncely::FileStore::open(dir.path().join("intents.db"))?;
+/// let client = oncely::Client::builder().store(store).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    sender: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl FileStore {
+    /// Opens (or creates) the store at `path` with the default
+    /// [`FileStoreOptions`].
+    ///
+    /// # Errors
+    /// See [`FileStoreOptions::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<FileStore, Error> {
+        FileStoreOptions::default().open(path)
+    }
+
+    /// Options for [`FileStoreOptions::open`].
+    pub fn options() -> FileStoreOptions {
+        FileStoreOptions::default()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `operation` in the writer's next transaction; resolves once that
+    /// transaction has committed.
+    fn call<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, Error>> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let result = connection.and_then(|c| in_savepoint(c, operation));
+            Box::new(move |commit: Result<(), Error>| {
+                let _ = reply.send(commit.and(result));
+            })
+        });
+        let sent = self.sender.send(job);
+        Box::pin(async move {
+            sent.map_err(|_| Error::store("the store's writer thread has stopped"))?;
+            answer
+                .await
+                .map_err(|_| Error::store("the store's writer thread stopped mid-operation"))?
+        })
+    }
+}
+
+/// One queued operation: runs against the open transaction (or learns why
+/// there is none) and returns how to deliver its result once the commit's
+/// fate is known.
+type Job = Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
+fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match connection.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                let deliveries: Vec<Deliver> = batch.into_iter().map(|job| job(Ok(&connection))).collect();
+                let commit = connection.execute_batch("COMMIT").map_err(sql_error);
+                if commit.is_err() {
+                    let _ = connection.execute_batch("ROLLBACK");
+                }
+                for deliver in deliveries {
+                    deliver(commit.clone());
+                }
+            }
+            Err(e) => {
+                let error = sql_error(e);
+                for job in batch {
+                    job(Err(error.clone()))(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `operation` so that its failure undoes only its own writes, not the
+/// rest of the group.
+fn in_savepoint<T>(connection: &Connection, operation: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+    connection.execute_batch("SAVEPOINT operation").map_err(sql_error)?;
+    match operation(connection) {
+        Ok(value) => {
+            connection.execute_batch("RELEASE operation").map_err(sql_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK TO operation; RELEASE operation");
+            Err(error)
+        }
+    }
+}
+
+fn sql_error(error: rusqlite::Error) -> Error {
+    let message = match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the file is corrupt",
+        Some(rusqlite::ErrorCode::NotADatabase) => "the file is not a SQLite database (not an oncely store)",
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            "the file stayed locked by another process past the busy timeout"
+        }
+        Some(rusqlite::ErrorCode::DiskFull) => "the disk is full",
+        Some(rusqlite::ErrorCode::ReadOnly) => "the file is read-only",
+        Some(rusqlite::ErrorCode::CannotOpen) => "the file cannot be opened",
+        Some(rusqlite::ErrorCode::PermissionDenied) => "permission denied",
+        _ => "SQLite failed",
+    };
+    Error::store(message).with_source(error)
+}
+
+fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection, Error> {
+    if path.is_dir() {
+        return Err(Error::store("the path is a directory, not a store file"));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::store("cannot create the store's directory").with_source(e))?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(sql_error)?;
+    connection.busy_timeout(options.busy_timeout).map_err(sql_error)?;
+
+    // Identify the file before changing anything in it.
+    let application_id: i64 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    let fresh = application_id == 0 && version == 0 && tables == 0;
+    if !fresh && application_id != APPLICATION_ID {
+        return Err(Error::store(
+            "the file is a SQLite database of another application, not an oncely store",
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Error::store(format!(
+            "the store was written by a newer oncely (schema {version}, this one reads up to {SCHEMA_VERSION})"
+        )));
+    }
+
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::store(format!("cannot switch the file to WAL mode (it stays in {mode})")));
+    }
+    let synchronous = match options.durability {
+        Durability::Strict => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    connection
+        .execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
+        .map_err(sql_error)?;
+
+    if fresh {
+        connection
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .or_else(|e| {
+                let _ = connection.execute_batch("ROLLBACK");
+                // Another process may have created the schema first.
+                let id: i64 = connection.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(sql_error)?;
+                if id == APPLICATION_ID { Ok(()) } else { Err(sql_error(e)) }
+            })?;
+    } else {
+        let check: String = connection
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(sql_error)?;
+        if check != "ok" {
+            return Err(Error::store(format!("the file is corrupt (SQLite integrity check: {check})")));
+        }
+    }
+    Ok(connection)
+}
+
+impl Store for FileStore {
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
+        self.call(move |c| {
+            let created = insert_if_absent(c, &record)?;
+            let stored = select(c, &record.name)?.ok_or_else(|| Error::store("the record vanished while being created"))?;
+            Ok((stored, created))
+        })
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        let name = name.to_owned();
+        self.call(move |c| select(c, &name))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        self.call(|c| {
+            let mut statement = c
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM intents ORDER BY created_at, name"))
+                .map_err(sql_error)?;
+            let rows = statement.query_map([], read_row).map_err(sql_error)?;
+            rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect()
+        })
+    }
+
+    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>> {
+        let name = name.to_owned();
+        self.call(move |c| {
+            let (failure_kind, failure_message, last_status) = match &update.failure {
+                Some(f) => (Some(f.kind.code()), Some(f.message.as_str()), f.last_status),
+                None => (None, None, None),
+            };
+            let (status, headers, body) = match &update.response {
+                Some(r) => (Some(r.status), Some(encode_headers(&r.headers)), Some(r.body.as_ref())),
+                None => (None, None, None),
+            };
+            let changed = c
+                .prepare_cached(
+                    "UPDATE intents SET attempts = ?2, state = ?3, failure_kind = ?4, failure_message = ?5, \
+                     last_status = ?6, status = ?7, response_headers = ?8, response_body = ?9 WHERE name = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        name,
+                        update.attempts,
+                        update.state.as_str(),
+                        failure_kind,
+                        failure_message,
+                        last_status,
+                        status,
+                        headers,
+                        body
+                    ])
+                })
+                .map_err(sql_error)?;
+            if changed == 0 {
+                return Err(Error::store(format!("no record named {name:?}: it was forgotten")));
+            }
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let name = name.to_owned();
+        self.call(move |c| {
+            c.prepare_cached("DELETE FROM intents WHERE name = ?1")
+                .and_then(|mut s| s.execute([&name]))
+                .map(|n| n > 0)
+                .map_err(sql_error)
+        })
+    }
+}
+
+/// Inserts `record` unless its name is taken; `true` when inserted.
+fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
+    let request = &record.request;
+    let (failure_kind, failure_message, last_status) = match &record.failure {
+        Some(f) => (Some(f.kind.code()), Some(f.message.as_str()), f.last_status),
+        None => (None, None, None),
+    };
+    let (status, headers, body) = match &record.response {
+        Some(r) => (Some(r.status), Some(encode_headers(&r.headers)), Some(r.body.as_ref())),
+        None => (None, None, None),
+    };
+    c.prepare_cached(&format!(
+        "INSERT INTO intents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17) ON CONFLICT (name) DO NOTHING"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            record.name,
+            record.key.to_string(),
+            request.method,
+            request.url,
+            encode_headers(&request.headers),
+            request.body.as_ref(),
+            record.fingerprint.0.as_slice(),
+            record.created_at as i64,
+            record.expires_at as i64,
+            record.attempts,
+            record.state.as_str(),
+            failure_kind,
+            failure_message,
+            last_status,
+            status,
+            headers,
+            body
+        ])
+    })
+    .map(|inserted| inserted == 1)
+    .map_err(sql_error)
+}
+
+fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM intents WHERE name = ?1"))
+        .and_then(|mut s| s.query_row([name], read_row).optional())
+        .map_err(sql_error)?
+        .transpose()
+}
+
+/// Reads one row; a row whose values make no sense is a damaged store, said
+/// so plainly rather than skipped.
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
+    let name: String = row.get(0)?;
+    let damaged = |what: &str| Error::store(format!("record {name:?} is damaged: {what}"));
+    let key: String = row.get(1)?;
+    let fingerprint: Vec<u8> = row.get(6)?;
+    let state: String = row.get(10)?;
+    let failure_kind: Option<String> = row.get(11)?;
+    let status: Option<u16> = row.get(14)?;
+    let record = (|| {
+        let key: Key = key.parse().map_err(|_| damaged("its key is not a ULID"))?;
+        let fingerprint = Fingerprint(fingerprint.try_into().map_err(|_| damaged("its fingerprint is not 32 bytes"))?);
+        let state = State::parse(&state).ok_or_else(|| damaged("unknown state"))?;
+        let failure = match failure_kind {
+            Some(kind) => Some(Failure {
+                kind: ErrorKind::from_code(&kind).ok_or_else(|| damaged("unknown failure kind"))?,
+                message: row.get::<_, Option<String>>(12).ok().flatten().unwrap_or_default(),
+                last_status: row.get(13).ok().flatten(),
+            }),
+            None => None,
+        };
+        let response = match status {
+            Some(status) => Some(Response {
+                status,
+                headers: decode_headers(&row.get::<_, Option<String>>(15).ok().flatten().unwrap_or_default()),
+                body: Bytes::from(row.get::<_, Option<Vec<u8>>>(16).ok().flatten().unwrap_or_default()),
+            }),
+            None => None,
+        };
+        Ok(Record {
+            key,
+            request: Request {
+                method: row.get(2).map_err(sql_error)?,
+                url: row.get(3).map_err(sql_error)?,
+                headers: decode_headers(&row.get::<_, String>(4).map_err(sql_error)?),
+                body: Bytes::from(row.get::<_, Vec<u8>>(5).map_err(sql_error)?),
+            },
+            fingerprint,
+            created_at: row.get::<_, i64>(7).map_err(sql_error)? as u64,
+            expires_at: row.get::<_, i64>(8).map_err(sql_error)? as u64,
+            attempts: row.get(9).map_err(sql_error)?,
+            state,
+            failure,
+            response,
+            name: name.clone(),
+        })
+    })();
+    Ok(record)
+}
+
+/// Headers as lines of `name: value`: values cannot hold line breaks (the
+/// client refuses them), so the encoding is unambiguous.
+fn encode_headers(headers: &[(String, String)]) -> String {
+    let mut text = String::new();
+    for (name, value) in headers {
+        text.push_str(name);
+        text.push_str(": ");
+        text.push_str(value);
+        text.push('\n');
+    }
+    text
+}
+
+fn decode_headers(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}

@@ -1,0 +1,73 @@
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Store, Update};
+use crate::Error;
+use crate::intent::Record;
+use crate::runtime::BoxFuture;
+
+/// Records kept in memory: for tests, Node and programs that need no
+/// durability. Clones share the same records.
+///
+/// # Examples
+/// ```
+/// let client = oncely::Client::builder().store(oncely::MemoryStore::new()).build();
+/// assert!(client.is_ok());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    records: Arc<Mutex<HashMap<String, Record>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn records(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+        // A panic elsewhere while holding the lock leaves whole records
+        // behind (every change is one assignment), so the data is still sound.
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
+        let stored = match self.records().entry(record.name.clone()) {
+            Entry::Occupied(entry) => (entry.get().clone(), false),
+            Entry::Vacant(entry) => (entry.insert(record).clone(), true),
+        };
+        Box::pin(async move { Ok(stored) })
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        let record = self.records().get(name).cloned();
+        Box::pin(async move { Ok(record) })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        let mut records: Vec<Record> = self.records().values().cloned().collect();
+        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+        Box::pin(async move { Ok(records) })
+    }
+
+    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>> {
+        let result = match self.records().get_mut(name) {
+            Some(record) => {
+                record.apply(update);
+                Ok(())
+            }
+            None => Err(Error::store(format!(
+                "no record named {name:?}: it was forgotten"
+            ))),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let removed = self.records().remove(name).is_some();
+        Box::pin(async move { Ok(removed) })
+    }
+}

@@ -1,0 +1,82 @@
+//! The store seam: where intents are recorded before the first byte leaves.
+//!
+//! [`MemoryStore`] serves tests and short-lived programs; natively
+//! [`FileStore`] keeps intents in SQLite across crashes and processes; in the
+//! browser an IndexedDB store takes its place.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+if_native! {
+    mod file;
+    pub use file::{FileStore, FileStoreOptions};
+}
+
+use crate::Error;
+use crate::intent::{Failure, Record, Response, State};
+use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
+
+/// How hard a durable store works to keep a write through a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// Every commit reaches the disk before it returns (SQLite
+    /// `synchronous=FULL`; IndexedDB `durability: "strict"`). The default.
+    #[default]
+    Strict,
+    /// Commits survive a crash of the program but may be lost with the
+    /// machine's power (SQLite `synchronous=NORMAL` in WAL mode; IndexedDB
+    /// `durability: "relaxed"`).
+    Relaxed,
+}
+
+/// The changing part of a record, written as an intent progresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// Attempts sent so far.
+    pub attempts: u32,
+    /// The new state.
+    pub state: State,
+    /// Why it failed, when [`State::Failed`].
+    pub failure: Option<Failure>,
+    /// The definitive response, when [`State::Settled`].
+    pub response: Option<Response>,
+}
+
+impl Record {
+    /// Applies `update` to this record.
+    pub fn apply(&mut self, update: Update) {
+        self.attempts = update.attempts;
+        self.state = update.state;
+        self.failure = update.failure;
+        self.response = update.response;
+    }
+}
+
+/// Durable storage of intent records.
+///
+/// Implementations keep plain data only and must make
+/// [`create_or_get`](Store::create_or_get) atomic: two callers (or two
+/// processes sharing the store) creating one name end with the same record.
+pub trait Store: MaybeSend + MaybeSync + 'static {
+    /// Records `record` unless a record with its name exists; returns the
+    /// stored record either way (so the first writer's key wins), and `true`
+    /// when it was created now.
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>>;
+
+    /// The record named `name`.
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>>;
+
+    /// Every record, oldest first.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>>;
+
+    /// Writes the changing part of the record named `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the record does not
+    /// exist (it was forgotten meanwhile) or the write fails.
+    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Removes the record named `name`; `true` when there was one.
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+}

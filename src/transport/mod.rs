@@ -1,0 +1,99 @@
+//! The transport seam: sending one attempt.
+//!
+//! Natively [`HttpTransport`] is reqwest (rustls); in the browser it is the
+//! browser's own `fetch`. Both buffer the whole response, so an outcome can be
+//! recorded and replayed byte for byte.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::intent::{Request, Response};
+use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
+
+if_native! {
+    mod reqwest;
+    pub use self::reqwest::HttpTransport;
+}
+
+/// Sends one attempt of a request.
+pub trait Transport: MaybeSend + MaybeSync + 'static {
+    /// Checks, before anything is recorded, that `request` could be sent (a
+    /// parseable URL, valid header values). The default accepts everything.
+    ///
+    /// # Errors
+    /// Why the request cannot be sent, for people.
+    fn check(&self, request: &Request) -> Result<(), String> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// Sends `request` and reads the whole response, within `timeout`.
+    ///
+    /// Dropping the returned future abandons the attempt (natively the
+    /// connection is dropped; in the browser the fetch is aborted).
+    fn send(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<Response, TransportError>>;
+}
+
+/// Why an attempt got no complete response. In every case the outcome on the
+/// server is unknown, so the default classification retries under the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+/// The broad reason an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection could be made.
+    Connect,
+    /// The attempt ran past its timeout.
+    Timeout,
+    /// The connection broke before a complete response (reset, closed, a body
+    /// cut short).
+    Interrupted,
+    /// The browser is offline.
+    Offline,
+    /// Anything else the transport reported.
+    Other,
+}
+
+impl TransportError {
+    /// An error of `kind` with a reason for people.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The broad reason.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The reason, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            TransportErrorKind::Connect => "could not connect",
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Interrupted => "connection interrupted",
+            TransportErrorKind::Offline => "offline",
+            TransportErrorKind::Other => "transport error",
+        };
+        write!(f, "{what}: {}", self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}

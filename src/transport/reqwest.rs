@@ -1,0 +1,99 @@
+//! The transport on native targets: reqwest.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Transport, TransportError, TransportErrorKind};
+use crate::Error;
+use crate::intent::{Request, Response};
+use crate::runtime::BoxFuture;
+
+/// Sends attempts with reqwest (rustls, HTTP/1.1 and HTTP/2, connection
+/// pooling).
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    /// A transport with reqwest's default client.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be initialised.
+    pub fn new() -> Result<HttpTransport, Error> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| Error::invalid_input("cannot build the HTTP client").with_source(e))?;
+        Ok(HttpTransport { client })
+    }
+
+    /// A transport over an existing reqwest client (proxies, root
+    /// certificates, pool settings: yours).
+    pub fn from_client(client: reqwest::Client) -> HttpTransport {
+        HttpTransport { client }
+    }
+}
+
+fn method(request: &Request) -> Result<reqwest::Method, String> {
+    reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| format!("invalid method {:?}", request.method))
+}
+
+impl Transport for HttpTransport {
+    fn check(&self, request: &Request) -> Result<(), String> {
+        method(request)?;
+        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("invalid URL {:?}: {e}", request.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("unsupported URL scheme {:?}", url.scheme()));
+        }
+        for (name, value) in &request.headers {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name {name:?}"))?;
+            reqwest::header::HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name:?}"))?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, request: Request, timeout: Duration) -> BoxFuture<'_, Result<Response, TransportError>> {
+        Box::pin(async move {
+            let method = method(&request).map_err(|m| TransportError::new(TransportErrorKind::Other, m))?;
+            let mut builder = self.client.request(method, &request.url).timeout(timeout);
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let response = builder.body(request.body).send().await.map_err(transport_error)?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| *name != reqwest::header::SET_COOKIE)
+                .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .collect();
+            let body: Bytes = response.bytes().await.map_err(transport_error)?;
+            Ok(Response { status, headers, body })
+        })
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> TransportError {
+    let kind = if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_connect() {
+        TransportErrorKind::Connect
+    } else if error.is_request() || error.is_body() || error.is_decode() {
+        TransportErrorKind::Interrupted
+    } else {
+        TransportErrorKind::Other
+    };
+    // reqwest's own message is terse ("error sending request"); the root cause
+    // says what happened ("connection reset by peer").
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    TransportError::new(kind, message)
+}
