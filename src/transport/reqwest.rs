@@ -18,12 +18,15 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// A transport with reqwest's default client.
+    /// A transport with reqwest's default client, except that redirects are
+    /// not followed: a 3xx is a definitive answer to record (following a 303
+    /// would turn the POST into a GET the intent never asked for).
     ///
     /// # Errors
     /// When the TLS backend cannot be initialised.
     pub fn new() -> Result<HttpTransport, Error> {
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::invalid_input("cannot build the HTTP client").with_source(e))?;
         Ok(HttpTransport { client })
