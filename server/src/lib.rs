@@ -23,17 +23,24 @@
 //!   while the same key is in progress; 422 when the key was used with another
 //!   body; a completed key replays its response with `Idempotent-Replayed: true`.
 //! - `GET /api/charges`: the account's ledger, oldest first.
-//! - `GET|POST|DELETE /api/faults`: fault injection, see [`faults`](crate#faults).
-//! - `GET /api/health`: `{"ok":true,"retention_seconds":86400}`, see the
-//!   retention notes below.
+//! - `GET|POST|DELETE /api/faults`: fault injection, see [Faults](#faults).
+//! - `GET /api/health`: `{"ok":true,"retention_seconds":86400}`, see [Retention](#retention).
 //!
 //! # Faults
 //!
 //! `POST /api/faults` merges `{"fail_next": [{"status": 503, "headers":
-//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000}` into the account's
-//! settings: queued failures answered verbatim, committed charges whose
-//! connection is then closed without a response, and a delay while a key is in
-//! progress.
+//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000}` (every field
+//! optional, unknown fields a 400) into the account's settings and returns them:
+//!
+//! - `fail_next` is appended to a queue; each later valid charge pops one and
+//!   is answered with that status (200..=999), those headers verbatim and
+//!   `{"error":"injected"}`, storing nothing.
+//! - `drop_next` (replaces) charges are committed, then their connection is
+//!   closed without a response.
+//! - `slow_ms` (replaces, at most 60000) delays every charge while its key is
+//!   in progress.
+//!
+//! `GET /api/faults` returns the settings, `DELETE /api/faults` clears them.
 //!
 //! # Retention
 //!

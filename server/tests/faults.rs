@@ -161,6 +161,24 @@ async fn drop_next_commits_then_closes_the_connection() -> TestResult {
 }
 
 #[tokio::test]
+async fn drop_next_also_cuts_an_http2_connection() -> TestResult {
+    let h = Harness::start().await?;
+    h.set_faults("acct", json!({"drop_next": 1})).await?;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
+    let lost = h.charge(&h2, "acct", Some("\"k-h2\""), BODY).await;
+    assert!(lost.is_err(), "expected a dropped connection, got {lost:?}");
+    assert_eq!(
+        key_state(&h.db(), "acct", "k-h2")?.as_deref(),
+        Some("completed")
+    );
+
+    // The request task behind the cut connection has ended, so stop returns.
+    let Harness { server, .. } = h;
+    tokio::time::timeout(Duration::from_secs(10), server.stop()).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_client_hanging_up_mid_request_does_not_strand_the_key() -> TestResult {
     let h = Harness::start().await?;
     h.set_faults("acct", json!({"slow_ms": 400})).await?;
