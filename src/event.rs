@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::runtime::Clock;
 use crate::{Error, Key};
 
 /// One thing that happened to one intent.
@@ -18,6 +19,8 @@ pub struct Event {
     pub key: Option<Key>,
     /// What happened.
     pub kind: EventKind,
+    /// When, in ms since the epoch, by the client's clock.
+    pub at_ms: u64,
 }
 
 /// What happened to an intent.
@@ -63,13 +66,21 @@ pub enum EventKind {
 type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// The handlers of one client.
-#[derive(Default)]
 pub(crate) struct Events {
     handlers: Mutex<Arc<Vec<(u64, Handler)>>>,
     next_id: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 impl Events {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Events {
+        Events {
+            handlers: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            clock,
+        }
+    }
+
     pub(crate) fn add(&self, handler: Handler) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,6 +136,7 @@ impl Events {
             intent: intent.to_owned(),
             key: key.cloned(),
             kind,
+            at_ms: self.clock.now_ms(),
         };
         for (_, handler) in handlers.iter() {
             handler(&event);

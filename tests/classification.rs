@@ -19,7 +19,12 @@ fn client(clock: &VirtualClock, log: &EventLog, policy: RetryPolicy) -> Client {
         .unwrap()
 }
 
-async fn pay(client: &Client, server: &TestServer, intent: &str, body: String) -> Result<oncely::Outcome, oncely::Error> {
+async fn pay(
+    client: &Client,
+    server: &TestServer,
+    intent: &str,
+    body: String,
+) -> Result<oncely::Outcome, oncely::Error> {
     client
         .intent(intent)
         .post(server.charges_url())
@@ -34,14 +39,24 @@ async fn pay(client: &Client, server: &TestServer, intent: &str, body: String) -
 async fn transient_statuses_are_retried_under_the_same_key() {
     for status in [408, 425, 429, 500, 502, 503, 504] {
         let server = TestServer::start().await;
-        server.faults("acct", json!({"fail_next": [{"status": status}]})).await;
+        server
+            .faults("acct", json!({"fail_next": [{"status": status}]}))
+            .await;
         let (clock, log) = (VirtualClock::new(), EventLog::default());
-        let outcome = pay(&client(&clock, &log, RetryPolicy::default()), &server, "order", charge(100))
-            .await
-            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        let outcome = pay(
+            &client(&clock, &log, RetryPolicy::default()),
+            &server,
+            "order",
+            charge(100),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{status}: {e}"));
         assert_eq!(outcome.status(), 201, "after {status}");
         assert_eq!(outcome.attempts(), 2, "after {status}");
-        assert_eq!(log.count(|k| matches!(k, EventKind::RetryScheduled { .. })), 1);
+        assert_eq!(
+            log.count(|k| matches!(k, EventKind::RetryScheduled { .. })),
+            1
+        );
         let ledger = server.ledger("acct").await;
         assert_eq!(ledger.len(), 1, "after {status}");
         assert_eq!(ledger[0]["idempotency_key"], outcome.key().as_str());
@@ -52,13 +67,17 @@ async fn transient_statuses_are_retried_under_the_same_key() {
 async fn conflict_409_is_retried_without_using_up_attempts() {
     let server = TestServer::start().await;
     let busy = json!({"status": 409, "headers": {"Retry-After": "1"}});
-    server.faults("acct", json!({"fail_next": [busy, busy, busy]})).await;
+    server
+        .faults("acct", json!({"fail_next": [busy, busy, busy]}))
+        .await;
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let policy = RetryPolicy {
         max_attempts: 1,
         ..RetryPolicy::default()
     };
-    let outcome = pay(&client(&clock, &log, policy), &server, "order", charge(100)).await.unwrap();
+    let outcome = pay(&client(&clock, &log, policy), &server, "order", charge(100))
+        .await
+        .unwrap();
     assert_eq!(outcome.status(), 201);
     assert_eq!(outcome.attempts(), 4);
     assert_eq!(server.ledger("acct").await.len(), 1);
@@ -68,14 +87,18 @@ async fn conflict_409_is_retried_without_using_up_attempts() {
 async fn conflict_409_fails_only_at_the_deadline() {
     let server = TestServer::start().await;
     let busy = json!({"status": 409});
-    server.faults("acct", json!({"fail_next": vec![busy; 200]})).await;
+    server
+        .faults("acct", json!({"fail_next": vec![busy; 200]}))
+        .await;
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let policy = RetryPolicy {
         max_attempts: 1,
         deadline: Duration::from_secs(30),
         ..RetryPolicy::default()
     };
-    let error = pay(&client(&clock, &log, policy), &server, "order", charge(100)).await.unwrap_err();
+    let error = pay(&client(&clock, &log, policy), &server, "order", charge(100))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::GaveUp);
     assert_eq!(error.last_status(), Some(409));
     assert!(error.message().contains("deadline"), "{error}");
@@ -134,10 +157,17 @@ async fn client_errors_settle_and_are_never_retried() {
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let client = client(&clock, &log, RetryPolicy::default());
     // A real 400: the body lacks an amount.
-    let bad = pay(&client, &server, "bad", r#"{"currency":"usd"}"#.to_owned()).await.unwrap();
+    let bad = pay(&client, &server, "bad", r#"{"currency":"usd"}"#.to_owned())
+        .await
+        .unwrap();
     assert_eq!((bad.status(), bad.attempts()), (400, 1));
     // Any other 4xx, injected.
-    server.faults("acct", json!({"fail_next": [{"status": 403}, {"status": 404}]})).await;
+    server
+        .faults(
+            "acct",
+            json!({"fail_next": [{"status": 403}, {"status": 404}]}),
+        )
+        .await;
     let forbidden = pay(&client, &server, "forbidden", charge(1)).await.unwrap();
     assert_eq!((forbidden.status(), forbidden.attempts()), (403, 1));
     let missing = pay(&client, &server, "missing", charge(2)).await.unwrap();
@@ -157,9 +187,15 @@ async fn success_and_redirects_settle() {
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let client = client(&clock, &log, RetryPolicy::default());
     let created = pay(&client, &server, "ok", charge(5)).await.unwrap();
-    assert_eq!((created.status(), created.attempts(), created.replayed()), (201, 1, false));
+    assert_eq!(
+        (created.status(), created.attempts(), created.replayed()),
+        (201, 1, false)
+    );
     server
-        .faults("acct", json!({"fail_next": [{"status": 303, "headers": {"Location": "/elsewhere"}}]}))
+        .faults(
+            "acct",
+            json!({"fail_next": [{"status": 303, "headers": {"Location": "/elsewhere"}}]}),
+        )
         .await;
     let moved = pay(&client, &server, "moved", charge(6)).await.unwrap();
     // Recorded as answered; never followed (a 303 would turn the POST into a GET).
@@ -170,7 +206,11 @@ async fn success_and_redirects_settle() {
 #[tokio::test]
 async fn connect_errors_are_retried_until_the_policy_gives_up() {
     // A port nothing listens on: bind one, learn its number, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let policy = RetryPolicy {
         max_attempts: 3,
@@ -186,7 +226,10 @@ async fn connect_errors_are_retried_until_the_policy_gives_up() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::GaveUp);
     assert_eq!(log.attempts(), 3);
-    assert!(std::error::Error::source(&error).is_some(), "the last cause is kept");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the last cause is kept"
+    );
     // The intent stays recorded, failed, for the application to see and retry.
     let record = client.record("nowhere").await.unwrap().unwrap();
     assert_eq!(record.state, oncely::State::Failed);
@@ -198,9 +241,14 @@ async fn a_response_lost_after_commit_ends_in_one_charge_under_one_key() {
     let server = TestServer::start().await;
     server.faults("acct", json!({"drop_next": 1})).await;
     let (clock, log) = (VirtualClock::new(), EventLog::default());
-    let outcome = pay(&client(&clock, &log, RetryPolicy::default()), &server, "order", charge(4200))
-        .await
-        .unwrap();
+    let outcome = pay(
+        &client(&clock, &log, RetryPolicy::default()),
+        &server,
+        "order",
+        charge(4200),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.status(), 201);
     assert_eq!(outcome.attempts(), 2);
     // The server replayed its first answer to the second attempt.
@@ -209,7 +257,8 @@ async fn a_response_lost_after_commit_ends_in_one_charge_under_one_key() {
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0]["idempotency_key"], outcome.key().as_str());
     // Every attempt carried the same key.
-    let keys: std::collections::HashSet<_> = log.events().into_iter().filter_map(|e| e.key).collect();
+    let keys: std::collections::HashSet<_> =
+        log.events().into_iter().filter_map(|e| e.key).collect();
     assert_eq!(keys.len(), 1);
 }
 

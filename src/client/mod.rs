@@ -317,7 +317,8 @@ impl ClientBuilder {
             Some(transport) => transport,
             None => default_transport()?,
         };
-        let events = Arc::new(Events::default());
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let events = Arc::new(Events::new(Arc::clone(&clock)));
         for handler in self.handlers {
             events.add(handler);
         }
@@ -328,7 +329,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 transport,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
                 random: self.random.unwrap_or_else(|| Arc::new(OsRandom)),
                 policy: self.policy.unwrap_or_default(),
                 budget: self.budget.unwrap_or_default(),

@@ -274,6 +274,17 @@ fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection
         )));
     }
 
+    if !fresh {
+        // Before anything is written: a damaged file is reported and left
+        // exactly as it is, for recovery.
+        let check: String = connection
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(sql_error)?;
+        if check != "ok" {
+            return Err(Error::store(format!("the file is corrupt (SQLite integrity check: {check})")));
+        }
+    }
+
     let mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(sql_error)?;
@@ -300,13 +311,6 @@ fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection
                 let id: i64 = connection.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(sql_error)?;
                 if id == APPLICATION_ID { Ok(()) } else { Err(sql_error(e)) }
             })?;
-    } else {
-        let check: String = connection
-            .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(sql_error)?;
-        if check != "ok" {
-            return Err(Error::store(format!("the file is corrupt (SQLite integrity check: {check})")));
-        }
     }
     Ok(connection)
 }

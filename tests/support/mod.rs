@@ -21,14 +21,17 @@ pub struct VirtualClock {
 impl VirtualClock {
     /// Starts at the real current time (so HTTP-dates from the server make sense).
     pub fn new() -> VirtualClock {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let clock = VirtualClock::default();
         clock.now_ms.store(now, Ordering::SeqCst);
         clock
     }
 
     pub fn advance(&self, by: Duration) {
-        self.now_ms.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.now_ms
+            .fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn sleeps(&self) -> Vec<Duration> {
@@ -81,9 +84,10 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let server = oncely_server::Server::start(oncely_server::Options::new(dir.path().join("ledger.db")))
-            .await
-            .unwrap();
+        let server =
+            oncely_server::Server::start(oncely_server::Options::new(dir.path().join("ledger.db")))
+                .await
+                .unwrap();
         TestServer {
             server,
             dir,
@@ -97,7 +101,13 @@ impl TestServer {
 
     /// The ledger of `account`, read through `GET /api/charges`.
     pub async fn ledger(&self, account: &str) -> Vec<Value> {
-        let response = self.http.get(self.charges_url()).header("x-account", account).send().await.unwrap();
+        let response = self
+            .http
+            .get(self.charges_url())
+            .header("x-account", account)
+            .send()
+            .await
+            .unwrap();
         assert!(response.status().is_success());
         let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         body.as_array().unwrap().clone()
@@ -114,7 +124,11 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "faults refused: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "faults refused: {}",
+            response.status()
+        );
     }
 }
 
@@ -138,7 +152,10 @@ impl EventLog {
     }
 
     pub fn attempts(&self) -> usize {
-        self.events().iter().filter(|e| matches!(e.kind, EventKind::Attempt { .. })).count()
+        self.events()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Attempt { .. }))
+            .count()
     }
 
     pub fn count(&self, matches: impl Fn(&EventKind) -> bool) -> usize {

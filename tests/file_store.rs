@@ -1,0 +1,287 @@
+//! The durable store on real SQLite files: what survives, what never gets
+//! written, and what a damaged file does.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use oncely::runtime::OsRandom;
+use oncely::{Client, ErrorKind, FileStore, Fingerprint, Key, Record, Request, State, Store};
+use serde_json::json;
+use support::{TestServer, charge, quick_policy};
+
+fn pending_record(name: &str, url: &str, body: &str) -> Record {
+    let request = Request {
+        method: "POST".to_owned(),
+        url: url.to_owned(),
+        headers: vec![("x-account".to_owned(), "acct".to_owned())],
+        body: Bytes::from(body.to_owned()),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    Record {
+        name: name.to_owned(),
+        key: Key::mint(now, &OsRandom),
+        fingerprint: Fingerprint::of_request(&request),
+        request,
+        created_at: now,
+        expires_at: now + 86_400_000,
+        attempts: 1,
+        state: State::Pending,
+        failure: None,
+        response: None,
+    }
+}
+
+#[tokio::test]
+async fn an_intent_pending_at_a_crash_resumes_with_its_key_and_charges_once() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    // The first run recorded the intent and sent it; the server committed;
+    // the process died before it heard back.
+    let record = pending_record("order-42", &server.charges_url(), &charge(4200));
+    let key = record.key.clone();
+    {
+        let store = FileStore::open(&path).unwrap();
+        store.create_or_get(record).await.unwrap();
+    }
+    reqwest::Client::new()
+        .post(server.charges_url())
+        .header("x-account", "acct")
+        .header("idempotency-key", key.header_value())
+        .body(charge(4200))
+        .send()
+        .await
+        .unwrap();
+
+    // The next run.
+    let client = Client::builder()
+        .store(FileStore::open(&path).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(client.pending().await.unwrap().len(), 1);
+    let results = client.resume().await.unwrap();
+    let outcome = results[0].as_ref().unwrap();
+    assert_eq!(outcome.key(), &key);
+    assert_eq!(outcome.header("idempotent-replayed"), Some("true"));
+    assert_eq!(outcome.attempts(), 2);
+    assert!(client.pending().await.unwrap().is_empty());
+    let ledger = server.ledger("acct").await;
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0]["idempotency_key"], key.as_str());
+
+    // And a third run replays it from disk without sending.
+    drop(client);
+    let client = Client::builder()
+        .store(FileStore::open(&path).unwrap())
+        .build()
+        .unwrap();
+    let replay = client
+        .intent("order-42")
+        .post(server.charges_url())
+        .header("x-account", "acct")
+        .body(charge(4200))
+        .send()
+        .await
+        .unwrap();
+    assert!(replay.replayed());
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.body(), outcome.body());
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_agree_on_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    // Two connections, as two processes would have.
+    let a = FileStore::open(&path).unwrap();
+    let b = FileStore::open(&path).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let record = pending_record("same", "http://127.0.0.1:1/", "x");
+            store.create_or_get(record).await.unwrap()
+        }));
+    }
+    let mut keys = std::collections::HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (record, was_created) = task.await.unwrap();
+        keys.insert(record.key);
+        created += usize::from(was_created);
+    }
+    assert_eq!(keys.len(), 1);
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_file() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    let client = Client::builder()
+        .store(FileStore::open(&path).unwrap())
+        .secret_header("x-api-key")
+        .retry(quick_policy())
+        .build()
+        .unwrap();
+    server
+        .faults("acct", json!({"fail_next": [{"status": 503}]}))
+        .await;
+    client
+        .intent("order")
+        .post(server.charges_url())
+        .header("x-account", "acct")
+        .header("Authorization", "Bearer tok-AUTHSECRET")
+        .header("Cookie", "session=COOKIESECRET")
+        .header("Proxy-Authorization", "Basic PROXYSECRET")
+        .header("X-Api-Key", "APIKEYSECRET")
+        .body(charge(1))
+        .send()
+        .await
+        .unwrap();
+    let record = client.record("order").await.unwrap().unwrap();
+    assert_eq!(
+        record.request.headers,
+        vec![("x-account".to_owned(), "acct".to_owned())]
+    );
+    drop(client);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in ["AUTHSECRET", "COOKIESECRET", "PROXYSECRET", "APIKEYSECRET"] {
+        assert!(!text.contains(secret), "{secret} was written to the store");
+    }
+    assert!(text.contains("acct"), "the file was read (sanity)");
+}
+
+fn open_error(path: &std::path::Path) -> oncely::Error {
+    FileStore::open(path).unwrap_err()
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_a_clear_error_and_stays_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.db");
+    let garbage: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let error = open_error(&path);
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(
+        error.to_string().contains("not a SQLite database"),
+        "{error}"
+    );
+    assert!(
+        std::fs::read(&path).unwrap() == garbage,
+        "the file is left untouched"
+    );
+}
+
+#[test]
+fn a_foreign_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("CREATE TABLE songs (title TEXT); INSERT INTO songs VALUES ('x');")
+        .unwrap();
+    drop(other);
+    let error = open_error(&path);
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("another application"), "{error}");
+}
+
+#[tokio::test]
+async fn a_corrupted_or_truncated_store_is_a_clear_error_never_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    {
+        let store = FileStore::open(&path).unwrap();
+        for i in 0..200 {
+            let record = pending_record(
+                &format!("order-{i}"),
+                "http://127.0.0.1:1/",
+                &"x".repeat(500),
+            );
+            store.create_or_get(record).await.unwrap();
+        }
+    }
+    // Fold the WAL into the main file so the damage below hits real pages.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+        .unwrap();
+    drop(connection);
+    let intact = std::fs::read(&path).unwrap();
+    assert!(intact.len() > 8 * 4096);
+
+    // Scribble over interior pages.
+    let mut corrupt = intact.clone();
+    for byte in &mut corrupt[2 * 4096..6 * 4096] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&path, &corrupt).unwrap();
+    let error = open_error(&path);
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    assert!(error.to_string().contains("corrupt"), "{error}");
+    assert!(
+        std::fs::read(&path).unwrap() == corrupt,
+        "the damaged file is left for recovery"
+    );
+
+    // Cut it short.
+    std::fs::write(&path, &intact[..intact.len() / 2]).unwrap();
+    let error = open_error(&path);
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+
+    // Restored, every intent is still there.
+    std::fs::write(&path, &intact).unwrap();
+    let client = Client::builder()
+        .store(FileStore::open(&path).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(client.pending().await.unwrap().len(), 200);
+}
+
+#[test]
+fn a_directory_is_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(open_error(dir.path()).kind(), ErrorKind::Store);
+}
+
+#[tokio::test]
+async fn relaxed_durability_still_records_and_replays() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relaxed.db");
+    let store = FileStore::options()
+        .durability(oncely::Durability::Relaxed)
+        .busy_timeout(Duration::from_secs(1))
+        .open(&path)
+        .unwrap();
+    let client = Client::builder().store(store).build().unwrap();
+    let send = || {
+        client
+            .intent("order")
+            .post(server.charges_url())
+            .header("x-account", "acct")
+            .body(charge(3))
+            .send()
+    };
+    assert!(!send().await.unwrap().replayed());
+    assert!(send().await.unwrap().replayed());
+    let synchronous: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |_| Ok(0))
+        .unwrap();
+    assert_eq!(synchronous, 0);
+}
