@@ -131,12 +131,6 @@ impl Flights {
     pub(crate) fn is_flying(&self, name: &str) -> bool {
         self.map().contains_key(name)
     }
-
-    /// How many flights are in the air.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.map().len()
-    }
 }
 
 impl Departure {

@@ -14,13 +14,20 @@ use crate::{Error, ErrorKind, Key, Outcome};
 
 /// Runs the flight of intent `name` to its end. `key` is the caller's own
 /// key (from its `Idempotency-Key` header) or, on resume, the record's.
+///
+/// Checking and hashing the request happen here, once per flight, not once
+/// per joining duplicate: duplicates carry the same method, URL and body.
 pub(super) async fn fly(
     inner: Arc<Inner>,
     name: String,
     request: Request,
-    fingerprint: Fingerprint,
     key: Option<Key>,
 ) -> Result<Outcome, Error> {
+    inner
+        .transport
+        .check(&request)
+        .map_err(|message| Error::invalid_input(message).with_intent(&name, key.clone()))?;
+    let fingerprint = Fingerprint::of_request(&request);
     let now = inner.clock.now_ms();
     let candidate = Record {
         name: name.clone(),

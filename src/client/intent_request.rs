@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Client;
-use crate::intent::{Fingerprint, Request};
+use crate::intent::Request;
 use crate::{Error, Key, Outcome};
 
 /// The longest intent name accepted, in bytes.
@@ -168,13 +168,7 @@ impl IntentRequest {
             headers,
             body,
         };
-        client
-            .inner
-            .transport
-            .check(&request)
-            .map_err(|message| fail(Error::invalid_input(message)))?;
-        let fingerprint = Fingerprint::of_request(&request);
-        client.run(name, request, fingerprint, key).await
+        client.run(name, request, key).await
     }
 }
 

@@ -11,7 +11,7 @@ pub use intent_request::IntentRequest;
 
 use crate::event::{EventKind, Events};
 use crate::flight::{Boarding, Flights};
-use crate::intent::{Fingerprint, Record, Request, State};
+use crate::intent::{Record, Request, State};
 use crate::retry::{Attempt, Class, Classifier, RetryBudget, RetryPolicy};
 use crate::runtime::{Clock, OsRandom, Random, SystemClock};
 use crate::store::{MemoryStore, Store};
@@ -96,10 +96,9 @@ impl Client {
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn resume(&self) -> Result<Vec<Result<Outcome, Error>>, Error> {
         let pending = self.pending().await?;
-        let flights = pending.into_iter().map(|record| {
-            let request = record.request.clone();
-            self.run(record.name, request, record.fingerprint, Some(record.key))
-        });
+        let flights = pending
+            .into_iter()
+            .map(|record| self.run(record.name, record.request, Some(record.key)));
         Ok(futures_util::future::join_all(flights).await)
     }
 
@@ -162,7 +161,6 @@ impl Client {
         &self,
         name: String,
         request: Request,
-        fingerprint: Fingerprint,
         key: Option<Key>,
     ) -> Result<Outcome, Error> {
         let inner = &self.inner;
@@ -180,7 +178,7 @@ impl Client {
                 .with_intent(&name, None))
             }
             Boarding::Departing(departure, landing) => {
-                let flight = drive::fly(Arc::clone(inner), name.clone(), request, fingerprint, key);
+                let flight = drive::fly(Arc::clone(inner), name.clone(), request, key);
                 departure
                     .launch(Box::pin(flight))
                     .map_err(|e| e.with_intent(&name, None))?;
