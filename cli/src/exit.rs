@@ -1,0 +1,99 @@
+//! Exit statuses: one per kind of outcome, so scripts can tell a conflict
+//! from a server that never answered.
+
+use std::process::ExitCode;
+
+use oncely::ErrorKind;
+
+/// The exit statuses, as `--help` lists them.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success (send, resume: settled with a 2xx status)
+  1  settled with a non-2xx status (the body is printed, the reason on stderr);
+     forget: no such intent
+  2  usage error
+  3  conflict: the intent is recorded with another method, URL or body; nothing was sent
+  4  rejected: the server refused the key as reused with another payload (422)
+  5  gave up: attempts or deadline ran out; the intent stays recorded, and `send`
+     again or `resume` retries it under the same key
+  6  expired: older than the server's retention (24 h); never re-sent, `forget` it to start anew
+  7  store: the store file cannot be opened, read or written
+  8  invalid input: a bad intent name, method, URL or header, or an unreadable -d @FILE
+  9  anything else (e.g. stdout closed)";
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    NotSuccess = 1,
+    Conflict = 3,
+    Rejected = 4,
+    GaveUp = 5,
+    Expired = 6,
+    Store = 7,
+    InvalidInput = 8,
+    Other = 9,
+}
+
+impl Exit {
+    /// The status for an oncely error of `kind`.
+    pub fn of(kind: ErrorKind) -> Exit {
+        match kind {
+            ErrorKind::Conflict => Exit::Conflict,
+            ErrorKind::Rejected => Exit::Rejected,
+            ErrorKind::GaveUp => Exit::GaveUp,
+            ErrorKind::Expired => Exit::Expired,
+            ErrorKind::Store => Exit::Store,
+            ErrorKind::InvalidInput => Exit::InvalidInput,
+            // `ErrorKind` is non-exhaustive: a kind added later is still a failure.
+            _ => Exit::Other,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// A command that could not do its job: the line for stderr and the status.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<oncely::Error> for Failure {
+    fn from(error: oncely::Error) -> Failure {
+        Failure::new(Exit::of(error.kind()), crate::report::error_message(&error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_has_its_own_status() {
+        let kinds = [
+            ErrorKind::Conflict,
+            ErrorKind::Rejected,
+            ErrorKind::GaveUp,
+            ErrorKind::Expired,
+            ErrorKind::Store,
+            ErrorKind::InvalidInput,
+        ];
+        let codes: Vec<u8> = kinds.iter().map(|&k| Exit::of(k) as u8).collect();
+        assert_eq!(codes, vec![3, 4, 5, 6, 7, 8]);
+    }
+}

@@ -1,0 +1,88 @@
+//! `oncely send`: one request, once.
+
+use clap::Args;
+use oncely::Client;
+
+use crate::exit::{Exit, Failure};
+use crate::progress::{self, Naming};
+use crate::request::{self, Header};
+use crate::retry::RetryArgs;
+use crate::store::StoreArg;
+use crate::{console, report};
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The intent's name, a stable business identity ("order-42"): same name,
+    /// same intent, same key
+    #[arg(long, value_name = "NAME")]
+    intent: String,
+    /// The method; POST by default, since oncely is for effects
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "METHOD",
+        default_value = "POST"
+    )]
+    method: String,
+    /// A header to send, repeatable. Authorization, Cookie and
+    /// Proxy-Authorization are sent but never stored. An Idempotency-Key
+    /// header sets the intent's key instead of minting one
+    #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
+    headers: Vec<Header>,
+    /// Another header name whose value is a credential: sent, never stored
+    /// (repeatable; e.g. X-Api-Key)
+    #[arg(long = "secret-header", value_name = "NAME")]
+    secret_headers: Vec<String>,
+    /// The body: DATA as given, @FILE for a file's bytes, @- for stdin. Sent
+    /// byte for byte; no Content-Type is added (pass one with -H)
+    #[arg(short = 'd', long = "data", value_name = "DATA|@FILE|@-")]
+    data: Option<String>,
+    /// Print {"intent","key","status","attempts","replayed"} as one JSON line
+    /// instead of the response body
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// The URL (http or https)
+    url: String,
+}
+
+pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
+    let body = match &args.data {
+        Some(data) => request::read_body(data)?,
+        None => Vec::new(),
+    };
+    let mut builder = Client::builder()
+        .store(args.store.open()?)
+        .retry(args.retry.policy());
+    for name in &args.secret_headers {
+        builder = builder.secret_header(name);
+    }
+    if !args.quiet {
+        builder = builder.on_event(progress::reporter(Naming::Implicit));
+    }
+    let client = builder.build()?;
+
+    let mut request = client.intent(&args.intent).method(&args.method, &args.url);
+    for header in &args.headers {
+        request = request.header(&header.name, &header.value);
+    }
+    let outcome = request.body(body).send().await?;
+
+    if args.json {
+        console::out_line(&report::outcome_json(&outcome).to_string())?;
+    } else {
+        console::out(outcome.body())?;
+    }
+    if outcome.is_success() {
+        Ok(Exit::Success)
+    } else {
+        console::error(format_args!("{}", report::not_success_line(&outcome)));
+        Ok(Exit::NotSuccess)
+    }
+}
