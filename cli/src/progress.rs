@@ -29,6 +29,16 @@ pub fn reporter(naming: Naming) -> impl Fn(&Event) + Send + Sync + 'static {
 fn describe(event: &Event, naming: Naming) -> Option<String> {
     let line = match &event.kind {
         EventKind::Attempt { number } if *number > 1 => format!("attempt {number}…"),
+        // The event carries the reason as text only: a 409 is recognised by
+        // it, since "failed" would misreport a server still at work.
+        EventKind::RetryScheduled {
+            attempt,
+            delay,
+            reason,
+        } if reason == "status 409" => format!(
+            "attempt {attempt}: the server is still working on this key (status 409); next try in {:.1} s",
+            delay.as_secs_f64()
+        ),
         EventKind::RetryScheduled {
             attempt,
             delay,
@@ -74,6 +84,17 @@ mod tests {
         assert_eq!(
             describe(&retry, Naming::Implicit).as_deref(),
             Some("attempt 2 failed (status 503); next try in 1.3 s")
+        );
+        let busy = event(EventKind::RetryScheduled {
+            attempt: 1,
+            delay: Duration::from_secs(1),
+            reason: "status 409".to_owned(),
+        });
+        assert_eq!(
+            describe(&busy, Naming::Implicit).as_deref(),
+            Some(
+                "attempt 1: the server is still working on this key (status 409); next try in 1.0 s"
+            )
         );
         let third = event(EventKind::Attempt { number: 3 });
         assert_eq!(
