@@ -72,3 +72,8 @@ pub use store::{Durability, MemoryStore, Store};
 if_native! {
     pub use store::{FileStore, FileStoreOptions};
 }
+
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
