@@ -31,14 +31,19 @@ fn fresh_name() -> String {
 fn start_endpoint() -> String {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let app = axum::Router::new().route(
                 "/charge",
                 axum::routing::post(|| async { (axum::http::StatusCode::CREATED, r#"{"id":1}"#) }),
             );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            sender.send(format!("http://{}/charge", listener.local_addr().unwrap())).unwrap();
+            sender
+                .send(format!("http://{}/charge", listener.local_addr().unwrap()))
+                .unwrap();
             axum::serve(listener, app).await.unwrap();
         });
     });
@@ -57,13 +62,23 @@ struct Bench {
 impl Bench {
     fn new() -> Bench {
         let url = start_endpoint();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         // The same reqwest configuration on both sides.
-        let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let raw = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (memory, file) = runtime.block_on(async {
             let transport = oncely::transport::HttpTransport::from_client(raw.clone());
-            let memory = Client::builder().store(MemoryStore::new()).transport(transport.clone()).build().unwrap();
+            let memory = Client::builder()
+                .store(MemoryStore::new())
+                .transport(transport.clone())
+                .build()
+                .unwrap();
             let file = Client::builder()
                 .store(FileStore::open(dir.path().join("bench.db")).unwrap())
                 .transport(transport)
@@ -71,7 +86,14 @@ impl Bench {
                 .unwrap();
             (memory, file)
         });
-        Bench { runtime, url, raw, memory, file, _dir: dir }
+        Bench {
+            runtime,
+            url,
+            raw,
+            memory,
+            file,
+            _dir: dir,
+        }
     }
 
     async fn raw_call(&self) {
@@ -132,18 +154,23 @@ fn criterion_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("per-call");
     group.bench_function("raw reqwest", |b| b.to_async(rt).iter(|| bench.raw_call()));
     group.bench_function("oncely MemoryStore", |b| {
-        b.to_async(rt).iter(|| bench.oncely_call(&bench.memory, fresh_name()))
+        b.to_async(rt)
+            .iter(|| bench.oncely_call(&bench.memory, fresh_name()))
     });
     group.finish();
 
     let mut group = c.benchmark_group("join");
     group.bench_function("flight alone", |b| b.to_async(rt).iter(|| bench.flight(0)));
-    group.bench_function("flight + 1000 duplicates", |b| b.to_async(rt).iter(|| bench.flight(1000)));
+    group.bench_function("flight + 1000 duplicates", |b| {
+        b.to_async(rt).iter(|| bench.flight(1000))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("64 concurrent");
     group.throughput(criterion::Throughput::Elements(64 * 4));
-    group.bench_function("raw reqwest", |b| b.to_async(rt).iter(|| bench.raw_concurrent(64, 4)));
+    group.bench_function("raw reqwest", |b| {
+        b.to_async(rt).iter(|| bench.raw_concurrent(64, 4))
+    });
     group.bench_function("oncely FileStore (strict)", |b| {
         b.to_async(rt).iter(|| bench.file_concurrent(64, 4))
     });
@@ -153,7 +180,10 @@ fn criterion_benches(c: &mut Criterion) {
 }
 
 /// Times `round` once.
-fn time<F: std::future::Future<Output = ()>>(runtime: &tokio::runtime::Runtime, round: impl Fn() -> F) -> Duration {
+fn time<F: std::future::Future<Output = ()>>(
+    runtime: &tokio::runtime::Runtime,
+    round: impl Fn() -> F,
+) -> Duration {
     let start = Instant::now();
     runtime.block_on(round());
     start.elapsed()
@@ -211,7 +241,9 @@ fn summary(bench: &Bench) {
     }
 
     println!();
-    println!("oncely figures (median of {rounds} interleaved rounds, each against its baseline in the same run)");
+    println!(
+        "oncely figures (median of {rounds} interleaved rounds, each against its baseline in the same run)"
+    );
     println!(
         "  per-call overhead, MemoryStore / raw reqwest:      {:.3}x   (target <= 1.02)",
         median(per_call)

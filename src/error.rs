@@ -216,11 +216,9 @@ impl fmt::Display for Error {
             }
             f.write_str(": ")?;
         }
-        f.write_str(&inner.message)?;
-        if let Some(source) = &inner.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        // The cause is reachable through `source()`, not repeated here (the
+        // convention reqwest and std follow, so reporters do not print it twice).
+        f.write_str(&inner.message)
     }
 }
 

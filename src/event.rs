@@ -10,6 +10,7 @@ use crate::{Error, Key};
 
 /// One thing that happened to one intent.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Event {
     /// The intent's name.
     pub intent: String,
@@ -42,6 +43,8 @@ pub enum EventKind {
         delay: Duration,
         /// Why (a status or a transport error), for people.
         reason: String,
+        /// The status of the failed attempt, when a response arrived.
+        status: Option<u16>,
     },
     /// A call joined the flight already under way for this intent.
     Joined,
@@ -63,7 +66,7 @@ pub enum EventKind {
     },
 }
 
-type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// The handlers of one client.
 pub(crate) struct Events {
@@ -109,6 +112,7 @@ impl Events {
                 attempt,
                 delay,
                 reason,
+                ..
             } => {
                 tracing::info!(intent, key = key_text, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retry scheduled")
             }

@@ -177,6 +177,21 @@ pub struct Record {
     pub response: Option<Response>,
 }
 
+impl Record {
+    /// `true` while the intent's effect is unknown: pending, or failed after
+    /// giving up (not after a rejection, which is definitive).
+    pub fn is_unsettled(&self) -> bool {
+        match self.state {
+            State::Pending => true,
+            State::Failed => self
+                .failure
+                .as_ref()
+                .is_none_or(|f| f.kind == ErrorKind::GaveUp),
+            State::Settled | State::Expired => false,
+        }
+    }
+}
+
 /// The answer to a call: the definitive response of the intent, with how it
 /// was reached.
 ///

@@ -285,3 +285,22 @@ async fn relaxed_durability_still_records_and_replays() {
         .unwrap();
     assert_eq!(synchronous, 0);
 }
+
+#[test]
+fn processes_opening_a_fresh_store_together_all_succeed() {
+    // SQLite refuses a second connection's WAL switch at once, without its
+    // busy handler; the store must wait its turn instead of failing.
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("fresh-{round}.db"));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || FileStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}

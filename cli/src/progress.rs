@@ -17,7 +17,7 @@ pub enum Naming {
 /// An event handler printing one line per noteworthy event.
 pub fn reporter(naming: Naming) -> impl Fn(&Event) + Send + Sync + 'static {
     move |event| {
-        if let Some(line) = describe(event, naming) {
+        if let Some(line) = describe(&event.intent, &event.kind, naming) {
             console::error(format_args!("{line}"));
         }
     }
@@ -26,16 +26,16 @@ pub fn reporter(naming: Naming) -> impl Fn(&Event) + Send + Sync + 'static {
 /// The line for `event`, if it deserves one. The first attempt, the
 /// settlement and failures go without a progress line: the final report
 /// covers them.
-fn describe(event: &Event, naming: Naming) -> Option<String> {
-    let line = match &event.kind {
+fn describe(intent: &str, kind: &EventKind, naming: Naming) -> Option<String> {
+    let line = match kind {
         EventKind::Attempt { number } if *number > 1 => format!("attempt {number}…"),
-        // The event carries the reason as text only: a 409 is recognised by
-        // it, since "failed" would misreport a server still at work.
+        // "failed" would misreport a server still at work on the key.
         EventKind::RetryScheduled {
             attempt,
             delay,
-            reason,
-        } if reason == "status 409" => format!(
+            status: Some(409),
+            ..
+        } => format!(
             "attempt {attempt}: the server is still working on this key (status 409); next try in {:.1} s",
             delay.as_secs_f64()
         ),
@@ -43,6 +43,7 @@ fn describe(event: &Event, naming: Naming) -> Option<String> {
             attempt,
             delay,
             reason,
+            ..
         } => format!(
             "attempt {attempt} failed ({reason}); next try in {:.1} s",
             delay.as_secs_f64()
@@ -55,7 +56,7 @@ fn describe(event: &Event, naming: Naming) -> Option<String> {
     };
     Some(match naming {
         Naming::Implicit => line,
-        Naming::PerLine => format!("{}: {line}", event.intent),
+        Naming::PerLine => format!("{intent}: {line}"),
     })
 }
 
@@ -65,38 +66,35 @@ mod tests {
 
     use super::*;
 
-    fn event(kind: EventKind) -> Event {
-        Event {
-            intent: "order-42".to_owned(),
-            key: None,
-            kind,
-            at_ms: 0,
-        }
+    fn describe(kind: &EventKind, naming: Naming) -> Option<String> {
+        super::describe("order-42", kind, naming)
     }
 
     #[test]
     fn describes_retries_and_later_attempts() {
-        let retry = event(EventKind::RetryScheduled {
+        let retry = EventKind::RetryScheduled {
             attempt: 2,
             delay: Duration::from_millis(1260),
             reason: "status 503".to_owned(),
-        });
+            status: Some(503),
+        };
         assert_eq!(
             describe(&retry, Naming::Implicit).as_deref(),
             Some("attempt 2 failed (status 503); next try in 1.3 s")
         );
-        let busy = event(EventKind::RetryScheduled {
+        let busy = EventKind::RetryScheduled {
             attempt: 1,
             delay: Duration::from_secs(1),
             reason: "status 409".to_owned(),
-        });
+            status: Some(409),
+        };
         assert_eq!(
             describe(&busy, Naming::Implicit).as_deref(),
             Some(
                 "attempt 1: the server is still working on this key (status 409); next try in 1.0 s"
             )
         );
-        let third = event(EventKind::Attempt { number: 3 });
+        let third = EventKind::Attempt { number: 3 };
         assert_eq!(
             describe(&third, Naming::PerLine).as_deref(),
             Some("order-42: attempt 3…")
@@ -106,14 +104,14 @@ mod tests {
     #[test]
     fn stays_quiet_about_the_first_attempt_and_the_end() {
         assert_eq!(
-            describe(&event(EventKind::Attempt { number: 1 }), Naming::Implicit),
+            describe(&EventKind::Attempt { number: 1 }, Naming::Implicit),
             None
         );
-        assert_eq!(describe(&event(EventKind::Created), Naming::Implicit), None);
+        assert_eq!(describe(&EventKind::Created, Naming::Implicit), None);
         let settled = EventKind::Settled {
             status: 201,
             attempts: 1,
         };
-        assert_eq!(describe(&event(settled), Naming::Implicit), None);
+        assert_eq!(describe(&settled, Naming::Implicit), None);
     }
 }

@@ -1,9 +1,7 @@
 //! `oncely resume`: finish what earlier runs left, under the original keys.
 
-use std::collections::HashSet;
-
 use clap::Args;
-use oncely::{Client, Error, ErrorKind, Outcome, Record, State};
+use oncely::{Client, Error, Outcome};
 
 use crate::exit::{Exit, Failure};
 use crate::progress::{self, Naming};
@@ -50,28 +48,8 @@ pub async fn run(args: ResumeArgs) -> Result<Exit, Failure> {
     }
     let client = builder.build()?;
 
-    // `Client::resume` takes only pending intents, but an intent that gave
-    // up stays retryable under its key: retry those alongside.
-    let gave_up: Vec<Record> = client
-        .records()
-        .await?
-        .into_iter()
-        .filter(is_gave_up)
-        .collect();
-    let retried: HashSet<String> = gave_up.iter().map(|r| r.name.clone()).collect();
-    let retries: Vec<_> = gave_up
-        .into_iter()
-        .map(|record| tokio::spawn(send_again(client.clone(), record)))
-        .collect();
-    let mut results = client.resume().await?;
-    // An intent picked up by both joined one flight: report it once.
-    results.retain(|result| !intent_of(result).is_some_and(|name| retried.contains(name)));
-    for retry in retries {
-        let result = retry
-            .await
-            .map_err(|e| Failure::new(Exit::Other, format!("a retry stopped: {e}")))?;
-        results.push(result);
-    }
+    // Pending intents and the ones that gave up, each under its own key.
+    let results = client.resume().await?;
 
     if results.is_empty() {
         return Ok(nothing_to_resume(&args));
@@ -93,31 +71,6 @@ fn nothing_to_resume(args: &ResumeArgs) -> Exit {
         console::error(format_args!("nothing to resume"));
     }
     Exit::Success
-}
-
-fn is_gave_up(record: &Record) -> bool {
-    record.state == State::Failed
-        && record
-            .failure
-            .as_ref()
-            .is_some_and(|f| f.kind == ErrorKind::GaveUp)
-}
-
-fn intent_of(result: &Result<Outcome, Error>) -> Option<&str> {
-    match result {
-        Ok(outcome) => Some(outcome.intent()),
-        Err(error) => error.intent(),
-    }
-}
-
-/// Sends a recorded request again under its recorded key.
-async fn send_again(client: Client, record: Record) -> Result<Outcome, Error> {
-    let Record { name, request, .. } = record;
-    let mut again = client.intent(name).method(&request.method, request.url);
-    for (header, value) in request.headers {
-        again = again.header(&header, value);
-    }
-    again.body(request.body).send().await
 }
 
 /// The first error's status if any intent failed (it is still not done),

@@ -268,6 +268,7 @@ impl Flight<'_> {
                         attempt: self.record.attempts,
                         delay,
                         reason,
+                        status: last_status,
                     });
                     inner.clock.sleep(delay).await;
                 }

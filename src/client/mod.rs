@@ -9,9 +9,9 @@ use std::time::Duration;
 
 pub use intent_request::IntentRequest;
 
-use crate::event::{EventKind, Events};
+use crate::event::{EventKind, Events, Handler};
 use crate::flight::{Boarding, Flights};
-use crate::intent::{Record, Request, State};
+use crate::intent::{Record, Request};
 use crate::retry::{Attempt, Class, Classifier, RetryBudget, RetryPolicy};
 use crate::runtime::{Clock, OsRandom, Random, SystemClock};
 use crate::store::{MemoryStore, Store};
@@ -86,8 +86,10 @@ impl Client {
         IntentRequest::new(self.clone(), name.into())
     }
 
-    /// Settles every intent left pending by earlier runs (or other
-    /// processes), with their original keys, concurrently. Intents past
+    /// Settles every intent whose outcome is still unknown (see
+    /// [`pending`](Self::pending)) with its original key, concurrently: the
+    /// ones earlier runs or other processes left behind, and the ones that
+    /// gave up. Intents past
     /// their retention are marked expired and reported, never sent.
     ///
     /// Returns one result per pending intent, oldest first.
@@ -102,13 +104,15 @@ impl Client {
         Ok(futures_util::future::join_all(flights).await)
     }
 
-    /// The records not yet settled ([`State::Pending`]), oldest first.
+    /// The records whose outcome is still unknown, oldest first: pending ones,
+    /// and failed ones that gave up (the server may or may not have acted;
+    /// a call or `resume` retries them under their key).
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn pending(&self) -> Result<Vec<Record>, Error> {
         let mut records = self.records().await?;
-        records.retain(|r| r.state == State::Pending);
+        records.retain(Record::is_unsettled);
         Ok(records)
     }
 
@@ -214,7 +218,7 @@ pub struct ClientBuilder {
     retention: Option<Duration>,
     secret_headers: Vec<String>,
     credentials: Option<Credentials>,
-    handlers: Vec<Arc<dyn Fn(&Event) + Send + Sync>>,
+    handlers: Vec<Handler>,
     error: Option<Error>,
 }
 

@@ -27,7 +27,7 @@ const SCHEMA_VERSION: i64 = 1;
 const MAX_BATCH: usize = 512;
 
 const SCHEMA: &str = "
-CREATE TABLE intents (
+CREATE TABLE IF NOT EXISTS intents (
     name TEXT PRIMARY KEY NOT NULL,
     key TEXT NOT NULL UNIQUE,
     method TEXT NOT NULL,
@@ -46,7 +46,7 @@ CREATE TABLE intents (
     response_headers TEXT,
     response_body BLOB
 ) STRICT;
-CREATE INDEX intents_by_age ON intents (created_at);
+CREATE INDEX IF NOT EXISTS intents_by_age ON intents (created_at);
 ";
 
 const COLUMNS: &str = "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
@@ -102,7 +102,7 @@ impl FileStoreOptions {
         thread::Builder::new()
             .name("oncely-store".to_owned())
             .spawn(move || run_writer(connection, receiver))
-            .map_err(|e| Error::store("cannot start the store's writer thread").with_source(e))?;
+            .map_err(|e| Error::store(format!("cannot start the store's writer thread: {e}")))?;
         Ok(FileStore {
             sender,
             path: path.to_owned(),
@@ -238,7 +238,7 @@ fn sql_error(error: rusqlite::Error) -> Error {
         Some(rusqlite::ErrorCode::PermissionDenied) => "permission denied",
         _ => "SQLite failed",
     };
-    Error::store(message).with_source(error)
+    Error::store(format!("{message} ({error})")).with_source(error)
 }
 
 fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection, Error> {
@@ -246,32 +246,71 @@ fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection
         return Err(Error::store("the path is a directory, not a store file"));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::store("cannot create the store's directory").with_source(e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::store(format!("cannot create the store's directory: {e}")).with_source(e))?;
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags).map_err(sql_error)?;
-    connection.busy_timeout(options.busy_timeout).map_err(sql_error)?;
+    // SQLite answers BUSY at once, without its busy handler, when two
+    // processes set up one file together (switching to WAL, creating the
+    // schema): retry the whole set-up until the busy timeout is spent.
+    let started = std::time::Instant::now();
+    loop {
+        match set_up(path, options) {
+            Ok(connection) => return Ok(connection),
+            Err(SetUpError::Busy(error)) if started.elapsed() < options.busy_timeout => {
+                drop(error);
+                thread::sleep(Duration::from_millis(5 + u64::from(started.elapsed().subsec_nanos() % 20)));
+            }
+            Err(SetUpError::Busy(error) | SetUpError::Other(error)) => return Err(error),
+        }
+    }
+}
 
-    // Identify the file before changing anything in it.
-    let application_id: i64 = connection
-        .query_row("PRAGMA application_id", [], |row| row.get(0))
-        .map_err(sql_error)?;
-    let version: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(sql_error)?;
-    let tables: i64 = connection
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(sql_error)?;
+enum SetUpError {
+    Busy(Error),
+    Other(Error),
+}
+
+impl From<rusqlite::Error> for SetUpError {
+    fn from(error: rusqlite::Error) -> SetUpError {
+        let busy = matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let error = sql_error(error);
+        if busy { SetUpError::Busy(error) } else { SetUpError::Other(error) }
+    }
+}
+
+impl From<Error> for SetUpError {
+    fn from(error: Error) -> SetUpError {
+        SetUpError::Other(error)
+    }
+}
+
+fn set_up(path: &Path, options: &FileStoreOptions) -> Result<Connection, SetUpError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(options.busy_timeout)?;
+
+    // Identify the file before changing anything in it, from one snapshot:
+    // another process may be creating the schema meanwhile.
+    let (application_id, version, tables): (i64, i64, i64) = connection.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id), \
+                (SELECT user_version FROM pragma_user_version), \
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
     let fresh = application_id == 0 && version == 0 && tables == 0;
     if !fresh && application_id != APPLICATION_ID {
-        return Err(Error::store(
+        return Err(SetUpError::Other(Error::store(
             "the file is a SQLite database of another application, not an oncely store",
-        ));
+        )));
     }
     if version > SCHEMA_VERSION {
-        return Err(Error::store(format!(
+        return Err(SetUpError::Other(Error::store(format!(
             "the store was written by a newer oncely (schema {version}, this one reads up to {SCHEMA_VERSION})"
-        )));
+        ))));
     }
 
     if !fresh {
@@ -279,17 +318,17 @@ fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection
         // exactly as it is, for recovery.
         let check: String = connection
             .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(sql_error)?;
+            ?;
         if check != "ok" {
-            return Err(Error::store(format!("the file is corrupt (SQLite integrity check: {check})")));
+            return Err(SetUpError::Other(Error::store(format!("the file is corrupt (SQLite integrity check: {check})"))));
         }
     }
 
     let mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(sql_error)?;
+        ?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::store(format!("cannot switch the file to WAL mode (it stays in {mode})")));
+        return Err(SetUpError::Other(Error::store(format!("cannot switch the file to WAL mode (it stays in {mode})"))));
     }
     let synchronous = match options.durability {
         Durability::Strict => "FULL",
@@ -297,20 +336,19 @@ fn open_connection(path: &Path, options: &FileStoreOptions) -> Result<Connection
     };
     connection
         .execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
-        .map_err(sql_error)?;
+        ?;
 
     if fresh {
-        connection
-            .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
-                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .or_else(|e| {
-                let _ = connection.execute_batch("ROLLBACK");
-                // Another process may have created the schema first.
-                let id: i64 = connection.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(sql_error)?;
-                if id == APPLICATION_ID { Ok(()) } else { Err(sql_error(e)) }
-            })?;
+        // IF NOT EXISTS: another process may have created the schema since
+        // this one looked.
+        let created = connection.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ));
+        if let Err(error) = created {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(error.into());
+        }
     }
     Ok(connection)
 }
@@ -456,14 +494,11 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
             }),
             None => None,
         };
-        let response = match status {
-            Some(status) => Some(Response {
+        let response = status.map(|status| Response {
                 status,
                 headers: decode_headers(&row.get::<_, Option<String>>(15).ok().flatten().unwrap_or_default()),
                 body: Bytes::from(row.get::<_, Option<Vec<u8>>>(16).ok().flatten().unwrap_or_default()),
-            }),
-            None => None,
-        };
+            });
         Ok(Record {
             key,
             request: Request {

@@ -28,7 +28,7 @@ impl HttpTransport {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::invalid_input("cannot build the HTTP client").with_source(e))?;
+            .map_err(|e| Error::invalid_input(format!("cannot build the HTTP client: {e}")).with_source(e))?;
         Ok(HttpTransport { client })
     }
 
