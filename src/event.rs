@@ -1,7 +1,7 @@
 //! What happens to each intent, as it happens: through `tracing` and through
 //! subscribed handlers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -72,6 +72,8 @@ pub(crate) type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 pub(crate) struct Events {
     handlers: Mutex<Arc<Vec<(u64, Handler)>>>,
     next_id: AtomicU64,
+    /// How many handlers there are: emitting to none takes no lock.
+    count: AtomicUsize,
     clock: Arc<dyn Clock>,
 }
 
@@ -80,6 +82,7 @@ impl Events {
         Events {
             handlers: Mutex::default(),
             next_id: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
             clock,
         }
     }
@@ -89,13 +92,15 @@ impl Events {
         let mut handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = Vec::clone(&handlers);
         next.push((id, handler));
+        self.count.store(next.len(), Ordering::Relaxed);
         *handlers = Arc::new(next);
         id
     }
 
     fn remove(&self, id: u64) {
         let mut handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner());
-        let next = handlers.iter().filter(|(i, _)| *i != id).cloned().collect();
+        let next: Vec<_> = handlers.iter().filter(|(i, _)| *i != id).cloned().collect();
+        self.count.store(next.len(), Ordering::Relaxed);
         *handlers = Arc::new(next);
     }
 
@@ -132,10 +137,10 @@ impl Events {
                 tracing::warn!(intent, key = key_text, error = %error, "failed")
             }
         }
-        let handlers = Arc::clone(&self.handlers.lock().unwrap_or_else(|e| e.into_inner()));
-        if handlers.is_empty() {
+        if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
+        let handlers = Arc::clone(&self.handlers.lock().unwrap_or_else(|e| e.into_inner()));
         let event = Event {
             intent: intent.to_owned(),
             key: key.cloned(),

@@ -23,6 +23,14 @@ use crate::{Error, ErrorKind, Outcome};
 
 /// The result every caller of one flight receives.
 pub(crate) type FlightResult = Result<Outcome, Error>;
+
+/// How a flight ends: the result for its callers, and the bookkeeping that
+/// may follow once they have it (recording the outcome). The flight keeps
+/// its slot until that is done, so a later call finds the outcome recorded.
+pub(crate) struct Flown {
+    pub(crate) result: FlightResult,
+    pub(crate) then: Option<BoxFuture<'static, ()>>,
+}
 /// A caller's handle on a flight's result.
 pub(crate) type Landing = Shared<BoxFuture<'static, FlightResult>>;
 
@@ -134,15 +142,17 @@ impl Flights {
 }
 
 impl Departure {
-    /// Spawns `flight`; its result lands for every caller.
-    pub(crate) fn launch(self, flight: BoxFuture<'static, FlightResult>) -> Result<(), Error> {
+    /// Spawns `flight`; its result lands for every caller as soon as it is
+    /// known, and the slot is freed once the bookkeeping after it is done.
+    pub(crate) fn launch(self, flight: BoxFuture<'static, Flown>) -> Result<(), Error> {
         let Departure { guard, done } = self;
         crate::runtime::spawn(Box::pin(async move {
-            let result = flight.await;
-            // Leave the map before landing: a caller arriving now starts
-            // afresh and finds the settled record in the store.
-            drop(guard);
+            let Flown { result, then } = flight.await;
             let _ = done.send(result);
+            if let Some(then) = then {
+                then.await;
+            }
+            drop(guard);
         }))
     }
 }

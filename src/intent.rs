@@ -159,8 +159,9 @@ pub struct Record {
     pub name: String,
     /// The idempotency key, fixed for the intent's life.
     pub key: Key,
-    /// The request, without credential headers.
-    pub request: Request,
+    /// The request, without credential headers (shared: records are cloned
+    /// more often than requests change).
+    pub request: Arc<Request>,
     /// The fingerprint of the request.
     pub fingerprint: Fingerprint,
     /// When the intent was recorded (ms since the epoch).
@@ -218,6 +219,20 @@ impl Outcome {
                 attempts: record.attempts,
                 replayed,
                 response,
+            }),
+        }
+    }
+
+    /// The same outcome, marked as replayed.
+    pub(crate) fn as_replayed(&self) -> Outcome {
+        let inner = &self.inner;
+        Outcome {
+            inner: Arc::new(OutcomeInner {
+                intent: inner.intent.clone(),
+                key: inner.key.clone(),
+                attempts: inner.attempts,
+                replayed: true,
+                response: inner.response.clone(),
             }),
         }
     }

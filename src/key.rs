@@ -45,12 +45,8 @@ impl Key {
             *slot = ALPHABET[(value & 31) as usize];
             value >>= 5;
         }
-        // Every byte comes from the ASCII alphabet.
-        Key(text
-            .iter()
-            .map(|&b| char::from(b))
-            .collect::<String>()
-            .into())
+        // Every byte comes from the ASCII alphabet, so this is valid UTF-8.
+        Key(std::str::from_utf8(&text).unwrap_or_default().into())
     }
 
     /// A key the caller chose: 1 to 255 printable ASCII characters, without

@@ -118,7 +118,7 @@ async fn the_credentials_hook_supplies_secrets_on_resume() {
             name: "order".to_owned(),
             key: "resume-key-1".parse().unwrap(),
             fingerprint: oncely::Fingerprint::of_request(&request),
-            request,
+            request: request.into(),
             created_at: u64::MAX / 4,
             expires_at: u64::MAX / 2,
             attempts: 0,

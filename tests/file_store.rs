@@ -26,7 +26,7 @@ fn pending_record(name: &str, url: &str, body: &str) -> Record {
         name: name.to_owned(),
         key: Key::mint(now, &OsRandom),
         fingerprint: Fingerprint::of_request(&request),
-        request,
+        request: request.into(),
         created_at: now,
         expires_at: now + 86_400_000,
         attempts: 1,

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use super::Inner;
 use crate::event::EventKind;
+use crate::flight::Flown;
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
 use crate::retry::{Backoff, Class, retry_after};
+use crate::runtime::BoxFuture;
 use crate::store::Update;
-use crate::transport::TransportError;
+use crate::transport::{Outgoing, TransportError};
 use crate::{Error, ErrorKind, Key, Outcome};
 
 /// Runs the flight of intent `name` to its end. `key` is the caller's own
@@ -20,8 +22,22 @@ use crate::{Error, ErrorKind, Key, Outcome};
 pub(super) async fn fly(
     inner: Arc<Inner>,
     name: String,
-    request: Request,
+    request: Arc<Request>,
     key: Option<Key>,
+) -> Flown {
+    let mut then = None;
+    let result = fly_until_answered(&inner, name, request, key, &mut then).await;
+    Flown { result, then }
+}
+
+/// The flight up to the answer its callers wait for; `then` receives the
+/// bookkeeping that need not delay them.
+async fn fly_until_answered(
+    inner: &Arc<Inner>,
+    name: String,
+    request: Arc<Request>,
+    key: Option<Key>,
+    then: &mut Option<BoxFuture<'static, ()>>,
 ) -> Result<Outcome, Error> {
     inner
         .transport
@@ -51,19 +67,23 @@ pub(super) async fn fly(
         .await
         .map_err(|e| e.with_intent(&name, key.clone()))?;
     let flight = Flight {
-        inner: &inner,
+        inner,
         record,
         request,
+        then,
     };
     flight.run(created, key, fingerprint).await
 }
 
 struct Flight<'a> {
-    inner: &'a Inner,
+    inner: &'a Arc<Inner>,
+    /// Where the recording of the outcome goes, to run after the callers
+    /// have their answer.
+    then: &'a mut Option<BoxFuture<'static, ()>>,
     record: Record,
     /// The request as the caller gave it (credentials included), or as
     /// stored, on resume.
-    request: Request,
+    request: Arc<Request>,
 }
 
 impl Flight<'_> {
@@ -201,7 +221,11 @@ impl Flight<'_> {
 
             let now = inner.clock.now_ms();
             let remaining = Duration::from_millis(deadline.saturating_sub(now));
-            let outgoing = inner.outgoing(&self.request, &self.record.key);
+            let extra_headers = inner.send_time_headers(&self.request, &self.record.key);
+            let outgoing = Outgoing {
+                request: &self.request,
+                extra_headers: &extra_headers,
+            };
             let result = inner
                 .transport
                 .send(outgoing, policy.attempt_timeout.min(remaining))
@@ -213,7 +237,7 @@ impl Flight<'_> {
             };
             let last_status = response.as_ref().map(|r| r.status);
             match (class, response) {
-                (Class::Settle, Some(response)) => return Ok(self.settle(response).await),
+                (Class::Settle, Some(response)) => return Ok(self.settle(response)),
                 (Class::Reject, _) => {
                     let message = "the server refused the key as reused with a different payload (422); never retried";
                     return Err(self
@@ -276,19 +300,24 @@ impl Flight<'_> {
         }
     }
 
-    async fn settle(&mut self, response: Response) -> Outcome {
+    fn settle(&mut self, response: Response) -> Outcome {
         let update = Update {
             attempts: self.record.attempts,
             state: State::Settled,
             failure: None,
             response: Some(response.clone()),
         };
-        // The effect happened and the response is real: hand it back even if
-        // recording it failed (a later call re-sends under the same key and
-        // the server replays it).
-        if let Err(error) = self.inner.store.update(&self.record.name, update).await {
-            tracing::warn!(intent = %self.record.name, key = %self.record.key, %error, "settled, but the outcome could not be recorded");
-        }
+        // Recorded after the callers have their answer (the flight keeps its
+        // slot until then, so later calls find it recorded). The effect
+        // happened and the response is real: if recording fails, a later
+        // call re-sends under the same key and the server replays it.
+        let store = Arc::clone(&self.inner.store);
+        let (name, key) = (self.record.name.clone(), self.record.key.clone());
+        *self.then = Some(Box::pin(async move {
+            if let Err(error) = store.update(&name, update).await {
+                tracing::warn!(intent = %name, %key, %error, "settled, but the outcome could not be recorded");
+            }
+        }));
         self.record.state = State::Settled;
         self.emit(EventKind::Settled {
             status: response.status,
@@ -331,19 +360,27 @@ impl Flight<'_> {
 }
 
 impl Inner {
-    /// The request as it may be stored: without credentials.
-    fn persistable(&self, request: &Request) -> Request {
-        Request {
+    /// The request as it may be stored: without credentials (shared as is
+    /// when it carries none).
+    fn persistable(&self, request: &Arc<Request>) -> Arc<Request> {
+        if !request
+            .headers
+            .iter()
+            .any(|(name, _)| self.is_secret(name) || name == "idempotency-key")
+        {
+            return Arc::clone(request);
+        }
+        Arc::new(Request {
             method: request.method.clone(),
             url: request.url.clone(),
             headers: request
                 .headers
                 .iter()
-                .filter(|(name, _)| !self.is_secret(name))
+                .filter(|(name, _)| !self.is_secret(name) && name != "idempotency-key")
                 .cloned()
                 .collect(),
             body: request.body.clone(),
-        }
+        })
     }
 
     pub(super) fn is_secret(&self, name: &str) -> bool {
@@ -352,24 +389,19 @@ impl Inner {
             .any(|s| s.eq_ignore_ascii_case(name))
     }
 
-    /// The request as one attempt sends it: credentials supplied, the key set.
-    fn outgoing(&self, request: &Request, key: &Key) -> Request {
-        let mut headers = request.headers.clone();
+    /// The headers one attempt adds to the request: credentials from the
+    /// hook (the caller's own win), and the key.
+    fn send_time_headers(&self, request: &Request, key: &Key) -> Vec<(String, String)> {
+        let mut headers = Vec::with_capacity(2);
         if let Some(supply) = &self.credentials {
             for (name, value) in supply(request) {
                 let name = name.to_ascii_lowercase();
-                if header(&headers, &name).is_none() {
+                if header(&request.headers, &name).is_none() && name != "idempotency-key" {
                     headers.push((name, value));
                 }
             }
         }
-        headers.retain(|(name, _)| name != "idempotency-key");
         headers.push(("idempotency-key".to_owned(), key.header_value()));
-        Request {
-            method: request.method.clone(),
-            url: request.url.clone(),
-            headers,
-            body: request.body.clone(),
-        }
+        headers
     }
 }

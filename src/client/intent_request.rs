@@ -1,5 +1,7 @@
 //! The request builder of one intent.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::Client;
@@ -168,7 +170,7 @@ impl IntentRequest {
             headers,
             body,
         };
-        client.run(name, request, key).await
+        client.run(name, Arc::new(request), key).await
     }
 }
 

@@ -164,12 +164,21 @@ impl Client {
     pub(crate) async fn run(
         &self,
         name: String,
-        request: Request,
+        request: Arc<Request>,
         key: Option<Key>,
     ) -> Result<Outcome, Error> {
         let inner = &self.inner;
         match inner.flights.board(&name, &request) {
             Boarding::Joined(landing) => {
+                // A flight that has answered and is only recording its
+                // outcome: this call sends nothing and gets the outcome as
+                // recorded, a replay.
+                if let Some(Ok(outcome)) = landing.peek() {
+                    inner
+                        .events
+                        .emit(&name, Some(outcome.key()), EventKind::Replayed);
+                    return Ok(outcome.as_replayed());
+                }
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
                 landing.await
             }

@@ -5,7 +5,7 @@
 //! so 64 concurrent intents cost a handful of `fsync`s, not 128.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ const MAX_BATCH: usize = 512;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS intents (
     name TEXT PRIMARY KEY NOT NULL,
-    key TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL,
     method TEXT NOT NULL,
     url TEXT NOT NULL,
     headers TEXT NOT NULL,
@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS intents (
     response_headers TEXT,
     response_body BLOB
 ) STRICT;
-CREATE INDEX IF NOT EXISTS intents_by_age ON intents (created_at);
 ";
 
 const COLUMNS: &str = "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
@@ -99,9 +98,10 @@ impl FileStoreOptions {
         let connection =
             open_connection(path, &self).map_err(|e| e.context(&format!("store {}", path.display())))?;
         let (sender, receiver) = mpsc::channel::<Job>();
+        let durability = self.durability;
         thread::Builder::new()
             .name("oncely-store".to_owned())
-            .spawn(move || run_writer(connection, receiver))
+            .spawn(move || run_writer(connection, receiver, durability))
             .map_err(|e| Error::store(format!("cannot start the store's writer thread: {e}")))?;
         Ok(FileStore {
             sender,
@@ -151,18 +151,26 @@ impl FileStore {
     }
 
     /// Runs `operation` in the writer's next transaction; resolves once that
-    /// transaction has committed.
+    /// transaction has committed. A `durable` operation's commit reaches the
+    /// disk before it resolves (under [`Durability::Strict`]).
+    ///
+    /// Every operation is a single writing statement, atomic by itself, so a
+    /// failing one never undoes the rest of its group.
     fn call<T: Send + 'static>(
         &self,
+        durable: bool,
         operation: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, Error>> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            let result = connection.and_then(|c| in_savepoint(c, operation));
-            Box::new(move |commit: Result<(), Error>| {
-                let _ = reply.send(commit.and(result));
-            })
-        });
+        let job = Job {
+            durable,
+            run: Box::new(move |connection| {
+                let result = connection.and_then(operation);
+                Box::new(move |commit: Result<(), Error>| {
+                    let _ = reply.send(commit.and(result));
+                })
+            }),
+        };
         let sent = self.sender.send(job);
         Box::pin(async move {
             sent.map_err(|_| Error::store("the store's writer thread has stopped"))?;
@@ -176,10 +184,20 @@ impl FileStore {
 /// One queued operation: runs against the open transaction (or learns why
 /// there is none) and returns how to deliver its result once the commit's
 /// fate is known.
-type Job = Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>;
+struct Job {
+    /// Must be on the disk before its caller goes on: recording an intent
+    /// before its first attempt. Progress and outcomes need not: if a power
+    /// cut loses one, the intent is re-sent under the same key and the server
+    /// replays its answer.
+    durable: bool,
+    run: Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>,
+}
 type Deliver = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
-fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
+fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Durability) {
+    // `synchronous` as last set: FULL syncs the WAL at each commit, NORMAL
+    // leaves it to the next FULL commit or checkpoint.
+    let mut syncing = durability == Durability::Strict;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -188,9 +206,16 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let sync = durability == Durability::Strict && batch.iter().any(|job| job.durable);
+        if sync != syncing {
+            let mode = if sync { "FULL" } else { "NORMAL" };
+            if connection.execute_batch(&format!("PRAGMA synchronous = {mode}")).is_ok() {
+                syncing = sync;
+            }
+        }
         match connection.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => {
-                let deliveries: Vec<Deliver> = batch.into_iter().map(|job| job(Ok(&connection))).collect();
+                let deliveries: Vec<Deliver> = batch.into_iter().map(|job| (job.run)(Ok(&connection))).collect();
                 let commit = connection.execute_batch("COMMIT").map_err(sql_error);
                 if commit.is_err() {
                     let _ = connection.execute_batch("ROLLBACK");
@@ -202,25 +227,9 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
             Err(e) => {
                 let error = sql_error(e);
                 for job in batch {
-                    job(Err(error.clone()))(Err(error.clone()));
+                    (job.run)(Err(error.clone()))(Err(error.clone()));
                 }
             }
-        }
-    }
-}
-
-/// Runs `operation` so that its failure undoes only its own writes, not the
-/// rest of the group.
-fn in_savepoint<T>(connection: &Connection, operation: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-    connection.execute_batch("SAVEPOINT operation").map_err(sql_error)?;
-    match operation(connection) {
-        Ok(value) => {
-            connection.execute_batch("RELEASE operation").map_err(sql_error)?;
-            Ok(value)
-        }
-        Err(error) => {
-            let _ = connection.execute_batch("ROLLBACK TO operation; RELEASE operation");
-            Err(error)
         }
     }
 }
@@ -355,20 +364,23 @@ fn set_up(path: &Path, options: &FileStoreOptions) -> Result<Connection, SetUpEr
 
 impl Store for FileStore {
     fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
-        self.call(move |c| {
-            let created = insert_if_absent(c, &record)?;
-            let stored = select(c, &record.name)?.ok_or_else(|| Error::store("the record vanished while being created"))?;
-            Ok((stored, created))
+        self.call(true, move |c| {
+            if insert_if_absent(c, &record)? {
+                return Ok((record, true));
+            }
+            let stored = select(c, &record.name)?
+                .ok_or_else(|| Error::store("the record vanished while being created"))?;
+            Ok((stored, false))
         })
     }
 
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
         let name = name.to_owned();
-        self.call(move |c| select(c, &name))
+        self.call(false, move |c| select(c, &name))
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
-        self.call(|c| {
+        self.call(false, |c| {
             let mut statement = c
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM intents ORDER BY created_at, name"))
                 .map_err(sql_error)?;
@@ -379,7 +391,7 @@ impl Store for FileStore {
 
     fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>> {
         let name = name.to_owned();
-        self.call(move |c| {
+        self.call(false, move |c| {
             let (failure_kind, failure_message, last_status) = match &update.failure {
                 Some(f) => (Some(f.kind.code()), Some(f.message.as_str()), f.last_status),
                 None => (None, None, None),
@@ -416,7 +428,7 @@ impl Store for FileStore {
 
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         let name = name.to_owned();
-        self.call(move |c| {
+        self.call(false, move |c| {
             c.prepare_cached("DELETE FROM intents WHERE name = ?1")
                 .and_then(|mut s| s.execute([&name]))
                 .map(|n| n > 0)
@@ -501,12 +513,12 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
             });
         Ok(Record {
             key,
-            request: Request {
+            request: Arc::new(Request {
                 method: row.get(2).map_err(sql_error)?,
                 url: row.get(3).map_err(sql_error)?,
                 headers: decode_headers(&row.get::<_, String>(4).map_err(sql_error)?),
                 body: Bytes::from(row.get::<_, Vec<u8>>(5).map_err(sql_error)?),
-            },
+            }),
             fingerprint,
             created_at: row.get::<_, i64>(7).map_err(sql_error)? as u64,
             expires_at: row.get::<_, i64>(8).map_err(sql_error)? as u64,

@@ -15,6 +15,28 @@ if_native! {
     pub use self::reqwest::HttpTransport;
 }
 
+/// One attempt as a transport sends it: the recorded request, plus the
+/// headers added at send time (credentials, the `Idempotency-Key`), borrowed
+/// so that an attempt copies nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The request as recorded (or as the caller gave it).
+    pub request: &'a Request,
+    /// Headers sent in addition to the request's own.
+    pub extra_headers: &'a [(String, String)],
+}
+
+impl<'a> Outgoing<'a> {
+    /// Every header to send: the request's, then the extra ones.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.request
+            .headers
+            .iter()
+            .chain(self.extra_headers)
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+}
+
 /// Sends one attempt of a request.
 pub trait Transport: MaybeSend + MaybeSync + 'static {
     /// Checks, before anything is recorded, that `request` could be sent (a
@@ -27,15 +49,15 @@ pub trait Transport: MaybeSend + MaybeSync + 'static {
         Ok(())
     }
 
-    /// Sends `request` and reads the whole response, within `timeout`.
+    /// Sends `outgoing` and reads the whole response, within `timeout`.
     ///
     /// Dropping the returned future abandons the attempt (natively the
     /// connection is dropped; in the browser the fetch is aborted).
-    fn send(
-        &self,
-        request: Request,
+    fn send<'a>(
+        &'a self,
+        outgoing: Outgoing<'a>,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<Response, TransportError>>;
+    ) -> BoxFuture<'a, Result<Response, TransportError>>;
 }
 
 /// Why an attempt got no complete response. In every case the outcome on the

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Transport, TransportError, TransportErrorKind};
+use super::{Outgoing, Transport, TransportError, TransportErrorKind};
 use crate::Error;
 use crate::intent::{Request, Response};
 use crate::runtime::BoxFuture;
@@ -58,14 +58,15 @@ impl Transport for HttpTransport {
         Ok(())
     }
 
-    fn send(&self, request: Request, timeout: Duration) -> BoxFuture<'_, Result<Response, TransportError>> {
+    fn send<'a>(&'a self, outgoing: Outgoing<'a>, timeout: Duration) -> BoxFuture<'a, Result<Response, TransportError>> {
         Box::pin(async move {
-            let method = method(&request).map_err(|m| TransportError::new(TransportErrorKind::Other, m))?;
+            let request = outgoing.request;
+            let method = method(request).map_err(|m| TransportError::new(TransportErrorKind::Other, m))?;
             let mut builder = self.client.request(method, &request.url).timeout(timeout);
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), value.as_str());
+            for (name, value) in outgoing.headers() {
+                builder = builder.header(name, value);
             }
-            let response = builder.body(request.body).send().await.map_err(transport_error)?;
+            let response = builder.body(request.body.clone()).send().await.map_err(transport_error)?;
             let status = response.status().as_u16();
             let headers = response
                 .headers()
