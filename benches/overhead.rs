@@ -182,7 +182,7 @@ fn criterion_benches(c: &mut Criterion) {
 /// Times `round` once.
 fn time<F: std::future::Future<Output = ()>>(
     runtime: &tokio::runtime::Runtime,
-    round: impl Fn() -> F,
+    round: &impl Fn() -> F,
 ) -> Duration {
     let start = Instant::now();
     runtime.block_on(round());
@@ -194,68 +194,101 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Interleaved rounds: baseline, then subject, again and again; the median of
-/// the per-round figures is robust to the machine's moods.
+/// Runs `baseline` and `subject` round after round, alternating which goes
+/// first (so neither always inherits the other's warm or cold state), and
+/// returns each round's pair of times in seconds.
+fn interleave<A, B>(
+    runtime: &tokio::runtime::Runtime,
+    rounds: usize,
+    baseline: impl Fn() -> A,
+    subject: impl Fn() -> B,
+) -> Vec<(f64, f64)>
+where
+    A: std::future::Future<Output = ()>,
+    B: std::future::Future<Output = ()>,
+{
+    (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let base = time(runtime, &baseline);
+                (base.as_secs_f64(), time(runtime, &subject).as_secs_f64())
+            } else {
+                let subj = time(runtime, &subject);
+                (time(runtime, &baseline).as_secs_f64(), subj.as_secs_f64())
+            }
+        })
+        .collect()
+}
+
+/// The median of the per-round figures is robust to the machine's moods.
 fn summary(bench: &Bench) {
     let rt = &bench.runtime;
-    let rounds = 31;
+    let rounds = 101;
 
-    let mut per_call = Vec::new();
-    for _ in 0..rounds {
-        let raw = time(rt, || async {
-            for _ in 0..200 {
+    let per_call = interleave(
+        rt,
+        rounds,
+        || async {
+            for _ in 0..50 {
                 bench.raw_call().await;
             }
-        });
-        let oncely = time(rt, || async {
-            for _ in 0..200 {
+        },
+        || async {
+            for _ in 0..50 {
                 bench.oncely_call(&bench.memory, fresh_name()).await;
             }
-        });
-        per_call.push(oncely.as_secs_f64() / raw.as_secs_f64());
-    }
+        },
+    );
+    let raw_us = median(per_call.iter().map(|(raw, _)| raw / 50.0 * 1e6).collect());
+    let per_call = median(per_call.iter().map(|(raw, oncely)| oncely / raw).collect());
 
-    let mut join_ns = Vec::new();
-    let mut join_ratio = Vec::new();
-    for _ in 0..rounds {
-        let alone = time(rt, || async {
-            for _ in 0..20 {
+    let join = interleave(
+        rt,
+        rounds,
+        || async {
+            for _ in 0..10 {
                 bench.flight(0).await;
             }
-        });
-        let joined = time(rt, || async {
-            for _ in 0..20 {
+        },
+        || async {
+            for _ in 0..10 {
                 bench.flight(1000).await;
             }
-        });
-        let per_duplicate = (joined.as_secs_f64() - alone.as_secs_f64()) / (20.0 * 1000.0);
-        join_ns.push(per_duplicate * 1e9);
-        join_ratio.push(per_duplicate / (alone.as_secs_f64() / 20.0));
-    }
+        },
+    );
+    let join_ns = median(
+        join.iter()
+            .map(|(alone, joined)| (joined - alone) / 10_000.0 * 1e9)
+            .collect(),
+    );
+    let join_ratio = median(
+        join.iter()
+            .map(|(alone, joined)| (joined - alone) / 1000.0 / alone)
+            .collect(),
+    );
 
-    let mut throughput = Vec::new();
-    for _ in 0..rounds {
-        let raw = time(rt, || bench.raw_concurrent(64, 4));
-        let file = time(rt, || bench.file_concurrent(64, 4));
-        throughput.push(raw.as_secs_f64() / file.as_secs_f64());
-    }
+    let throughput = interleave(
+        rt,
+        31,
+        || bench.raw_concurrent(64, 4),
+        || bench.file_concurrent(64, 4),
+    );
+    let throughput = median(throughput.iter().map(|(raw, file)| raw / file).collect());
 
     println!();
     println!(
-        "oncely figures (median of {rounds} interleaved rounds, each against its baseline in the same run)"
+        "oncely figures (medians of interleaved rounds, each against its baseline in the same run)"
+    );
+    println!("  raw reqwest POST on loopback:                     {raw_us:.1} µs per call");
+    println!(
+        "  per-call overhead, MemoryStore / raw reqwest:      {per_call:.3}x   (target <= 1.02)"
     );
     println!(
-        "  per-call overhead, MemoryStore / raw reqwest:      {:.3}x   (target <= 1.02)",
-        median(per_call)
-    );
-    println!(
-        "  cost per joining duplicate:                        {:.0} ns = {:.5} of one flight   (target <= 200 ns)",
-        median(join_ns),
-        median(join_ratio)
+        "  cost per joining duplicate:                        {join_ns:.0} ns = {join_ratio:.5} of a flight alone   (target <= 200 ns)"
     );
     println!(
         "  64 concurrent intents, FileStore strict vs raw:    {:.1} % of raw throughput   (target >= 50 %)",
-        100.0 * median(throughput)
+        100.0 * throughput
     );
 }
 

@@ -1,25 +1,28 @@
 //! Coalescing: every call naming an intent that is already in flight in this
 //! client joins that flight instead of sending.
 //!
-//! The flight runs as its own task, detached from every caller: dropping any
-//! caller's future (the first one's included) never cancels it for the
-//! others, and each caller awaits a shared result, so all get the same
-//! outcome or the same error. A guard owned by the task removes the map entry
-//! however the task ends (finished, panicked or dropped), so no entry outlives
-//! its flight.
+//! The first caller flies the flight in its own task (no hop through another
+//! task on the way back, which would cost a wake-up per call); the others
+//! await a shared result, so all get the same outcome or the same error. If
+//! the first caller stops waiting, the rest of the flight moves to a task of
+//! its own: dropping any caller's future never cancels the flight for the
+//! others. A guard travelling with the flight removes the map entry however
+//! it ends (finished, panicked or dropped), so no entry outlives its flight.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::future::Shared;
 
 use crate::intent::Request;
 use crate::runtime::BoxFuture;
-use crate::{Error, ErrorKind, Outcome};
+use crate::{Error, ErrorKind, Key, Outcome};
 
 /// The result every caller of one flight receives.
 pub(crate) type FlightResult = Result<Outcome, Error>;
@@ -43,23 +46,27 @@ pub(crate) struct Flights {
 
 struct Entry {
     id: u64,
-    /// What makes a call "the same request": compared byte for byte, which
-    /// is cheaper than hashing for every joining duplicate.
-    method: String,
-    url: String,
-    body: Bytes,
+    /// What makes a call "the same request" (method, URL, body): compared
+    /// byte for byte, which is cheaper than hashing for every duplicate.
+    request: Arc<Request>,
     landing: Landing,
+    /// The result, once the flight has answered (it may still be recording
+    /// its outcome).
+    landed: Option<FlightResult>,
 }
 
 /// What [`Flights::board`] found.
 pub(crate) enum Boarding {
     /// The same request is in flight: await its landing.
     Joined(Landing),
-    /// Nothing was in flight: the caller must launch the flight with
-    /// [`Departure::launch`].
-    Departing(Departure, Landing),
-    /// A different request is in flight under this name.
-    Conflict,
+    /// The same request has flown and answered; its outcome is being
+    /// recorded.
+    Landed(FlightResult),
+    /// Nothing was in flight: the caller flies it, with [`Departure::fly`].
+    Departing(Departure),
+    /// A different request is in flight under this name (with its key,
+    /// when the flight has answered).
+    Conflict(Option<Key>),
 }
 
 /// The right (and duty) to run one flight. Dropping it unlaunched removes the
@@ -94,16 +101,20 @@ impl Flights {
 
     /// Joins the flight of `name` if it carries the same request, or reserves
     /// the slot for a new one.
-    pub(crate) fn board(self: &Arc<Flights>, name: &str, request: &Request) -> Boarding {
+    pub(crate) fn board(self: &Arc<Flights>, name: &str, request: &Arc<Request>) -> Boarding {
         let mut map = self.map();
         if let Some(entry) = map.get(name) {
-            let same = entry.body == request.body
-                && entry.method == request.method
-                && entry.url == request.url;
-            return if same {
-                Boarding::Joined(entry.landing.clone())
-            } else {
-                Boarding::Conflict
+            let flying = &entry.request;
+            let same = flying.body == request.body
+                && flying.method == request.method
+                && flying.url == request.url;
+            return match (&entry.landed, same) {
+                (landed, false) => Boarding::Conflict(match landed {
+                    Some(Ok(outcome)) => Some(outcome.key().clone()),
+                    _ => None,
+                }),
+                (Some(result), true) => Boarding::Landed(result.clone()),
+                (None, true) => Boarding::Joined(entry.landing.clone()),
             };
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -121,10 +132,9 @@ impl Flights {
             name.to_owned(),
             Entry {
                 id,
-                method: request.method.clone(),
-                url: request.url.clone(),
-                body: request.body.clone(),
+                request: Arc::clone(request),
                 landing: landing.clone(),
+                landed: None,
             },
         );
         let guard = EntryGuard {
@@ -132,27 +142,112 @@ impl Flights {
             name: name.to_owned(),
             id,
         };
-        Boarding::Departing(Departure { guard, done }, landing)
+        Boarding::Departing(Departure { guard, done })
     }
 
-    /// `true` when `name` is in flight.
-    pub(crate) fn is_flying(&self, name: &str) -> bool {
-        self.map().contains_key(name)
+    /// Frees the slot of `name` for a new intent: `false` while a flight is
+    /// still waiting for its answer. A flight that has answered and is only
+    /// recording its outcome gives up its slot (its write lands before
+    /// anything the caller does next).
+    pub(crate) fn release(&self, name: &str) -> bool {
+        let mut map = self.map();
+        match map.get(name) {
+            None => true,
+            Some(entry) if entry.landed.is_some() => {
+                map.remove(name);
+                true
+            }
+            Some(_) => false,
+        }
     }
 }
 
 impl Departure {
-    /// Spawns `flight`; its result lands for every caller as soon as it is
-    /// known, and the slot is freed once the bookkeeping after it is done.
-    pub(crate) fn launch(self, flight: BoxFuture<'static, Flown>) -> Result<(), Error> {
-        let Departure { guard, done } = self;
+    /// Flies `flight` in the caller's task. Its result lands for every
+    /// joined caller as soon as it is known; the bookkeeping after it runs on
+    /// in the background, holding the slot until done.
+    pub(crate) fn fly(self, flight: BoxFuture<'static, Flown>) -> Pilot {
+        Pilot {
+            flight: Some(flight),
+            departure: Some(self),
+        }
+    }
+
+    /// Spawns what is left of `flight`, to land for every caller.
+    fn launch(self, flight: BoxFuture<'static, Flown>) -> Result<(), Error> {
         crate::runtime::spawn(Box::pin(async move {
             let Flown { result, then } = flight.await;
-            let _ = done.send(result);
-            if let Some(then) = then {
-                then.await;
+            if let Some(tail) = self.land(result, then) {
+                tail.await;
             }
+        }))
+    }
+
+    /// Hands `result` to every waiting caller, and to callers arriving while
+    /// `then` records the outcome; returns the bookkeeping still to run, which
+    /// holds the slot until done.
+    fn land(
+        self,
+        result: FlightResult,
+        then: Option<BoxFuture<'static, ()>>,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let Departure { guard, done } = self;
+        if then.is_some() {
+            if let Some(entry) = guard
+                .flights
+                .map()
+                .get_mut(&guard.name)
+                .filter(|e| e.id == guard.id)
+            {
+                entry.landed = Some(result.clone());
+            }
+        }
+        let _ = done.send(result);
+        let then = then?;
+        Some(Box::pin(async move {
+            then.await;
             drop(guard);
         }))
+    }
+}
+
+/// The first caller's hold on its flight: a future of the flight's result.
+/// Dropped before the flight ends, it hands the rest to a task of its own.
+pub(crate) struct Pilot {
+    flight: Option<BoxFuture<'static, Flown>>,
+    departure: Option<Departure>,
+}
+
+impl Future for Pilot {
+    type Output = FlightResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<FlightResult> {
+        let Some(flight) = self.flight.as_mut() else {
+            return Poll::Ready(Err(Error::invalid_input(
+                "a finished flight was polled again",
+            )));
+        };
+        let Flown { result, then } = ready!(flight.as_mut().poll(cx));
+        self.flight = None;
+        if let Some(tail) = self
+            .departure
+            .take()
+            .and_then(|d| d.land(result.clone(), then))
+        {
+            // Off the caller's path. Without a runtime to spawn on, the tail
+            // is dropped: the slot frees, the outcome stays unrecorded (a
+            // later call re-sends under the same key and gets a replay).
+            let _ = crate::runtime::spawn(tail);
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for Pilot {
+    fn drop(&mut self) {
+        if let (Some(flight), Some(departure)) = (self.flight.take(), self.departure.take()) {
+            // Without a runtime the flight ends here and its waiters learn so.
+            let _ = departure.launch(flight);
+        }
     }
 }

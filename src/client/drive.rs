@@ -14,6 +14,9 @@ use crate::store::Update;
 use crate::transport::{Outgoing, TransportError};
 use crate::{Error, ErrorKind, Key, Outcome};
 
+/// Why an expired intent is refused.
+pub(super) const EXPIRED: &str = "the intent is older than the server's retention; it is never re-sent (forget it to start anew)";
+
 /// Runs the flight of intent `name` to its end. `key` is the caller's own
 /// key (from its `Idempotency-Key` header) or, on resume, the record's.
 ///
@@ -180,10 +183,7 @@ impl Flight<'_> {
     }
 
     fn expired_error(&self) -> Error {
-        self.error(
-            ErrorKind::Expired,
-            "the intent is older than the server's retention; it is never re-sent (forget it to start anew)",
-        )
+        self.error(ErrorKind::Expired, EXPIRED)
     }
 
     async fn attempt_until_done(&mut self, created: bool) -> Result<Outcome, Error> {
@@ -307,14 +307,14 @@ impl Flight<'_> {
             failure: None,
             response: Some(response.clone()),
         };
-        // Recorded after the callers have their answer (the flight keeps its
-        // slot until then, so later calls find it recorded). The effect
-        // happened and the response is real: if recording fails, a later
-        // call re-sends under the same key and the server replays it.
-        let store = Arc::clone(&self.inner.store);
+        // The write takes its place in the store now (later reads see it);
+        // its completion is awaited after the callers have their answer. The
+        // effect happened and the response is real: if recording fails, a
+        // later call re-sends under the same key and the server replays it.
+        let written = self.inner.store.update(&self.record.name, update);
         let (name, key) = (self.record.name.clone(), self.record.key.clone());
         *self.then = Some(Box::pin(async move {
-            if let Err(error) = store.update(&name, update).await {
+            if let Err(error) = written.await {
                 tracing::warn!(intent = %name, %key, %error, "settled, but the outcome could not be recorded");
             }
         }));

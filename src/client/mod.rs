@@ -140,7 +140,7 @@ impl Client {
     /// intent is in flight in this client;
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store fails.
     pub async fn forget(&self, name: &str) -> Result<bool, Error> {
-        if self.inner.flights.is_flying(name) {
+        if !self.inner.flights.release(name) {
             return Err(
                 Error::invalid_input("cannot forget an intent while it is in flight")
                     .with_intent(name, None),
@@ -170,32 +170,34 @@ impl Client {
         let inner = &self.inner;
         match inner.flights.board(&name, &request) {
             Boarding::Joined(landing) => {
-                // A flight that has answered and is only recording its
-                // outcome: this call sends nothing and gets the outcome as
-                // recorded, a replay.
-                if let Some(Ok(outcome)) = landing.peek() {
-                    inner
-                        .events
-                        .emit(&name, Some(outcome.key()), EventKind::Replayed);
-                    return Ok(outcome.as_replayed());
-                }
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
                 landing.await
             }
-            Boarding::Conflict => {
+            // The flight has answered and is only recording its outcome: this
+            // call sends nothing and gets the outcome as recorded, a replay.
+            Boarding::Landed(result) => {
+                let outcome = result?;
+                if inner.clock.now_ms() >= outcome.expires_at() {
+                    return Err(Error::new(crate::ErrorKind::Expired, drive::EXPIRED)
+                        .with_intent(&name, Some(outcome.key().clone())));
+                }
+                inner
+                    .events
+                    .emit(&name, Some(outcome.key()), EventKind::Replayed);
+                Ok(outcome.as_replayed())
+            }
+            Boarding::Conflict(flying_key) => {
+                let key = flying_key.or(key);
                 inner.events.emit(&name, key.as_ref(), EventKind::Conflict);
                 Err(Error::new(
                     crate::ErrorKind::Conflict,
                     "a different request (method, URL or body) is in flight under this intent; nothing was sent",
                 )
-                .with_intent(&name, None))
+                .with_intent(&name, key))
             }
-            Boarding::Departing(departure, landing) => {
-                let flight = drive::fly(Arc::clone(inner), name.clone(), request, key);
-                departure
-                    .launch(Box::pin(flight))
-                    .map_err(|e| e.with_intent(&name, None))?;
-                landing.await
+            Boarding::Departing(departure) => {
+                let flight = drive::fly(Arc::clone(inner), name, request, key);
+                departure.fly(Box::pin(flight)).await
             }
         }
     }

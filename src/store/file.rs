@@ -99,12 +99,15 @@ impl FileStoreOptions {
             open_connection(path, &self).map_err(|e| e.context(&format!("store {}", path.display())))?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let durability = self.durability;
-        thread::Builder::new()
+        let writer = thread::Builder::new()
             .name("oncely-store".to_owned())
             .spawn(move || run_writer(connection, receiver, durability))
             .map_err(|e| Error::store(format!("cannot start the store's writer thread: {e}")))?;
         Ok(FileStore {
-            sender,
+            writer: Arc::new(Writer {
+                sender: Some(sender),
+                thread: Some(writer),
+            }),
             path: path.to_owned(),
         })
     }
@@ -126,8 +129,26 @@ impl FileStoreOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FileStore {
-    sender: mpsc::Sender<Job>,
+    writer: Arc<Writer>,
     path: PathBuf,
+}
+
+/// The writer thread and its queue. Dropping the last handle lets the thread
+/// finish what is queued and waits for it, so a program that returns right
+/// after a call still leaves its outcome recorded.
+#[derive(Debug)]
+struct Writer {
+    sender: Option<mpsc::Sender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl FileStore {
@@ -171,7 +192,10 @@ impl FileStore {
                 })
             }),
         };
-        let sent = self.sender.send(job);
+        let sent = match &self.writer.sender {
+            Some(sender) => sender.send(job).map_err(|_| ()),
+            None => Err(()),
+        };
         Box::pin(async move {
             sent.map_err(|_| Error::store("the store's writer thread has stopped"))?;
             answer
@@ -389,7 +413,7 @@ impl Store for FileStore {
         })
     }
 
-    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>> {
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
         let name = name.to_owned();
         self.call(false, move |c| {
             let (failure_kind, failure_message, last_status) = match &update.failure {

@@ -53,7 +53,7 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(records) })
     }
 
-    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>> {
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
         let result = match self.records().get_mut(name) {
             Some(record) => {
                 record.apply(update);

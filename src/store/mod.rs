@@ -72,10 +72,16 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
 
     /// Writes the changing part of the record named `name`.
     ///
+    /// The write takes its place among the store's operations when `update`
+    /// is *called*, not when its future is first polled: every operation
+    /// called afterwards (a read included) sees it. The future only reports
+    /// how the write ended. The client relies on this to answer its callers
+    /// while an outcome is still being written.
+    ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the record does not
     /// exist (it was forgotten meanwhile) or the write fails.
-    fn update<'a>(&'a self, name: &'a str, update: Update) -> BoxFuture<'a, Result<(), Error>>;
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>>;
 
     /// Removes the record named `name`; `true` when there was one.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
