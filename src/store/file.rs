@@ -214,8 +214,9 @@ struct Job {
     /// cut loses one, the intent is re-sent under the same key and the server
     /// replays its answer.
     durable: bool,
-    run: Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>,
+    run: Run,
 }
+type Run = Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>;
 type Deliver = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Durability) {
