@@ -50,11 +50,33 @@ fn start_endpoint() -> String {
     receiver.recv().unwrap()
 }
 
+/// A transport that answers 201 at once: isolates what the core itself costs
+/// per call (recording, keys, flights, events), without the network.
+struct Immediate;
+
+impl oncely::transport::Transport for Immediate {
+    fn send<'a>(
+        &'a self,
+        _outgoing: oncely::transport::Outgoing<'a>,
+        _timeout: Duration,
+    ) -> oncely::runtime::BoxFuture<'a, Result<oncely::Response, oncely::transport::TransportError>>
+    {
+        Box::pin(async {
+            Ok(oncely::Response {
+                status: 201,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body: r#"{"id":1}"#.into(),
+            })
+        })
+    }
+}
+
 struct Bench {
     runtime: tokio::runtime::Runtime,
     url: String,
     raw: reqwest::Client,
     memory: Client,
+    core_only: Client,
     file: Client,
     _dir: tempfile::TempDir,
 }
@@ -72,7 +94,7 @@ impl Bench {
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (memory, file) = runtime.block_on(async {
+        let (memory, core_only, file) = runtime.block_on(async {
             let transport = oncely::transport::HttpTransport::from_client(raw.clone());
             let memory = Client::builder()
                 .store(MemoryStore::new())
@@ -240,6 +262,22 @@ fn summary(bench: &Bench) {
         },
     );
     let raw_us = median(per_call.iter().map(|(raw, _)| raw / 50.0 * 1e6).collect());
+    let core = interleave(
+        rt,
+        rounds,
+        || async {
+            for _ in 0..50 {
+                bench.raw_call().await;
+            }
+        },
+        || async {
+            for _ in 0..50 {
+                bench.oncely_call(&bench.core_only, fresh_name()).await;
+            }
+        },
+    );
+    let core_us = median(core.iter().map(|(_, core)| core / 50.0 * 1e6).collect());
+    let core_ratio = median(core.iter().map(|(raw, core)| core / raw).collect());
     let per_call = median(per_call.iter().map(|(raw, oncely)| oncely / raw).collect());
 
     let join = interleave(
