@@ -106,13 +106,19 @@ impl Bench {
                 .transport(transport)
                 .build()
                 .unwrap();
-            (memory, file)
+            let core_only = Client::builder()
+                .store(MemoryStore::new())
+                .transport(Immediate)
+                .build()
+                .unwrap();
+            (memory, core_only, file)
         });
         Bench {
             runtime,
             url,
             raw,
             memory,
+            core_only,
             file,
             _dir: dir,
         }
@@ -320,6 +326,9 @@ fn summary(bench: &Bench) {
     println!("  raw reqwest POST on loopback:                     {raw_us:.1} µs per call");
     println!(
         "  per-call overhead, MemoryStore / raw reqwest:      {per_call:.3}x   (target <= 1.02)"
+    );
+    println!(
+        "  the core alone (no network):                       {core_us:.1} µs per call = {core_ratio:.3} of a raw call"
     );
     println!(
         "  cost per joining duplicate:                        {join_ns:.0} ns = {join_ratio:.5} of a flight alone   (target <= 200 ns)"
