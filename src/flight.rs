@@ -246,8 +246,12 @@ impl Future for Pilot {
 impl Drop for Pilot {
     fn drop(&mut self) {
         if let (Some(flight), Some(departure)) = (self.flight.take(), self.departure.take()) {
-            // Without a runtime the flight ends here and its waiters learn so.
-            let _ = departure.launch(flight);
+            // A flight that panicked is not resumed (its state is unknown):
+            // dropped, it frees its slot and its waiters learn it ended.
+            // Without a runtime it ends here too, the same way.
+            if !std::thread::panicking() {
+                let _ = departure.launch(flight);
+            }
         }
     }
 }
