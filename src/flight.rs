@@ -9,6 +9,7 @@
 //! others. A guard travelling with the flight removes the map entry however
 //! it ends (finished, panicked or dropped), so no entry outlives its flight.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::future::Shared;
@@ -55,6 +57,52 @@ struct Entry {
     landed: Option<FlightResult>,
 }
 
+/// The request a call brings to [`Flights::board`]: built into a shared
+/// [`Request`] only if the call flies, so a joining duplicate allocates
+/// nothing for it.
+pub(crate) enum Candidate {
+    /// A call's request, still in parts.
+    New {
+        method: Cow<'static, str>,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    /// A recorded request, on resume.
+    Recorded(Arc<Request>),
+}
+
+impl Candidate {
+    fn same_as(&self, flying: &Request) -> bool {
+        let (method, url, body) = match self {
+            Candidate::New {
+                method, url, body, ..
+            } => (method.as_ref(), url.as_str(), body),
+            Candidate::Recorded(request) => {
+                (request.method.as_str(), request.url.as_str(), &request.body)
+            }
+        };
+        flying.body == *body && flying.method == method && flying.url == url
+    }
+
+    fn into_request(self) -> Arc<Request> {
+        match self {
+            Candidate::New {
+                method,
+                url,
+                headers,
+                body,
+            } => Arc::new(Request {
+                method: method.into_owned(),
+                url,
+                headers,
+                body,
+            }),
+            Candidate::Recorded(request) => request,
+        }
+    }
+}
+
 /// What [`Flights::board`] found.
 pub(crate) enum Boarding {
     /// The same request is in flight: await its landing.
@@ -62,8 +110,9 @@ pub(crate) enum Boarding {
     /// The same request has flown and answered; its outcome is being
     /// recorded.
     Landed(FlightResult),
-    /// Nothing was in flight: the caller flies it, with [`Departure::fly`].
-    Departing(Departure),
+    /// Nothing was in flight: the caller flies it (the request, now built),
+    /// with [`Departure::fly`].
+    Departing(Departure, Arc<Request>),
     /// A different request is in flight under this name (with its key,
     /// when the flight has answered).
     Conflict(Option<Key>),
@@ -101,13 +150,10 @@ impl Flights {
 
     /// Joins the flight of `name` if it carries the same request, or reserves
     /// the slot for a new one.
-    pub(crate) fn board(self: &Arc<Flights>, name: &str, request: &Arc<Request>) -> Boarding {
+    pub(crate) fn board(self: &Arc<Flights>, name: &str, candidate: Candidate) -> Boarding {
         let mut map = self.map();
         if let Some(entry) = map.get(name) {
-            let flying = &entry.request;
-            let same = flying.body == request.body
-                && flying.method == request.method
-                && flying.url == request.url;
+            let same = candidate.same_as(&entry.request);
             return match (&entry.landed, same) {
                 (landed, false) => Boarding::Conflict(match landed {
                     Some(Ok(outcome)) => Some(outcome.key().clone()),
@@ -117,6 +163,7 @@ impl Flights {
                 (None, true) => Boarding::Joined(entry.landing.clone()),
             };
         }
+        let request = candidate.into_request();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (done, landed) = oneshot::channel::<FlightResult>();
         let landing: BoxFuture<'static, FlightResult> = Box::pin(landed.map(|result| {
@@ -132,7 +179,7 @@ impl Flights {
             name.to_owned(),
             Entry {
                 id,
-                request: Arc::clone(request),
+                request: Arc::clone(&request),
                 landing: landing.clone(),
                 landed: None,
             },
@@ -142,7 +189,7 @@ impl Flights {
             name: name.to_owned(),
             id,
         };
-        Boarding::Departing(Departure { guard, done })
+        Boarding::Departing(Departure { guard, done }, request)
     }
 
     /// Frees the slot of `name` for a new intent: `false` while a flight is

@@ -198,6 +198,7 @@ impl Flight<'_> {
         );
         let mut counted: u32 = 0;
         let mut first = created;
+        let key_header = self.record.key.header_value();
         loop {
             if !first {
                 self.record.attempts = self.record.attempts.saturating_add(1);
@@ -221,10 +222,11 @@ impl Flight<'_> {
 
             let now = inner.clock.now_ms();
             let remaining = Duration::from_millis(deadline.saturating_sub(now));
-            let extra_headers = inner.send_time_headers(&self.request, &self.record.key);
+            let credentials = inner.credentials_for(&self.request);
             let outgoing = Outgoing {
                 request: &self.request,
-                extra_headers: &extra_headers,
+                credentials: &credentials,
+                idempotency_key: &key_header,
             };
             let result = inner
                 .transport
@@ -389,19 +391,18 @@ impl Inner {
             .any(|s| s.eq_ignore_ascii_case(name))
     }
 
-    /// The headers one attempt adds to the request: credentials from the
-    /// hook (the caller's own win), and the key.
-    fn send_time_headers(&self, request: &Request, key: &Key) -> Vec<(String, String)> {
-        let mut headers = Vec::with_capacity(2);
-        if let Some(supply) = &self.credentials {
-            for (name, value) in supply(request) {
-                let name = name.to_ascii_lowercase();
-                if header(&request.headers, &name).is_none() && name != "idempotency-key" {
-                    headers.push((name, value));
-                }
-            }
-        }
-        headers.push(("idempotency-key".to_owned(), key.header_value()));
-        headers
+    /// The credential headers one attempt adds, from the hook (the
+    /// caller's own headers win; none without a hook).
+    fn credentials_for(&self, request: &Request) -> Vec<(String, String)> {
+        let Some(supply) = &self.credentials else {
+            return Vec::new();
+        };
+        supply(request)
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .filter(|(name, _)| {
+                header(&request.headers, name).is_none() && name != "idempotency-key"
+            })
+            .collect()
     }
 }

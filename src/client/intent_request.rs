@@ -1,11 +1,11 @@
 //! The request builder of one intent.
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
 use super::Client;
-use crate::intent::Request;
+use crate::flight::Candidate;
 use crate::{Error, Key, Outcome};
 
 /// The longest intent name accepted, in bytes.
@@ -18,7 +18,7 @@ const MAX_NAME_LEN: usize = 512;
 pub struct IntentRequest {
     client: Client,
     name: String,
-    method: String,
+    method: Cow<'static, str>,
     url: String,
     headers: Vec<(String, String)>,
     key: Option<Key>,
@@ -43,7 +43,7 @@ impl IntentRequest {
         IntentRequest {
             client,
             name,
-            method: "POST".to_owned(),
+            method: Cow::Borrowed("POST"),
             url: String::new(),
             headers: Vec::new(),
             key: None,
@@ -66,7 +66,8 @@ impl IntentRequest {
         } else {
             Err(Error::invalid_input(format!("invalid method {method:?}")))
         });
-        self.method = method.to_ascii_uppercase();
+        self.method = known_method(method)
+            .map_or_else(|| Cow::Owned(method.to_ascii_uppercase()), Cow::Borrowed);
         self.url = url.into();
         self
     }
@@ -164,13 +165,13 @@ impl IntentRequest {
                 "no URL: call .post(url) or .method(method, url)",
             )));
         }
-        let request = Request {
+        let candidate = Candidate::New {
             method,
             url,
             headers,
             body,
         };
-        client.run(name, Arc::new(request), key).await
+        client.run(name, candidate, key).await
     }
 }
 
@@ -181,6 +182,13 @@ fn check_name(name: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The common methods, upper-cased without allocating.
+fn known_method(method: &str) -> Option<&'static str> {
+    ["POST", "PUT", "PATCH", "DELETE", "GET"]
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(method))
 }
 
 /// RFC 9110 `tchar`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 pub use intent_request::IntentRequest;
 
 use crate::event::{EventKind, Events, Handler};
-use crate::flight::{Boarding, Flights};
+use crate::flight::{Boarding, Candidate, Flights};
 use crate::intent::{Record, Request};
 use crate::retry::{Attempt, Class, Classifier, RetryBudget, RetryPolicy};
 use crate::runtime::{Clock, OsRandom, Random, SystemClock};
@@ -98,9 +98,13 @@ impl Client {
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn resume(&self) -> Result<Vec<Result<Outcome, Error>>, Error> {
         let pending = self.pending().await?;
-        let flights = pending
-            .into_iter()
-            .map(|record| self.run(record.name, record.request, Some(record.key)));
+        let flights = pending.into_iter().map(|record| {
+            self.run(
+                record.name,
+                Candidate::Recorded(record.request),
+                Some(record.key),
+            )
+        });
         Ok(futures_util::future::join_all(flights).await)
     }
 
@@ -164,11 +168,11 @@ impl Client {
     pub(crate) async fn run(
         &self,
         name: String,
-        request: Arc<Request>,
+        candidate: Candidate,
         key: Option<Key>,
     ) -> Result<Outcome, Error> {
         let inner = &self.inner;
-        match inner.flights.board(&name, &request) {
+        match inner.flights.board(&name, candidate) {
             Boarding::Joined(landing) => {
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
                 landing.await
@@ -195,7 +199,7 @@ impl Client {
                 )
                 .with_intent(&name, key))
             }
-            Boarding::Departing(departure) => {
+            Boarding::Departing(departure, request) => {
                 let flight = drive::fly(Arc::clone(inner), name, request, key);
                 departure.fly(Box::pin(flight)).await
             }

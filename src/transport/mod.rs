@@ -15,25 +15,29 @@ if_native! {
     pub use self::reqwest::HttpTransport;
 }
 
-/// One attempt as a transport sends it: the recorded request, plus the
-/// headers added at send time (credentials, the `Idempotency-Key`), borrowed
-/// so that an attempt copies nothing.
+/// One attempt as a transport sends it: the recorded request, plus what is
+/// added at send time (credentials, the `Idempotency-Key`), borrowed so that
+/// an attempt copies nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     /// The request as recorded (or as the caller gave it).
     pub request: &'a Request,
-    /// Headers sent in addition to the request's own.
-    pub extra_headers: &'a [(String, String)],
+    /// Credential headers supplied at send time.
+    pub credentials: &'a [(String, String)],
+    /// The value of the `Idempotency-Key` header (a quoted structured-field
+    /// String).
+    pub idempotency_key: &'a str,
 }
 
 impl<'a> Outgoing<'a> {
-    /// Every header to send: the request's, then the extra ones.
+    /// Every header to send: the request's, the credentials, the key.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.request
             .headers
             .iter()
-            .chain(self.extra_headers)
+            .chain(self.credentials)
             .map(|(name, value)| (name.as_str(), value.as_str()))
+            .chain(std::iter::once(("idempotency-key", self.idempotency_key)))
     }
 }
 
