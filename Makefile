@@ -27,8 +27,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## The core must stay target-neutral: it builds for the browser from day one.
+## And lean: the CLI's and the server's dependencies never reach a program
+## that only depends on the `oncely` crate.
 wasm-check:
 	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown
+	@if $(CARGO) tree -p oncely -e normal --prefix none | grep -E '^(axum|clap|dirs|serde_json) v' ; then \
+		echo "the oncely crate depends on the CLI's or the server's dependencies (above)" >&2; exit 1; fi
 
 setup-rust:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
