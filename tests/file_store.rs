@@ -304,3 +304,29 @@ fn processes_opening_a_fresh_store_together_all_succeed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_program_that_returns_right_after_a_call_leaves_its_outcome_recorded() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    {
+        // Callers get their answer before the outcome's write completes;
+        // dropping the last handle must still wait for that write.
+        let client = Client::builder().store(FileStore::open(&path).unwrap()).build().unwrap();
+        let outcome = client
+            .intent("order")
+            .post(server.charges_url())
+            .header("x-account", "acct")
+            .body(charge(8))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(outcome.status(), 201);
+    }
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let state: String = connection
+        .query_row("SELECT state FROM intents WHERE name = 'order'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(state, "settled");
+}
