@@ -276,15 +276,19 @@ impl Future for Pilot {
         };
         let Flown { result, then } = ready!(flight.as_mut().poll(cx));
         self.flight = None;
-        if let Some(tail) = self
+        if let Some(mut tail) = self
             .departure
             .take()
             .and_then(|d| d.land(result.clone(), then))
         {
-            // Off the caller's path. Without a runtime to spawn on, the tail
-            // is dropped: the slot frees, the outcome stays unrecorded (a
-            // later call re-sends under the same key and gets a replay).
-            let _ = crate::runtime::spawn(tail);
+            // A write that is already done (an in-memory store) ends here;
+            // one still under way goes on off the caller's path. Without a
+            // runtime to spawn on, the tail is dropped: the slot frees, the
+            // outcome stays unrecorded (a later call re-sends under the same
+            // key and gets a replay).
+            if tail.as_mut().poll(cx).is_pending() {
+                let _ = crate::runtime::spawn(tail);
+            }
         }
         Poll::Ready(result)
     }
