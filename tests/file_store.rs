@@ -313,7 +313,10 @@ async fn a_program_that_returns_right_after_a_call_leaves_its_outcome_recorded()
     {
         // Callers get their answer before the outcome's write completes;
         // dropping the last handle must still wait for that write.
-        let client = Client::builder().store(FileStore::open(&path).unwrap()).build().unwrap();
+        let client = Client::builder()
+            .store(FileStore::open(&path).unwrap())
+            .build()
+            .unwrap();
         let outcome = client
             .intent("order")
             .post(server.charges_url())
@@ -326,7 +329,11 @@ async fn a_program_that_returns_right_after_a_call_leaves_its_outcome_recorded()
     }
     let connection = rusqlite::Connection::open(&path).unwrap();
     let state: String = connection
-        .query_row("SELECT state FROM intents WHERE name = 'order'", [], |row| row.get(0))
+        .query_row(
+            "SELECT state FROM intents WHERE name = 'order'",
+            [],
+            |row| row.get(0),
+        )
         .unwrap();
     assert_eq!(state, "settled");
 }
