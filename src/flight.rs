@@ -15,12 +15,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::Bytes;
-use futures_channel::oneshot;
-use futures_util::FutureExt;
-use futures_util::future::Shared;
 
 use crate::intent::Request;
 use crate::runtime::BoxFuture;
@@ -36,8 +33,86 @@ pub(crate) struct Flown {
     pub(crate) result: FlightResult,
     pub(crate) then: Option<BoxFuture<'static, ()>>,
 }
-/// A caller's handle on a flight's result.
-pub(crate) type Landing = Shared<BoxFuture<'static, FlightResult>>;
+/// Where a flight's result lands for the callers who joined it: one shared
+/// allocation per flight (a oneshot channel behind a shared future costs
+/// three, and more work for every duplicate).
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    result: Option<FlightResult>,
+    /// The flight ended without a result (dropped or panicked).
+    abandoned: bool,
+    waiting: Vec<Waker>,
+}
+
+impl Slot {
+    fn state(&self) -> MutexGuard<'_, SlotState> {
+        // Every change is a whole assignment; a poisoned lock holds sound data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn result(&self) -> Option<FlightResult> {
+        self.state().result.clone()
+    }
+
+    /// Hands `result` to every caller waiting, and to any that come later.
+    fn land(&self, result: FlightResult) {
+        let waiting = {
+            let mut state = self.state();
+            state.result = Some(result);
+            std::mem::take(&mut state.waiting)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+    }
+
+    fn abandon(&self) {
+        let waiting = {
+            let mut state = self.state();
+            state.abandoned = true;
+            std::mem::take(&mut state.waiting)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// A joined caller's wait for the flight's result.
+pub(crate) struct Landing {
+    slot: Arc<Slot>,
+    /// Where this caller's waker sits in the slot, once registered.
+    place: Option<usize>,
+}
+
+impl Future for Landing {
+    type Output = FlightResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<FlightResult> {
+        let slot = Arc::clone(&self.slot);
+        let mut state = slot.state();
+        if let Some(result) = &state.result {
+            return Poll::Ready(result.clone());
+        }
+        if state.abandoned {
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::Store,
+                "the flight ended without a result (its task was dropped or panicked)",
+            )));
+        }
+        match self.place {
+            Some(place) if place < state.waiting.len() => {
+                state.waiting[place].clone_from(cx.waker())
+            }
+            _ => {
+                self.place = Some(state.waiting.len());
+                state.waiting.push(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
 
 /// The flights in the air, by intent name.
 #[derive(Default)]
@@ -51,10 +126,9 @@ struct Entry {
     /// What makes a call "the same request" (method, URL, body): compared
     /// byte for byte, which is cheaper than hashing for every duplicate.
     request: Arc<Request>,
-    landing: Landing,
-    /// The result, once the flight has answered (it may still be recording
-    /// its outcome).
-    landed: Option<FlightResult>,
+    /// Holds the result once the flight has answered (it may still be
+    /// recording its outcome).
+    slot: Arc<Slot>,
 }
 
 /// The request a call brings to [`Flights::board`]: built into a shared
@@ -121,8 +195,17 @@ pub(crate) enum Boarding {
 /// The right (and duty) to run one flight. Dropping it unlaunched removes the
 /// entry, and waiters learn the flight never left.
 pub(crate) struct Departure {
-    guard: EntryGuard,
-    done: oneshot::Sender<FlightResult>,
+    guard: Option<EntryGuard>,
+    /// `None` once landed.
+    slot: Option<Arc<Slot>>,
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.abandon();
+        }
+    }
 }
 
 struct EntryGuard {
@@ -154,34 +237,27 @@ impl Flights {
         let mut map = self.map();
         if let Some(entry) = map.get(name) {
             let same = candidate.same_as(&entry.request);
-            return match (&entry.landed, same) {
+            return match (entry.slot.result(), same) {
                 (landed, false) => Boarding::Conflict(match landed {
                     Some(Ok(outcome)) => Some(outcome.key().clone()),
                     _ => None,
                 }),
-                (Some(result), true) => Boarding::Landed(result.clone()),
-                (None, true) => Boarding::Joined(entry.landing.clone()),
+                (Some(result), true) => Boarding::Landed(result),
+                (None, true) => Boarding::Joined(Landing {
+                    slot: Arc::clone(&entry.slot),
+                    place: None,
+                }),
             };
         }
         let request = candidate.into_request();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (done, landed) = oneshot::channel::<FlightResult>();
-        let landing: BoxFuture<'static, FlightResult> = Box::pin(landed.map(|result| {
-            result.unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::Store,
-                    "the flight ended without a result (its task was dropped or panicked)",
-                ))
-            })
-        }));
-        let landing = landing.shared();
+        let slot = Arc::new(Slot::default());
         map.insert(
             name.to_owned(),
             Entry {
                 id,
                 request: Arc::clone(&request),
-                landing: landing.clone(),
-                landed: None,
+                slot: Arc::clone(&slot),
             },
         );
         let guard = EntryGuard {
@@ -189,7 +265,11 @@ impl Flights {
             name: name.to_owned(),
             id,
         };
-        Boarding::Departing(Departure { guard, done }, request)
+        let departure = Departure {
+            guard: Some(guard),
+            slot: Some(slot),
+        };
+        Boarding::Departing(departure, request)
     }
 
     /// Frees the slot of `name` for a new intent: `false` while a flight is
@@ -200,7 +280,7 @@ impl Flights {
         let mut map = self.map();
         match map.get(name) {
             None => true,
-            Some(entry) if entry.landed.is_some() => {
+            Some(entry) if entry.slot.result().is_some() => {
                 map.remove(name);
                 true
             }
@@ -234,22 +314,15 @@ impl Departure {
     /// `then` records the outcome; returns the bookkeeping still to run, which
     /// holds the slot until done.
     fn land(
-        self,
+        mut self,
         result: FlightResult,
         then: Option<BoxFuture<'static, ()>>,
     ) -> Option<BoxFuture<'static, ()>> {
-        let Departure { guard, done } = self;
-        if then.is_some() {
-            if let Some(entry) = guard
-                .flights
-                .map()
-                .get_mut(&guard.name)
-                .filter(|e| e.id == guard.id)
-            {
-                entry.landed = Some(result.clone());
-            }
+        if let Some(slot) = self.slot.take() {
+            slot.land(result);
         }
-        let _ = done.send(result);
+        // The slot (and the entry) stay while the outcome is being recorded.
+        let guard = self.guard.take();
         let then = then?;
         Some(Box::pin(async move {
             then.await;
