@@ -117,7 +117,7 @@ impl Future for Landing {
 /// The flights in the air, by intent name.
 #[derive(Default)]
 pub(crate) struct Flights {
-    map: Mutex<HashMap<String, Entry>>,
+    map: Mutex<HashMap<Arc<str>, Entry>>,
     next_id: AtomicU64,
 }
 
@@ -210,7 +210,7 @@ impl Drop for Departure {
 
 struct EntryGuard {
     flights: Arc<Flights>,
-    name: String,
+    name: Arc<str>,
     id: u64,
 }
 
@@ -226,7 +226,7 @@ impl Drop for EntryGuard {
 }
 
 impl Flights {
-    fn map(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<Arc<str>, Entry>> {
         // Entries are inserted and removed whole; a poisoned lock holds sound data.
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -252,8 +252,9 @@ impl Flights {
         let request = candidate.into_request();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot::default());
+        let name: Arc<str> = Arc::from(name);
         map.insert(
-            name.to_owned(),
+            Arc::clone(&name),
             Entry {
                 id,
                 request: Arc::clone(&request),
@@ -262,7 +263,7 @@ impl Flights {
         );
         let guard = EntryGuard {
             flights: Arc::clone(self),
-            name: name.to_owned(),
+            name,
             id,
         };
         let departure = Departure {

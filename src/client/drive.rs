@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::Inner;
 use crate::event::EventKind;
+use futures_util::FutureExt;
+
 use crate::flight::Flown;
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
 use crate::retry::{Backoff, Class, retry_after};
@@ -313,13 +315,20 @@ impl Flight<'_> {
         // its completion is awaited after the callers have their answer. The
         // effect happened and the response is real: if recording fails, a
         // later call re-sends under the same key and the server replays it.
-        let written = self.inner.store.update(&self.record.name, update);
-        let (name, key) = (self.record.name.clone(), self.record.key.clone());
-        *self.then = Some(Box::pin(async move {
-            if let Err(error) = written.await {
-                tracing::warn!(intent = %name, %key, %error, "settled, but the outcome could not be recorded");
+        let mut written = self.inner.store.update(&self.record.name, update);
+        // A store that wrote at once (in memory) leaves nothing to await.
+        match (&mut written).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(error)) => unrecorded(&self.record.name, &self.record.key, &error),
+            None => {
+                let (name, key) = (self.record.name.clone(), self.record.key.clone());
+                *self.then = Some(Box::pin(async move {
+                    if let Err(error) = written.await {
+                        unrecorded(&name, &key, &error);
+                    }
+                }));
             }
-        }));
+        }
         self.record.state = State::Settled;
         self.emit(EventKind::Settled {
             status: response.status,
@@ -359,6 +368,10 @@ impl Flight<'_> {
         });
         error
     }
+}
+
+fn unrecorded(name: &str, key: &Key, error: &Error) {
+    tracing::warn!(intent = %name, %key, %error, "settled, but the outcome could not be recorded");
 }
 
 impl Inner {
