@@ -26,13 +26,6 @@ use crate::{Error, ErrorKind, Key, Outcome};
 /// The result every caller of one flight receives.
 pub(crate) type FlightResult = Result<Outcome, Error>;
 
-/// How a flight ends: the result for its callers, and the bookkeeping that
-/// may follow once they have it (recording the outcome). The flight keeps
-/// its slot until that is done, so a later call finds the outcome recorded.
-pub(crate) struct Flown {
-    pub(crate) result: FlightResult,
-    pub(crate) then: Option<BoxFuture<'static, ()>>,
-}
 /// Where a flight's result lands for the callers who joined it: one shared
 /// allocation per flight (a oneshot channel behind a shared future costs
 /// three, and more work for every duplicate).
@@ -126,8 +119,7 @@ struct Entry {
     /// What makes a call "the same request" (method, URL, body): compared
     /// byte for byte, which is cheaper than hashing for every duplicate.
     request: Arc<Request>,
-    /// Holds the result once the flight has answered (it may still be
-    /// recording its outcome).
+    /// Holds the result once the flight has answered.
     slot: Arc<Slot>,
 }
 
@@ -181,9 +173,6 @@ impl Candidate {
 pub(crate) enum Boarding {
     /// The same request is in flight: await its landing.
     Joined(Landing),
-    /// The same request has flown and answered; its outcome is being
-    /// recorded.
-    Landed(FlightResult),
     /// Nothing was in flight: the caller flies it (the request, now built),
     /// with [`Departure::fly`].
     Departing(Departure, Arc<Request>),
@@ -237,16 +226,17 @@ impl Flights {
         let mut map = self.map();
         if let Some(entry) = map.get(name) {
             let same = candidate.same_as(&entry.request);
-            return match (entry.slot.result(), same) {
-                (landed, false) => Boarding::Conflict(match landed {
-                    Some(Ok(outcome)) => Some(outcome.key().clone()),
-                    _ => None,
-                }),
-                (Some(result), true) => Boarding::Landed(result),
-                (None, true) => Boarding::Joined(Landing {
+            return if same {
+                Boarding::Joined(Landing {
                     slot: Arc::clone(&entry.slot),
                     place: None,
-                }),
+                })
+            } else {
+                // The flight's key, when it has answered already.
+                Boarding::Conflict(match entry.slot.result() {
+                    Some(Ok(outcome)) => Some(outcome.key().clone()),
+                    _ => None,
+                })
             };
         }
         let request = candidate.into_request();
@@ -274,9 +264,7 @@ impl Flights {
     }
 
     /// Frees the slot of `name` for a new intent: `false` while a flight is
-    /// still waiting for its answer. A flight that has answered and is only
-    /// recording its outcome gives up its slot (its write lands before
-    /// anything the caller does next).
+    /// still waiting for its answer.
     pub(crate) fn release(&self, name: &str) -> bool {
         let mut map = self.map();
         match map.get(name) {
@@ -291,10 +279,9 @@ impl Flights {
 }
 
 impl Departure {
-    /// Flies `flight` in the caller's task. Its result lands for every
-    /// joined caller as soon as it is known; the bookkeeping after it runs on
-    /// in the background, holding the slot until done.
-    pub(crate) fn fly(self, flight: BoxFuture<'static, Flown>) -> Pilot {
+    /// Flies `flight` in the caller's task; its result lands for every
+    /// joined caller as soon as it is known.
+    pub(crate) fn fly(self, flight: BoxFuture<'static, FlightResult>) -> Pilot {
         Pilot {
             flight: Some(flight),
             departure: Some(self),
@@ -302,40 +289,28 @@ impl Departure {
     }
 
     /// Spawns what is left of `flight`, to land for every caller.
-    fn launch(self, flight: BoxFuture<'static, Flown>) -> Result<(), Error> {
+    fn launch(self, flight: BoxFuture<'static, FlightResult>) -> Result<(), Error> {
         crate::runtime::spawn(Box::pin(async move {
-            let Flown { result, then } = flight.await;
-            if let Some(tail) = self.land(result, then) {
-                tail.await;
-            }
+            let result = flight.await;
+            self.land(result);
         }))
     }
 
-    /// Hands `result` to every waiting caller, and to callers arriving while
-    /// `then` records the outcome; returns the bookkeeping still to run, which
-    /// holds the slot until done.
-    fn land(
-        mut self,
-        result: FlightResult,
-        then: Option<BoxFuture<'static, ()>>,
-    ) -> Option<BoxFuture<'static, ()>> {
+    /// Hands `result` to every waiting caller and frees the slot: the
+    /// outcome's write already has its place in the store, so a later call
+    /// finds it there.
+    fn land(mut self, result: FlightResult) {
         if let Some(slot) = self.slot.take() {
             slot.land(result);
         }
-        // The slot (and the entry) stay while the outcome is being recorded.
-        let guard = self.guard.take();
-        let then = then?;
-        Some(Box::pin(async move {
-            then.await;
-            drop(guard);
-        }))
+        drop(self.guard.take());
     }
 }
 
 /// The first caller's hold on its flight: a future of the flight's result.
 /// Dropped before the flight ends, it hands the rest to a task of its own.
 pub(crate) struct Pilot {
-    flight: Option<BoxFuture<'static, Flown>>,
+    flight: Option<BoxFuture<'static, FlightResult>>,
     departure: Option<Departure>,
 }
 
@@ -348,21 +323,10 @@ impl Future for Pilot {
                 "a finished flight was polled again",
             )));
         };
-        let Flown { result, then } = ready!(flight.as_mut().poll(cx));
+        let result = ready!(flight.as_mut().poll(cx));
         self.flight = None;
-        if let Some(mut tail) = self
-            .departure
-            .take()
-            .and_then(|d| d.land(result.clone(), then))
-        {
-            // A write that is already done (an in-memory store) ends here;
-            // one still under way goes on off the caller's path. Without a
-            // runtime to spawn on, the tail is dropped: the slot frees, the
-            // outcome stays unrecorded (a later call re-sends under the same
-            // key and gets a replay).
-            if tail.as_mut().poll(cx).is_pending() {
-                let _ = crate::runtime::spawn(tail);
-            }
+        if let Some(departure) = self.departure.take() {
+            departure.land(result.clone());
         }
         Poll::Ready(result)
     }

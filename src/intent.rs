@@ -208,8 +208,6 @@ struct OutcomeInner {
     attempts: u32,
     replayed: bool,
     response: Response,
-    /// When the record's retention ends: a replay after it is refused.
-    expires_at: u64,
 }
 
 impl Outcome {
@@ -221,27 +219,6 @@ impl Outcome {
                 attempts: record.attempts,
                 replayed,
                 response,
-                expires_at: record.expires_at,
-            }),
-        }
-    }
-
-    /// When the intent's retention ends (ms since the epoch).
-    pub(crate) fn expires_at(&self) -> u64 {
-        self.inner.expires_at
-    }
-
-    /// The same outcome, marked as replayed.
-    pub(crate) fn as_replayed(&self) -> Outcome {
-        let inner = &self.inner;
-        Outcome {
-            inner: Arc::new(OutcomeInner {
-                intent: inner.intent.clone(),
-                key: inner.key.clone(),
-                attempts: inner.attempts,
-                replayed: true,
-                response: inner.response.clone(),
-                expires_at: inner.expires_at,
             }),
         }
     }

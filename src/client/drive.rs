@@ -8,16 +8,14 @@ use super::Inner;
 use crate::event::EventKind;
 use futures_util::FutureExt;
 
-use crate::flight::Flown;
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
 use crate::retry::{Backoff, Class, retry_after};
-use crate::runtime::BoxFuture;
 use crate::store::Update;
 use crate::transport::{Outgoing, TransportError};
 use crate::{Error, ErrorKind, Key, Outcome};
 
 /// Why an expired intent is refused.
-pub(super) const EXPIRED: &str = "the intent is older than the server's retention; it is never re-sent (forget it to start anew)";
+const EXPIRED: &str = "the intent is older than the server's retention; it is never re-sent (forget it to start anew)";
 
 /// Runs the flight of intent `name` to its end. `key` is the caller's own
 /// key (from its `Idempotency-Key` header) or, on resume, the record's.
@@ -29,20 +27,6 @@ pub(super) async fn fly(
     name: String,
     request: Arc<Request>,
     key: Option<Key>,
-) -> Flown {
-    let mut then = None;
-    let result = fly_until_answered(&inner, name, request, key, &mut then).await;
-    Flown { result, then }
-}
-
-/// The flight up to the answer its callers wait for; `then` receives the
-/// bookkeeping that need not delay them.
-async fn fly_until_answered(
-    inner: &Arc<Inner>,
-    name: String,
-    request: Arc<Request>,
-    key: Option<Key>,
-    then: &mut Option<BoxFuture<'static, ()>>,
 ) -> Result<Outcome, Error> {
     inner
         .transport
@@ -72,19 +56,15 @@ async fn fly_until_answered(
         .await
         .map_err(|e| e.with_intent(&name, key.clone()))?;
     let flight = Flight {
-        inner,
+        inner: &inner,
         record,
         request,
-        then,
     };
     flight.run(created, key, fingerprint).await
 }
 
 struct Flight<'a> {
     inner: &'a Arc<Inner>,
-    /// Where the recording of the outcome goes, to run after the callers
-    /// have their answer.
-    then: &'a mut Option<BoxFuture<'static, ()>>,
     record: Record,
     /// The request as the caller gave it (credentials included), or as
     /// stored, on resume.
@@ -315,19 +295,14 @@ impl Flight<'_> {
         // its completion is awaited after the callers have their answer. The
         // effect happened and the response is real: if recording fails, a
         // later call re-sends under the same key and the server replays it.
-        let mut written = self.inner.store.update(&self.record.name, update);
-        // A store that wrote at once (in memory) leaves nothing to await.
-        match (&mut written).now_or_never() {
-            Some(Ok(())) => {}
-            Some(Err(error)) => unrecorded(&self.record.name, &self.record.key, &error),
-            None => {
-                let (name, key) = (self.record.name.clone(), self.record.key.clone());
-                *self.then = Some(Box::pin(async move {
-                    if let Err(error) = written.await {
-                        unrecorded(&name, &key, &error);
-                    }
-                }));
-            }
+        // The write takes its place in the store now: every later operation
+        // sees it. Nobody waits for it to land (a store reports a failure
+        // itself); the effect happened and the response is real, and if the
+        // write is lost a later call re-sends under the same key and the
+        // server replays its answer.
+        let written = self.inner.store.update(&self.record.name, update);
+        if let Some(Err(error)) = written.now_or_never() {
+            tracing::warn!(intent = %self.record.name, key = %self.record.key, %error, "settled, but the outcome could not be recorded");
         }
         self.record.state = State::Settled;
         self.emit(EventKind::Settled {
@@ -368,10 +343,6 @@ impl Flight<'_> {
         });
         error
     }
-}
-
-fn unrecorded(name: &str, key: &Key, error: &Error) {
-    tracing::warn!(intent = %name, %key, %error, "settled, but the outcome could not be recorded");
 }
 
 impl Inner {

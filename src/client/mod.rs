@@ -177,19 +177,6 @@ impl Client {
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
                 landing.await
             }
-            // The flight has answered and is only recording its outcome: this
-            // call sends nothing and gets the outcome as recorded, a replay.
-            Boarding::Landed(result) => {
-                let outcome = result?;
-                if inner.clock.now_ms() >= outcome.expires_at() {
-                    return Err(Error::new(crate::ErrorKind::Expired, drive::EXPIRED)
-                        .with_intent(&name, Some(outcome.key().clone())));
-                }
-                inner
-                    .events
-                    .emit(&name, Some(outcome.key()), EventKind::Replayed);
-                Ok(outcome.as_replayed())
-            }
             Boarding::Conflict(flying_key) => {
                 let key = flying_key.or(key);
                 inner.events.emit(&name, key.as_ref(), EventKind::Conflict);

@@ -188,7 +188,11 @@ impl FileStore {
             run: Box::new(move |connection| {
                 let result = connection.and_then(operation);
                 Box::new(move |commit: Result<(), Error>| {
-                    let _ = reply.send(commit.and(result));
+                    // Nobody waiting (an outcome written behind the answer):
+                    // a failure is still worth saying.
+                    if let Err(Err(error)) = reply.send(commit.and(result)) {
+                        tracing::warn!(%error, "a store write nobody awaited failed");
+                    }
                 })
             }),
         };

@@ -73,10 +73,12 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     /// Writes the changing part of the record named `name`.
     ///
     /// The write takes its place among the store's operations when `update`
-    /// is *called*, not when its future is first polled: every operation
-    /// called afterwards (a read included) sees it. The future only reports
-    /// how the write ended. The client relies on this to answer its callers
-    /// while an outcome is still being written.
+    /// is *called*, not when its future is first polled, and it is carried
+    /// out even if the future is dropped: every operation called afterwards
+    /// (a read included) sees it. The future only reports how the write
+    /// ended. The client relies on this to answer its callers without
+    /// waiting for an outcome's write; a store should report a failure that
+    /// nobody awaits itself (`FileStore` logs it through `tracing`).
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the record does not
