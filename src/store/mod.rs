@@ -20,8 +20,11 @@ use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
 /// How hard a durable store works to keep a write through a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
-    /// Every commit reaches the disk before it returns (SQLite
-    /// `synchronous=FULL`; IndexedDB `durability: "strict"`). The default.
+    /// A new intent's record reaches the disk before its first attempt is
+    /// sent (SQLite `synchronous=FULL` for that commit; IndexedDB
+    /// `durability: "strict"`). Attempt counts and outcomes may trail by a
+    /// commit: losing one to a power cut only means a re-send under the same
+    /// key, which the server replays. The default.
     #[default]
     Strict,
     /// Commits survive a crash of the program but may be lost with the
