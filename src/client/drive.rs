@@ -131,17 +131,7 @@ impl Flight<'_> {
                 // Past the server's retention its key may be forgotten: sending
                 // again could repeat the effect. Say so; never send.
                 if self.record.state != State::Settled {
-                    let update = Update {
-                        attempts: self.record.attempts,
-                        state: State::Expired,
-                        failure: None,
-                        response: None,
-                    };
-                    inner
-                        .store
-                        .update(&self.record.name, update)
-                        .await
-                        .map_err(|e| self.context(e))?;
+                    self.write_state(State::Expired).await?;
                 }
                 let error = self.expired_error();
                 self.emit(EventKind::Failed {
@@ -158,6 +148,21 @@ impl Flight<'_> {
             _ => {}
         }
         self.attempt_until_done(created).await
+    }
+
+    /// Records `state` and the attempt count, clearing any failure.
+    async fn write_state(&self, state: State) -> Result<(), Error> {
+        let update = Update {
+            attempts: self.record.attempts,
+            state,
+            failure: None,
+            response: None,
+        };
+        self.inner
+            .store
+            .update(&self.record.name, update)
+            .await
+            .map_err(|e| self.context(e))
     }
 
     fn context(&self, error: Error) -> Error {
@@ -184,17 +189,7 @@ impl Flight<'_> {
         loop {
             if !first {
                 self.record.attempts = self.record.attempts.saturating_add(1);
-                let update = Update {
-                    attempts: self.record.attempts,
-                    state: State::Pending,
-                    failure: None,
-                    response: None,
-                };
-                inner
-                    .store
-                    .update(&self.record.name, update)
-                    .await
-                    .map_err(|e| self.context(e))?;
+                self.write_state(State::Pending).await?;
             }
             first = false;
             counted += 1;

@@ -421,14 +421,7 @@ impl Store for FileStore {
     fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
         let name = name.to_owned();
         self.call(false, move |c| {
-            let (failure_kind, failure_message, last_status) = match &update.failure {
-                Some(f) => (Some(f.kind.code()), Some(f.message.as_str()), f.last_status),
-                None => (None, None, None),
-            };
-            let (status, headers, body) = match &update.response {
-                Some(r) => (Some(r.status), Some(encode_headers(&r.headers)), Some(r.body.as_ref())),
-                None => (None, None, None),
-            };
+            let outcome = OutcomeColumns::of(&update.failure, &update.response);
             let changed = c
                 .prepare_cached(
                     "UPDATE intents SET attempts = ?2, state = ?3, failure_kind = ?4, failure_message = ?5, \
@@ -439,12 +432,12 @@ impl Store for FileStore {
                         name,
                         update.attempts,
                         update.state.as_str(),
-                        failure_kind,
-                        failure_message,
-                        last_status,
-                        status,
-                        headers,
-                        body
+                        outcome.failure_kind,
+                        outcome.failure_message,
+                        outcome.last_status,
+                        outcome.status,
+                        outcome.headers,
+                        outcome.body
                     ])
                 })
                 .map_err(sql_error)?;
@@ -466,17 +459,33 @@ impl Store for FileStore {
     }
 }
 
+/// The columns of a record's failure and response, as stored.
+struct OutcomeColumns<'a> {
+    failure_kind: Option<&'static str>,
+    failure_message: Option<&'a str>,
+    last_status: Option<u16>,
+    status: Option<u16>,
+    headers: Option<String>,
+    body: Option<&'a [u8]>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(failure: &'a Option<Failure>, response: &'a Option<Response>) -> OutcomeColumns<'a> {
+        OutcomeColumns {
+            failure_kind: failure.as_ref().map(|f| f.kind.code()),
+            failure_message: failure.as_ref().map(|f| f.message.as_str()),
+            last_status: failure.as_ref().and_then(|f| f.last_status),
+            status: response.as_ref().map(|r| r.status),
+            headers: response.as_ref().map(|r| encode_headers(&r.headers)),
+            body: response.as_ref().map(|r| r.body.as_ref()),
+        }
+    }
+}
+
 /// Inserts `record` unless its name is taken; `true` when inserted.
 fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
     let request = &record.request;
-    let (failure_kind, failure_message, last_status) = match &record.failure {
-        Some(f) => (Some(f.kind.code()), Some(f.message.as_str()), f.last_status),
-        None => (None, None, None),
-    };
-    let (status, headers, body) = match &record.response {
-        Some(r) => (Some(r.status), Some(encode_headers(&r.headers)), Some(r.body.as_ref())),
-        None => (None, None, None),
-    };
+    let outcome = OutcomeColumns::of(&record.failure, &record.response);
     c.prepare_cached(&format!(
         "INSERT INTO intents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
          ?16, ?17) ON CONFLICT (name) DO NOTHING"
@@ -494,12 +503,12 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
             record.expires_at as i64,
             record.attempts,
             record.state.as_str(),
-            failure_kind,
-            failure_message,
-            last_status,
-            status,
-            headers,
-            body
+            outcome.failure_kind,
+            outcome.failure_message,
+            outcome.last_status,
+            outcome.status,
+            outcome.headers,
+            outcome.body
         ])
     })
     .map(|inserted| inserted == 1)
