@@ -252,40 +252,32 @@ where
         .collect()
 }
 
+/// Rounds of 50 raw calls against rounds of 50 calls through `client`.
+fn against_raw(bench: &Bench, rounds: usize, client: &Client) -> Vec<(f64, f64)> {
+    interleave(
+        &bench.runtime,
+        rounds,
+        || async {
+            for _ in 0..50 {
+                bench.raw_call().await;
+            }
+        },
+        || async {
+            for _ in 0..50 {
+                bench.oncely_call(client, fresh_name()).await;
+            }
+        },
+    )
+}
+
 /// The median of the per-round figures is robust to the machine's moods.
 fn summary(bench: &Bench) {
     let rt = &bench.runtime;
     let rounds = 101;
 
-    let per_call = interleave(
-        rt,
-        rounds,
-        || async {
-            for _ in 0..50 {
-                bench.raw_call().await;
-            }
-        },
-        || async {
-            for _ in 0..50 {
-                bench.oncely_call(&bench.memory, fresh_name()).await;
-            }
-        },
-    );
+    let per_call = against_raw(bench, rounds, &bench.memory);
     let raw_us = median(per_call.iter().map(|(raw, _)| raw / 50.0 * 1e6).collect());
-    let core = interleave(
-        rt,
-        rounds,
-        || async {
-            for _ in 0..50 {
-                bench.raw_call().await;
-            }
-        },
-        || async {
-            for _ in 0..50 {
-                bench.oncely_call(&bench.core_only, fresh_name()).await;
-            }
-        },
-    );
+    let core = against_raw(bench, rounds, &bench.core_only);
     let core_us = median(core.iter().map(|(_, core)| core / 50.0 * 1e6).collect());
     let core_ratio = median(core.iter().map(|(raw, core)| core / raw).collect());
     let per_call = median(per_call.iter().map(|(raw, oncely)| oncely / raw).collect());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use oncely::{Client, ErrorKind, EventKind, MemoryStore, RetryPolicy};
 use serde_json::json;
-use support::{EventLog, TestServer, VirtualClock, charge};
+use support::{EventLog, TestServer, VirtualClock, charge, pay};
 
 fn client(clock: &VirtualClock, log: &EventLog, policy: RetryPolicy) -> Client {
     Client::builder()
@@ -17,22 +17,6 @@ fn client(clock: &VirtualClock, log: &EventLog, policy: RetryPolicy) -> Client {
         .on_event(log.handler())
         .build()
         .unwrap()
-}
-
-async fn pay(
-    client: &Client,
-    server: &TestServer,
-    intent: &str,
-    body: String,
-) -> Result<oncely::Outcome, oncely::Error> {
-    client
-        .intent(intent)
-        .post(server.charges_url())
-        .header("content-type", "application/json")
-        .header("x-account", "acct")
-        .body(body)
-        .send()
-        .await
 }
 
 #[tokio::test]
@@ -45,7 +29,7 @@ async fn transient_statuses_are_retried_under_the_same_key() {
         let (clock, log) = (VirtualClock::new(), EventLog::default());
         let outcome = pay(
             &client(&clock, &log, RetryPolicy::default()),
-            &server,
+            &server.charges_url(),
             "order",
             charge(100),
         )
@@ -75,9 +59,14 @@ async fn conflict_409_is_retried_without_using_up_attempts() {
         max_attempts: 1,
         ..RetryPolicy::default()
     };
-    let outcome = pay(&client(&clock, &log, policy), &server, "order", charge(100))
-        .await
-        .unwrap();
+    let outcome = pay(
+        &client(&clock, &log, policy),
+        &server.charges_url(),
+        "order",
+        charge(100),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.status(), 201);
     assert_eq!(outcome.attempts(), 4);
     assert_eq!(server.ledger("acct").await.len(), 1);
@@ -96,9 +85,14 @@ async fn conflict_409_fails_only_at_the_deadline() {
         deadline: Duration::from_secs(30),
         ..RetryPolicy::default()
     };
-    let error = pay(&client(&clock, &log, policy), &server, "order", charge(100))
-        .await
-        .unwrap_err();
+    let error = pay(
+        &client(&clock, &log, policy),
+        &server.charges_url(),
+        "order",
+        charge(100),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::GaveUp);
     assert_eq!(error.last_status(), Some(409));
     assert!(error.message().contains("deadline"), "{error}");
@@ -157,9 +151,14 @@ async fn client_errors_settle_and_are_never_retried() {
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let client = client(&clock, &log, RetryPolicy::default());
     // A real 400: the body lacks an amount.
-    let bad = pay(&client, &server, "bad", r#"{"currency":"usd"}"#.to_owned())
-        .await
-        .unwrap();
+    let bad = pay(
+        &client,
+        &server.charges_url(),
+        "bad",
+        r#"{"currency":"usd"}"#.to_owned(),
+    )
+    .await
+    .unwrap();
     assert_eq!((bad.status(), bad.attempts()), (400, 1));
     // Any other 4xx, injected.
     server
@@ -168,13 +167,19 @@ async fn client_errors_settle_and_are_never_retried() {
             json!({"fail_next": [{"status": 403}, {"status": 404}]}),
         )
         .await;
-    let forbidden = pay(&client, &server, "forbidden", charge(1)).await.unwrap();
+    let forbidden = pay(&client, &server.charges_url(), "forbidden", charge(1))
+        .await
+        .unwrap();
     assert_eq!((forbidden.status(), forbidden.attempts()), (403, 1));
-    let missing = pay(&client, &server, "missing", charge(2)).await.unwrap();
+    let missing = pay(&client, &server.charges_url(), "missing", charge(2))
+        .await
+        .unwrap();
     assert_eq!((missing.status(), missing.attempts()), (404, 1));
     assert_eq!(log.attempts(), 3);
     // Settled: the same call replays, nothing is sent.
-    let replay = pay(&client, &server, "forbidden", charge(1)).await.unwrap();
+    let replay = pay(&client, &server.charges_url(), "forbidden", charge(1))
+        .await
+        .unwrap();
     assert!(replay.replayed());
     assert_eq!(replay.status(), 403);
     assert_eq!(log.attempts(), 3);
@@ -186,7 +191,9 @@ async fn success_and_redirects_settle() {
     let server = TestServer::start().await;
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let client = client(&clock, &log, RetryPolicy::default());
-    let created = pay(&client, &server, "ok", charge(5)).await.unwrap();
+    let created = pay(&client, &server.charges_url(), "ok", charge(5))
+        .await
+        .unwrap();
     assert_eq!(
         (created.status(), created.attempts(), created.replayed()),
         (201, 1, false)
@@ -197,7 +204,9 @@ async fn success_and_redirects_settle() {
             json!({"fail_next": [{"status": 303, "headers": {"Location": "/elsewhere"}}]}),
         )
         .await;
-    let moved = pay(&client, &server, "moved", charge(6)).await.unwrap();
+    let moved = pay(&client, &server.charges_url(), "moved", charge(6))
+        .await
+        .unwrap();
     // Recorded as answered; never followed (a 303 would turn the POST into a GET).
     assert_eq!((moved.status(), moved.attempts()), (303, 1));
     assert_eq!(moved.header("location"), Some("/elsewhere"));
@@ -243,7 +252,7 @@ async fn a_response_lost_after_commit_ends_in_one_charge_under_one_key() {
     let (clock, log) = (VirtualClock::new(), EventLog::default());
     let outcome = pay(
         &client(&clock, &log, RetryPolicy::default()),
-        &server,
+        &server.charges_url(),
         "order",
         charge(4200),
     )
@@ -278,7 +287,9 @@ async fn a_timeout_is_retried_and_the_slow_commit_is_replayed() {
         .on_event(log.handler())
         .build()
         .unwrap();
-    let outcome = pay(&client, &server, "order", charge(7)).await.unwrap();
+    let outcome = pay(&client, &server.charges_url(), "order", charge(7))
+        .await
+        .unwrap();
     assert_eq!(outcome.status(), 201);
     assert!(outcome.attempts() >= 2);
     let reasons: Vec<String> = log

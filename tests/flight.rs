@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use oncely::{Client, ErrorKind, EventKind, MemoryStore};
 use serde_json::json;
-use support::{EventLog, TestServer, charge, quick_policy};
+use support::{EventLog, TestServer, charge, pay, quick_policy};
 
 fn client(log: &EventLog) -> Client {
     Client::builder()
@@ -17,17 +17,6 @@ fn client(log: &EventLog) -> Client {
         .on_event(log.handler())
         .build()
         .unwrap()
-}
-
-async fn pay(client: &Client, url: &str, body: String) -> Result<oncely::Outcome, oncely::Error> {
-    client
-        .intent("order-42")
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-account", "acct")
-        .body(body)
-        .send()
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,7 +29,7 @@ async fn a_thousand_concurrent_duplicates_send_one_request() {
     let url = server.charges_url();
     let calls = (0..1000).map(|_| {
         let (client, url) = (client.clone(), url.clone());
-        tokio::spawn(async move { pay(&client, &url, charge(4200)).await })
+        tokio::spawn(async move { pay(&client, &url, "order-42", charge(4200)).await })
     });
     let outcomes = futures_join(calls).await;
     let first_key = outcomes[0].key().clone();
@@ -73,7 +62,7 @@ async fn a_dropped_leading_caller_still_completes_the_flight_for_the_others() {
 
     let leader = tokio::spawn({
         let (client, url) = (client.clone(), url.clone());
-        async move { pay(&client, &url, charge(1)).await }
+        async move { pay(&client, &url, "order-42", charge(1)).await }
     });
     // Wait until the leader's attempt is on the wire, then join and kill it.
     while log.attempts() == 0 {
@@ -81,7 +70,7 @@ async fn a_dropped_leading_caller_still_completes_the_flight_for_the_others() {
     }
     let follower = tokio::spawn({
         let (client, url) = (client.clone(), url.clone());
-        async move { pay(&client, &url, charge(1)).await }
+        async move { pay(&client, &url, "order-42", charge(1)).await }
     });
     while log.count(|k| matches!(k, EventKind::Joined)) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -107,7 +96,7 @@ async fn a_flight_nobody_waits_for_still_settles() {
     let url = server.charges_url();
     let call = tokio::spawn({
         let (client, url) = (client.clone(), url.clone());
-        async move { pay(&client, &url, charge(9)).await }
+        async move { pay(&client, &url, "order-42", charge(9)).await }
     });
     while log.attempts() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -116,7 +105,7 @@ async fn a_flight_nobody_waits_for_still_settles() {
     while log.count(|k| matches!(k, EventKind::Settled { .. })) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let replay = pay(&client, &url, charge(9)).await.unwrap();
+    let replay = pay(&client, &url, "order-42", charge(9)).await.unwrap();
     assert!(replay.replayed());
     assert_eq!(log.attempts(), 1);
     assert_eq!(server.ledger("acct").await.len(), 1);
@@ -141,7 +130,7 @@ async fn every_joined_caller_gets_the_same_error() {
     let calls: Vec<_> = (0..20)
         .map(|_| {
             let (client, url) = (client.clone(), Arc::clone(&url));
-            tokio::spawn(async move { pay(&client, &url, charge(3)).await })
+            tokio::spawn(async move { pay(&client, &url, "order-42", charge(3)).await })
         })
         .collect();
     let mut messages = Vec::new();
@@ -161,8 +150,10 @@ async fn a_changed_payload_is_refused_before_sending() {
     let log = EventLog::default();
     let client = client(&log);
     let url = server.charges_url();
-    let first = pay(&client, &url, charge(100)).await.unwrap();
-    let error = pay(&client, &url, charge(200)).await.unwrap_err();
+    let first = pay(&client, &url, "order-42", charge(100)).await.unwrap();
+    let error = pay(&client, &url, "order-42", charge(200))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Conflict);
     assert_eq!(error.key(), Some(first.key()));
     assert_eq!(

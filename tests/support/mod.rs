@@ -132,6 +132,24 @@ impl TestServer {
     }
 }
 
+/// Pays through `client`: a POST of `body` to `url` for the intent, as
+/// account `acct`.
+pub async fn pay(
+    client: &oncely::Client,
+    url: &str,
+    intent: &str,
+    body: String,
+) -> Result<oncely::Outcome, oncely::Error> {
+    client
+        .intent(intent)
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-account", "acct")
+        .body(body)
+        .send()
+        .await
+}
+
 /// A charge body.
 pub fn charge(amount: u64) -> String {
     format!(r#"{{"amount":{amount},"currency":"usd"}}"#)
