@@ -5,7 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: demo test bench setup-rust lint wasm-check
+.PHONY: demo test bench pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
+
+# The wasm-bindgen CLI must match the wasm-bindgen crate exactly.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
+WASM := target/wasm32-unknown-unknown/wasm/oncely_js.wasm
+WASM_OPT := node_modules/.bin/wasm-opt
 
 ## Builds the reference server and the CLI, starts the server on
 ## 127.0.0.1:$(PORT) and walks through the CLI against it with faults on.
@@ -22,9 +27,21 @@ test: setup-rust lint wasm-check
 bench: setup-rust
 	$(CARGO) bench -p oncely --bench overhead
 
+## The npm package: the browser build of the core and its JavaScript API
+## (js/), bound by wasm-bindgen, shrunk by wasm-opt, beside pkg-template/.
+pkg: setup-rust setup-wasm setup-node
+	$(CARGO) build -p oncely-js --target wasm32-unknown-unknown --profile wasm
+	rm -rf pkg && mkdir -p pkg
+	wasm-bindgen --target web --out-dir pkg --out-name oncely $(WASM)
+	$(WASM_OPT) -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+		--enable-mutable-globals --enable-reference-types --enable-multivalue \
+		pkg/oncely_bg.wasm -o pkg/oncely_bg.wasm
+	cp pkg-template/* pkg/
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p oncely -p oncely-js --target wasm32-unknown-unknown -- -D warnings
 
 ## The core must stay target-neutral: it builds for the browser from day one.
 ## And lean: the CLI's and the server's dependencies never reach a program
@@ -33,6 +50,26 @@ wasm-check:
 	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown
 	@if $(CARGO) tree -p oncely -e normal --prefix none | grep -E '^(axum|clap|dirs|serde_json) v' ; then \
 		echo "the oncely crate depends on the CLI's or the server's dependencies (above)" >&2; exit 1; fi
+
+setup-wasm: setup-rust
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (compiles for several minutes, once)"; \
+		$(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+## The repository's JavaScript tooling (package.json): wasm-opt from npm's
+## binaryen, playwright-core and Vite for the browser tests.
+setup-node:
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or later" >&2; exit 1; }
+	@[ -x $(WASM_OPT) ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+
+## Debian's Chromium and ChromeDriver, for the browser tests.
+setup-browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "install chromium and chromedriver" >&2; exit 1; }; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
 
 setup-rust:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }

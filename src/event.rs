@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::runtime::Clock;
+use crate::runtime::{Clock, MaybeSend, MaybeSync};
 use crate::{Error, Key};
 
 /// One thing that happened to one intent.
@@ -48,6 +48,8 @@ pub enum EventKind {
     },
     /// A call joined the flight already under way for this intent.
     Joined,
+    /// The browser is offline: the next attempt waits for it to be online.
+    Offline,
     /// A call got the stored outcome of a settled intent.
     Replayed,
     /// A call named this intent with a different request; nothing was sent.
@@ -66,7 +68,11 @@ pub enum EventKind {
     },
 }
 
-pub(crate) type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
+/// A subscribed handler: any `Fn(&Event)` (`Send + Sync` natively).
+pub trait EventHandler: Fn(&Event) + MaybeSend + MaybeSync + 'static {}
+impl<F: Fn(&Event) + MaybeSend + MaybeSync + 'static> EventHandler for F {}
+
+pub(crate) type Handler = Arc<dyn EventHandler>;
 
 /// The handlers of one client.
 pub(crate) struct Events {
@@ -122,6 +128,9 @@ impl Events {
                 tracing::info!(intent, key = key_text, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retry scheduled")
             }
             EventKind::Joined => tracing::trace!(intent, key = key_text, "joined the flight"),
+            EventKind::Offline => {
+                tracing::info!(intent, key = key_text, "offline: waiting for the network")
+            }
             EventKind::Replayed => {
                 tracing::debug!(intent, key = key_text, "replayed the stored outcome")
             }

@@ -34,6 +34,8 @@
 //! ([`FileStore`]) and the runtime is tokio; on `wasm32` the browser's own
 //! `fetch`, IndexedDB and timers take their places under the same names.
 #![deny(missing_docs)]
+// In the browser nothing is `Send`: the same `Arc`s serve both targets.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 /// Items for native targets (tokio, reqwest, SQLite).
 macro_rules! if_native {
@@ -62,15 +64,18 @@ pub mod runtime;
 pub mod store;
 pub mod transport;
 
-pub use client::{Client, ClientBuilder, IntentRequest};
+pub use client::{Client, ClientBuilder, Credentials, CredentialsFn, IntentRequest};
 pub use error::{Error, ErrorKind};
-pub use event::{Event, EventKind, Subscription};
+pub use event::{Event, EventHandler, EventKind, Subscription};
 pub use intent::{Failure, Fingerprint, Outcome, Record, Request, Response, State};
 pub use key::Key;
 pub use retry::RetryPolicy;
 pub use store::{Durability, MemoryStore, Store};
 if_native! {
     pub use store::{FileStore, FileStoreOptions};
+}
+if_wasm! {
+    pub use store::IndexedDbStore;
 }
 
 /// The README's examples compile.

@@ -10,7 +10,8 @@ use futures_util::FutureExt;
 
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
 use crate::retry::{Backoff, Class, retry_after};
-use crate::store::Update;
+use crate::runtime;
+use crate::store::{IntentLock, Update};
 use crate::transport::{Outgoing, TransportError};
 use crate::{Error, ErrorKind, Key, Outcome};
 
@@ -50,15 +51,34 @@ pub(super) async fn fly(
         failure: None,
         response: None,
     };
-    let (record, created) = inner
+    let (mut record, mut created) = inner
         .store
         .create_or_get(candidate)
         .await
         .map_err(|e| e.with_intent(&name, key.clone()))?;
+    // Where other contexts (browser tabs) share the store, fly alone, and
+    // read the record again once alone: another tab may have settled it.
+    let mut lock = None;
+    if let Some(acquire) = inner.store.lock(&name) {
+        lock = Some(
+            acquire
+                .await
+                .map_err(|e| e.with_intent(&name, key.clone()))?,
+        );
+        let reread = inner.store.get(&name).await;
+        record = reread
+            .map_err(|e| e.with_intent(&name, key.clone()))?
+            .ok_or_else(|| {
+                Error::store("the intent was forgotten elsewhere while this call waited for it")
+                    .with_intent(&name, key.clone())
+            })?;
+        created = created && record.state == State::Pending && record.attempts == 1;
+    }
     let flight = Flight {
         inner: &inner,
         record,
         request,
+        _lock: lock,
     };
     flight.run(created, key, fingerprint).await
 }
@@ -69,6 +89,8 @@ struct Flight<'a> {
     /// The request as the caller gave it (credentials included), or as
     /// stored, on resume.
     request: Arc<Request>,
+    /// Held for the whole flight where contexts share the store.
+    _lock: Option<IntentLock>,
 }
 
 impl Flight<'_> {
@@ -177,7 +199,7 @@ impl Flight<'_> {
         let inner = self.inner;
         let policy = &inner.policy;
         let started = inner.clock.now_ms();
-        let deadline = started.saturating_add(policy.deadline.as_millis() as u64);
+        let mut deadline = started.saturating_add(policy.deadline.as_millis() as u64);
         let mut backoff = Backoff::new(
             policy.base_delay,
             policy.max_delay,
@@ -197,6 +219,15 @@ impl Flight<'_> {
                 number: self.record.attempts,
             });
 
+            // Offline (the browser says so), the attempt could only fail:
+            // wait for the network, without counting the wait against the
+            // deadline.
+            if let Some(online) = runtime::until_online() {
+                self.emit(EventKind::Offline);
+                let since = inner.clock.now_ms();
+                online.await;
+                deadline = deadline.saturating_add(inner.clock.now_ms().saturating_sub(since));
+            }
             let now = inner.clock.now_ms();
             let remaining = Duration::from_millis(deadline.saturating_sub(now));
             let credentials = inner.credentials_for(&self.request);

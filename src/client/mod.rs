@@ -9,21 +9,32 @@ use std::time::Duration;
 
 pub use intent_request::IntentRequest;
 
-use crate::event::{EventKind, Events, Handler};
+use crate::event::{EventHandler, EventKind, Events, Handler};
 use crate::flight::{Boarding, Candidate, Flights};
 use crate::intent::{Record, Request};
-use crate::retry::{Attempt, Class, Classifier, RetryBudget, RetryPolicy};
-use crate::runtime::{Clock, OsRandom, Random, SystemClock};
+use crate::retry::{Classifier, ClassifyFn, RetryBudget, RetryPolicy};
+use crate::runtime::{Clock, MaybeSend, MaybeSync, OsRandom, Random, SystemClock};
 use crate::store::{MemoryStore, Store};
 use crate::transport::Transport;
-use crate::{Error, Event, Key, Outcome, Subscription};
+use crate::{Error, Key, Outcome, Subscription};
 
 /// Headers that are credentials: never written to the store.
 const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 /// Supplies credential headers at send time, for every attempt, resumed ones
 /// included (the store never holds them).
-pub type Credentials = Arc<dyn Fn(&Request) -> Vec<(String, String)> + Send + Sync>;
+pub type Credentials = Arc<dyn CredentialsFn>;
+
+/// A credentials hook: any `Fn(&Request) -> Vec<(name, value)>` (`Send +
+/// Sync` natively).
+pub trait CredentialsFn:
+    Fn(&Request) -> Vec<(String, String)> + MaybeSend + MaybeSync + 'static
+{
+}
+impl<F: Fn(&Request) -> Vec<(String, String)> + MaybeSend + MaybeSync + 'static> CredentialsFn
+    for F
+{
+}
 
 /// Makes requests happen once. Cheap to clone: clones share the store, the
 /// flights in the air and the retry budget.
@@ -155,7 +166,7 @@ impl Client {
 
     /// Calls `handler` with every [`Event`] of this client until the returned
     /// [`Subscription`] is dropped.
-    pub fn subscribe(&self, handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+    pub fn subscribe(&self, handler: impl EventHandler) -> Subscription {
         let id = self.inner.events.add(Arc::new(handler));
         Subscription {
             events: Arc::downgrade(&self.inner.events),
@@ -255,10 +266,7 @@ impl ClientBuilder {
     }
 
     /// Replaces the default classification of responses and failures.
-    pub fn classifier(
-        mut self,
-        classifier: impl Fn(Attempt<'_>) -> Class + Send + Sync + 'static,
-    ) -> ClientBuilder {
+    pub fn classifier(mut self, classifier: impl ClassifyFn) -> ClientBuilder {
         self.classifier = Some(Arc::new(classifier));
         self
     }
@@ -283,16 +291,13 @@ impl ClientBuilder {
 
     /// Supplies credential headers at send time, for every attempt, resumed
     /// intents included.
-    pub fn credentials(
-        mut self,
-        supply: impl Fn(&Request) -> Vec<(String, String)> + Send + Sync + 'static,
-    ) -> ClientBuilder {
+    pub fn credentials(mut self, supply: impl CredentialsFn) -> ClientBuilder {
         self.credentials = Some(Arc::new(supply));
         self
     }
 
     /// Calls `handler` with every event, for the client's life.
-    pub fn on_event(mut self, handler: impl Fn(&Event) + Send + Sync + 'static) -> ClientBuilder {
+    pub fn on_event(mut self, handler: impl EventHandler) -> ClientBuilder {
         self.handlers.push(Arc::new(handler));
         self
     }
@@ -350,14 +355,6 @@ impl ClientBuilder {
     }
 }
 
-if_native! {
-    fn default_transport() -> Result<Arc<dyn Transport>, Error> {
-        Ok(Arc::new(crate::transport::HttpTransport::new()?))
-    }
-}
-
-if_wasm! {
-    fn default_transport() -> Result<Arc<dyn Transport>, Error> {
-        Err(Error::invalid_input("no transport: set one with ClientBuilder::transport"))
-    }
+fn default_transport() -> Result<Arc<dyn Transport>, Error> {
+    Ok(Arc::new(crate::transport::HttpTransport::new()?))
 }

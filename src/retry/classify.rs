@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use crate::intent::Response;
+use crate::runtime::{MaybeSend, MaybeSync};
 use crate::transport::TransportError;
 
 /// The result of one attempt, as a classifier sees it.
@@ -24,7 +25,12 @@ pub enum Class {
 
 /// A custom classification, set with
 /// [`ClientBuilder::classifier`](crate::ClientBuilder::classifier).
-pub type Classifier = Arc<dyn Fn(Attempt<'_>) -> Class + Send + Sync>;
+pub type Classifier = Arc<dyn ClassifyFn>;
+
+/// A classification function: any `Fn(Attempt) -> Class` (`Send + Sync`
+/// natively).
+pub trait ClassifyFn: Fn(Attempt<'_>) -> Class + MaybeSend + MaybeSync + 'static {}
+impl<F: Fn(Attempt<'_>) -> Class + MaybeSend + MaybeSync + 'static> ClassifyFn for F {}
 
 /// The default classification.
 ///

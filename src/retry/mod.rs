@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use backoff::Backoff;
 pub use budget::RetryBudget;
-pub use classify::{Attempt, Class, Classifier, classify};
+pub use classify::{Attempt, Class, Classifier, ClassifyFn, classify};
 pub use retry_after::retry_after;
 
 /// How hard one flight tries.

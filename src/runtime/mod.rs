@@ -13,7 +13,7 @@ use std::time::Duration;
 
 if_native! {
     mod native;
-    pub use native::{SystemClock, spawn};
+    pub use native::{SystemClock, spawn, until_online};
 
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend: Send {}
@@ -27,7 +27,8 @@ if_native! {
 
 if_wasm! {
     mod wasm;
-    pub use wasm::{SystemClock, spawn};
+    pub use wasm::{SystemClock, spawn, until_online};
+    pub(crate) use wasm::{describe, global_property, is_offline};
 
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend {}

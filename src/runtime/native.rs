@@ -32,3 +32,9 @@ pub fn spawn(future: BoxFuture<'static, ()>) -> Result<(), Error> {
     handle.spawn(future);
     Ok(())
 }
+
+/// Natively there is no "offline" to wait out: an attempt fails and is
+/// retried like any other.
+pub fn until_online() -> Option<BoxFuture<'static, ()>> {
+    None
+}

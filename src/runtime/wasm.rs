@@ -1,6 +1,14 @@
 //! The runtime seam in the browser: the page's (or worker's) event loop.
+//!
+//! Everything here reaches the browser through the global scope
+//! (`globalThis`), never through `window`, so it works in windows, workers
+//! and Node alike.
 
 use std::time::Duration;
+
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use super::{BoxFuture, Clock};
 use crate::Error;
@@ -27,4 +35,60 @@ impl Clock for SystemClock {
 pub fn spawn(future: BoxFuture<'static, ()>) -> Result<(), Error> {
     wasm_bindgen_futures::spawn_local(future);
     Ok(())
+}
+
+/// While `navigator.onLine` is false: a future that completes at the global
+/// scope's next `online` event. `None` when online, or where there is no
+/// `navigator` (Node before 21).
+pub fn until_online() -> Option<BoxFuture<'static, ()>> {
+    if !is_offline() {
+        return None;
+    }
+    let target: web_sys::EventTarget = js_sys::global().unchecked_into();
+    let options = web_sys::AddEventListenerOptions::new();
+    options.set_once(true);
+    // The listener is the promise's own `resolve`: no Rust closure to keep
+    // alive or to leak.
+    let wait = Promise::new(&mut |resolve, _reject| {
+        let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
+            "online", &resolve, &options,
+        );
+    });
+    Some(Box::pin(async move {
+        let _ = JsFuture::from(wait).await;
+    }))
+}
+
+/// Whether the browser says it is offline (`navigator.onLine === false`).
+pub(crate) fn is_offline() -> bool {
+    global_property("navigator")
+        .and_then(|navigator| Reflect::get(&navigator, &"onLine".into()).ok())
+        .is_some_and(|online| online == JsValue::FALSE)
+}
+
+/// What a thrown JS value says, for people: an `Error`'s name and message,
+/// or the value as a string.
+pub(crate) fn describe(value: &JsValue) -> String {
+    match value.dyn_ref::<js_sys::Error>() {
+        Some(error) => {
+            let name = String::from(error.name());
+            let message = String::from(error.message());
+            if message.is_empty() {
+                name
+            } else {
+                let mut text = name;
+                text.push_str(": ");
+                text.push_str(&message);
+                text
+            }
+        }
+        None => value.as_string().unwrap_or_else(|| "unknown JavaScript error".to_owned()),
+    }
+}
+
+/// The global scope's `name` property, unless it is missing.
+pub(crate) fn global_property(name: &str) -> Option<JsValue> {
+    Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|value| !value.is_undefined() && !value.is_null())
 }

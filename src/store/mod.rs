@@ -4,6 +4,7 @@
 //! [`FileStore`] keeps intents in SQLite across crashes and processes; in the
 //! browser an IndexedDB store takes its place.
 
+pub mod encoding;
 mod memory;
 
 pub use memory::MemoryStore;
@@ -11,6 +12,11 @@ pub use memory::MemoryStore;
 if_native! {
     mod file;
     pub use file::{FileStore, FileStoreOptions};
+}
+
+if_wasm! {
+    mod indexeddb;
+    pub use indexeddb::IndexedDbStore;
 }
 
 use crate::Error;
@@ -90,4 +96,52 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
 
     /// Removes the record named `name`; `true` when there was one.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// For a store shared by contexts that cannot see each other's flights
+    /// (browser tabs and workers): a future that completes when this context
+    /// holds the intent `name` alone (in the browser a Web Lock). The client
+    /// takes it before sending and reads the record again under it, so a
+    /// second tab replays what the first settled instead of sending.
+    ///
+    /// `None`, the default, where there is no such lock: processes sharing a
+    /// `FileStore` may each send under the same key, and the server answers
+    /// the later one 409 and then replays.
+    fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
+        let _ = name;
+        None
+    }
+}
+
+/// An intent held by this context alone (see [`Store::lock`]); released
+/// when dropped.
+#[must_use = "the lock is released when this is dropped"]
+pub struct IntentLock {
+    release: Option<Box<dyn Release>>,
+}
+
+/// What releases an [`IntentLock`]: any `FnOnce()` (`Send + Sync` natively).
+pub trait Release: FnOnce() + MaybeSend + MaybeSync + 'static {}
+impl<F: FnOnce() + MaybeSend + MaybeSync + 'static> Release for F {}
+
+impl IntentLock {
+    /// A lock that calls `release` when dropped.
+    pub fn new(release: impl Release) -> IntentLock {
+        IntentLock {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for IntentLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl std::fmt::Debug for IntentLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentLock").finish_non_exhaustive()
+    }
 }

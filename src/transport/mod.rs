@@ -15,6 +15,11 @@ if_native! {
     pub use self::reqwest::HttpTransport;
 }
 
+if_wasm! {
+    mod fetch;
+    pub use self::fetch::HttpTransport;
+}
+
 /// One attempt as a transport sends it: the recorded request, plus what is
 /// added at send time (credentials, the `Idempotency-Key`), borrowed so that
 /// an attempt copies nothing.

@@ -1,0 +1,80 @@
+// What every package test needs: the reference server on loopback (real
+// SQLite ledger, fault injection) serving the package and the test pages,
+// and Debian's Chromium driven by playwright-core. Nothing outlives a test
+// file: `stop()` ends the browser, the server and the temporary directory.
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const pkg = join(root, 'pkg');
+
+/** Starts the reference server serving `www` (a directory) on a free port. */
+export async function startServer(www) {
+  const dir = await mkdtemp(join(tmpdir(), 'oncely-server-'));
+  const bin = join(root, 'target', 'debug', 'oncely-server');
+  const child = spawn(bin, ['--addr', '127.0.0.1:0', '--db', join(dir, 'ledger.db'), ...(www ? ['--www', www] : [])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let seen = '';
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`oncely-server exited with ${code} before listening`)));
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const match = seen.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (match) resolve(match[0]);
+    });
+  });
+  child.stdout.resume();
+  return {
+    url,
+    /** The ledger rows of `account`. */
+    async ledger(account) {
+      const response = await fetch(`${url}/api/charges`, { headers: { 'x-account': account } });
+      if (!response.ok) throw new Error(`GET /api/charges: ${response.status}`);
+      const body = await response.json();
+      return Array.isArray(body) ? body : body.charges;
+    },
+    /** Switches faults on for `account` (see server/src/faults.rs). */
+    async faults(account, settings) {
+      const response = await fetch(`${url}/api/faults`, {
+        method: 'POST',
+        headers: { 'x-account': account, 'content-type': 'application/json' },
+        body: JSON.stringify(settings),
+      });
+      if (!response.ok) throw new Error(`POST /api/faults: ${response.status} ${await response.text()}`);
+    },
+    async stop() {
+      child.kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A directory holding the package at /pkg/ and `pages` (a folder) at /. */
+export async function site(pages) {
+  const dir = await mkdtemp(join(tmpdir(), 'oncely-site-'));
+  await cp(pkg, join(dir, 'pkg'), { recursive: true });
+  if (pages) await cp(pages, dir, { recursive: true });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Debian's Chromium, headless, with a fresh profile. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** A name no other test uses (accounts, namespaces, intents). */
+export function unique(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
