@@ -61,3 +61,160 @@ test('a lost response after the commit ends in one ledger row, one key', async (
   assert.equal(ledger[0].idempotency_key ?? ledger[0].key, result.key);
   await context.close();
 });
+
+/** Counts the POSTs to /api/charges a page sends. */
+function countCharges(page) {
+  const seen = { posts: 0 };
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && request.url().endsWith('/api/charges')) seen.posts += 1;
+  });
+  return seen;
+}
+
+test('an intent pending at a reload resumes with its original key: one ledger row', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('reload');
+  const namespace = unique('ns');
+  await server.faults(account, { slow_ms: 1500 });
+  const before = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    const attempted = new Promise((resolve) => client.on('attempt', resolve));
+    client.send(request).catch(() => {}); // the reload interrupts it
+    await attempted;
+    return (await client.pending())[0];
+  }, { request: charge(account, 'order-reload'), namespace });
+  assert.equal(before.intent, 'order-reload');
+  assert.equal(before.state, 'pending');
+
+  await page.reload();
+  await page.evaluate(async () => {
+    window.oncely = await import('/pkg/index.js');
+  });
+  const after = await page.evaluate(async ({ namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { baseDelayMs: 100 } });
+    const pending = await client.pending();
+    const outcomes = await client.resume();
+    return {
+      pending: pending.map((p) => p.key),
+      outcomes: outcomes.map((o) => ({ key: o.key, status: o.status, intent: o.intent })),
+      left: (await client.pending()).length,
+    };
+  }, { namespace });
+  assert.deepEqual(after.pending, [before.key]);
+  assert.deepEqual(after.outcomes, [{ key: before.key, status: 201, intent: 'order-reload' }]);
+  assert.equal(after.left, 0);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key ?? ledger[0].key, before.key);
+  await context.close();
+});
+
+test('two tabs racing one intent send one request (Web Locks); the second replays', async () => {
+  const context = await browser.newContext();
+  const [first, second] = [await tab(context), await tab(context)];
+  const counts = [countCharges(first), countCharges(second)];
+  const account = unique('tabs');
+  const namespace = unique('ns');
+  await server.faults(account, { slow_ms: 400 });
+  const pay = (page) => page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    const outcome = await client.send(request);
+    return { key: outcome.key, status: outcome.status, replayed: outcome.replayed, locks: client.webLocks };
+  }, { request: charge(account, 'cart-7f3'), namespace });
+  const [a, b] = await Promise.all([pay(first), pay(second)]);
+  assert.ok(a.locks && b.locks, 'Chromium has Web Locks');
+  assert.equal(a.key, b.key);
+  assert.deepEqual([a.status, b.status], [201, 201]);
+  assert.equal([a.replayed, b.replayed].filter(Boolean).length, 1, 'exactly one tab replays');
+  assert.equal(counts[0].posts + counts[1].posts, 1, 'one request between the two tabs');
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('a changed request under a recorded intent is an OncelyError "conflict"; nothing is sent', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const count = countCharges(page);
+  const account = unique('conflict');
+  const result = await page.evaluate(async ({ first, changed, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    await client.send(first);
+    try {
+      await client.send(changed);
+      return { thrown: false };
+    } catch (error) {
+      return {
+        thrown: true,
+        isOncelyError: error instanceof oncely.OncelyError,
+        isError: error instanceof Error,
+        code: error.code,
+        intent: error.intent,
+        message: error.message,
+      };
+    }
+  }, { first: charge(account, 'order-9', 100), changed: charge(account, 'order-9', 999), namespace: unique('ns') });
+  assert.equal(result.thrown, true);
+  assert.equal(result.isOncelyError, true);
+  assert.equal(result.isError, true);
+  assert.equal(result.code, 'conflict');
+  assert.equal(result.intent, 'order-9');
+  assert.match(result.message, /nothing was sent/);
+  assert.equal(count.posts, 1);
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('a database the store cannot use is an OncelyError "storage" at once, not a hang', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const result = await page.evaluate(async ({ namespace }) => {
+    // A newer version of the database (as a newer oncely would leave), held open.
+    await new Promise((resolve, reject) => {
+      const request = indexedDB.open(`oncely:${namespace}`, 7);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const started = performance.now();
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('hang'), 5000));
+    const opened = oncely.Oncely.open({ namespace }).then(() => 'opened', (error) => error);
+    const error = await Promise.race([opened, timeout]);
+    return {
+      code: error?.code,
+      isOncelyError: error instanceof oncely.OncelyError,
+      message: String(error?.message ?? error),
+      ms: performance.now() - started,
+    };
+  }, { namespace: unique('ns') });
+  assert.equal(result.code, 'storage', result.message);
+  assert.equal(result.isOncelyError, true);
+  assert.ok(result.ms < 5000);
+  await context.close();
+});
+
+test('offline, a payment waits for the network and is charged once online', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const count = countCharges(page);
+  const account = unique('offline');
+  await page.evaluate(async ({ namespace }) => {
+    window.client = await oncely.Oncely.open({ namespace });
+  }, { namespace: unique('ns') });
+  await context.setOffline(true);
+  await page.evaluate(async ({ request }) => {
+    const offline = new Promise((resolve) => client.on('offline', resolve));
+    window.payment = client.send(request).then((o) => ({ status: o.status, key: o.key, attempts: o.attempts }));
+    await offline;
+  }, { request: charge(account, 'order-offline') });
+  assert.equal(count.posts, 0, 'nothing is sent while offline');
+  assert.equal((await server.ledger(account)).length, 0);
+  await context.setOffline(false);
+  const outcome = await page.evaluate(() => window.payment);
+  assert.equal(outcome.status, 201);
+  assert.equal(outcome.attempts, 1, 'no attempt was wasted while offline');
+  assert.equal(count.posts, 1);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key ?? ledger[0].key, outcome.key);
+  await context.close();
+});
