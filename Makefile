@@ -18,10 +18,17 @@ demo: setup-rust
 	$(CARGO) build --bin oncely --bin oncely-server
 	PORT=$(PORT) demo/walkthrough.sh
 
-## Formatting, lints, the browser target's build check, and every test.
-test: setup-rust lint wasm-check
+## Formatting, lints, the browser target's build check, and every test:
+## native, the core's tests again in headless Chromium (wasm-bindgen-test),
+## and the npm package's tests (pkg-tests/: browsers, bundlers, Node, size).
+test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	CHROMEDRIVER=$${CHROMEDRIVER:-/usr/bin/chromedriver} \
+		$(CARGO) test -p oncely --target wasm32-unknown-unknown --tests
+	$(MAKE) pkg
+	$(CARGO) build --bin oncely-server
+	node --test --test-concurrency=1 pkg-tests/
 
 ## Benchmarks (criterion); the figures summary prints last.
 bench: setup-rust

@@ -134,7 +134,10 @@ impl FromStr for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
     use crate::runtime::OsRandom;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn minted_keys_are_ulids_of_their_millisecond() {

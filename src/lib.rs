@@ -78,6 +78,10 @@ if_wasm! {
     pub use store::IndexedDbStore;
 }
 
+// The unit tests run in headless Chromium too (`make test`), not in Node.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// The README's examples compile.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

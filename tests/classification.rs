@@ -1,6 +1,10 @@
 //! Every row of DESIGN.md's classification table, against the real reference
 //! server on loopback (the clock is virtual, so retries never sleep).
 
+// Against the reference server on loopback: native only (the browser runs
+// the same behaviours in pkg-tests/).
+#![cfg(not(target_arch = "wasm32"))]
+
 mod support;
 
 use std::time::Duration;

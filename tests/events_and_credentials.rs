@@ -1,6 +1,10 @@
 //! What an application sees of each intent (events) and how credentials reach
 //! the server without ever being stored (the send-time hook).
 
+// Against the reference server on loopback: native only (the browser runs
+// the same behaviours in pkg-tests/).
+#![cfg(not(target_arch = "wasm32"))]
+
 mod support;
 
 use std::sync::{Arc, Mutex};

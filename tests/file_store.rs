@@ -1,6 +1,10 @@
 //! The durable store on real SQLite files: what survives, what never gets
 //! written, and what a damaged file does.
 
+// Against the reference server on loopback: native only (the browser runs
+// the same behaviours in pkg-tests/).
+#![cfg(not(target_arch = "wasm32"))]
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,10 @@
 //! Coalescing: duplicates join one flight; a dropped caller never cancels it;
 //! a different request under the same name is refused before sending.
 
+// Against the reference server on loopback: native only (the browser runs
+// the same behaviours in pkg-tests/).
+#![cfg(not(target_arch = "wasm32"))]
+
 mod support;
 
 use std::sync::Arc;

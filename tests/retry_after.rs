@@ -1,6 +1,10 @@
 //! The server's wish to be left alone is honoured, and time-based rules
 //! (retention, deadline) follow the injected clock, never the wall.
 
+// Against the reference server on loopback: native only (the browser runs
+// the same behaviours in pkg-tests/).
+#![cfg(not(target_arch = "wasm32"))]
+
 mod support;
 
 use std::time::{Duration, UNIX_EPOCH};

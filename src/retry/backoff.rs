@@ -59,6 +59,9 @@ impl Iterator for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Always the largest draw just under 1.
     struct Top;

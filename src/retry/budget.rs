@@ -77,6 +77,9 @@ impl RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn empties_then_spaces_retries_at_the_refill_rate() {

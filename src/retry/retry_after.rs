@@ -37,6 +37,9 @@ fn parse_millis(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn one(name: &str, value: &str) -> Vec<(String, String)> {
         vec![(name.to_owned(), value.to_owned())]

@@ -1,0 +1,353 @@
+//! The client's semantics and the store contract: one test body, two
+//! harnesses. Natively under tokio, on `MemoryStore` and `FileStore`; in
+//! headless Chromium under wasm-bindgen-test (`make test` runs both), on
+//! `MemoryStore` and `IndexedDbStore`.
+//!
+//! The network here is a scripted transport that counts what it is asked
+//! to send: these tests pin down what the core does, on every target. What
+//! the real network and the real server do is tested against the reference
+//! server (natively in the other test files, in the browser in pkg-tests/).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use oncely::runtime::{BoxFuture, Clock, SystemClock};
+use oncely::store::Update;
+use oncely::transport::{Outgoing, Transport, TransportError, TransportErrorKind};
+use oncely::{
+    Client, ErrorKind, Fingerprint, Key, MemoryStore, Record, Request, Response, RetryPolicy,
+    State, Store,
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+use tokio::test as async_test;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as async_test;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// A durable store that a "reload" (a new process, a new page) can open again.
+#[cfg(not(target_arch = "wasm32"))]
+struct Durable {
+    dir: tempfile::TempDir,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Durable {
+    fn new() -> Durable {
+        Durable {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn open(&self) -> oncely::FileStore {
+        oncely::FileStore::open(self.dir.path().join("intents.db")).unwrap()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+struct Durable {
+    namespace: String,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Durable {
+    fn new() -> Durable {
+        // A fresh database per test, as rexie does.
+        Durable {
+            namespace: format!(
+                "test-{}",
+                Key::mint(SystemClock.now_ms(), &oncely::runtime::OsRandom)
+            ),
+        }
+    }
+
+    async fn open(&self) -> oncely::IndexedDbStore {
+        oncely::IndexedDbStore::open(&self.namespace, oncely::Durability::Strict)
+            .await
+            .unwrap()
+    }
+}
+
+/// Answers from a script (201 once the script runs out), after `delay`,
+/// counting every attempt and keeping the keys it was sent with. Clones
+/// share the count: two "tabs" can share one network.
+#[derive(Clone, Default)]
+struct Script {
+    answers: Arc<Mutex<VecDeque<Result<u16, TransportErrorKind>>>>,
+    sent: Arc<AtomicUsize>,
+    keys: Arc<Mutex<Vec<String>>>,
+    delay: Duration,
+}
+
+impl Script {
+    fn delayed(delay: Duration) -> Script {
+        Script {
+            delay,
+            ..Script::default()
+        }
+    }
+
+    fn then(self, answer: Result<u16, TransportErrorKind>) -> Script {
+        self.answers.lock().unwrap().push_back(answer);
+        self
+    }
+
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.keys.lock().unwrap().clone()
+    }
+}
+
+impl Transport for Script {
+    fn send<'a>(
+        &'a self,
+        outgoing: Outgoing<'a>,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Response, TransportError>> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.keys
+            .lock()
+            .unwrap()
+            .push(outgoing.idempotency_key.to_owned());
+        let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Ok(201));
+        let delay = self.delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                SystemClock.sleep(delay).await;
+            }
+            match answer {
+                Ok(status) => Ok(Response {
+                    status,
+                    headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                    body: Bytes::from_static(br#"{"id":1}"#),
+                }),
+                Err(kind) => Err(TransportError::new(kind, "scripted failure")),
+            }
+        })
+    }
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        deadline: Duration::from_secs(10),
+        ..RetryPolicy::default()
+    }
+}
+
+fn client(store: impl Store, script: &Script) -> Client {
+    Client::builder()
+        .store(store)
+        .transport(script.clone())
+        .retry(policy())
+        .build()
+        .unwrap()
+}
+
+const URL: &str = "http://127.0.0.1:9/api/charges";
+
+async fn pay(client: &Client, intent: &str, amount: u32) -> Result<oncely::Outcome, oncely::Error> {
+    client
+        .intent(intent)
+        .post(URL)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"amount":{amount},"currency":"eur"}}"#))
+        .send()
+        .await
+}
+
+fn record(name: &str, created_at: u64) -> Record {
+    let request = Request {
+        method: "POST".to_owned(),
+        url: URL.to_owned(),
+        headers: vec![],
+        body: Bytes::from_static(b"{}"),
+    };
+    Record {
+        name: name.to_owned(),
+        key: Key::mint(created_at, &oncely::runtime::OsRandom),
+        fingerprint: Fingerprint::of_request(&request),
+        request: Arc::new(request),
+        created_at,
+        expires_at: created_at + 86_400_000,
+        attempts: 1,
+        state: State::Pending,
+        failure: None,
+        response: None,
+    }
+}
+
+/// What every store promises the client.
+async fn store_contract(store: impl Store) {
+    let first = record("b-intent", 2);
+    let (stored, created) = store.create_or_get(first.clone()).await.unwrap();
+    assert!(created);
+    assert_eq!(stored, first);
+    // The first writer's key wins.
+    let (stored, created) = store.create_or_get(record("b-intent", 3)).await.unwrap();
+    assert!(!created);
+    assert_eq!(stored.key, first.key);
+    store.create_or_get(record("a-intent", 1)).await.unwrap();
+
+    let names: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a-intent", "b-intent"], "oldest first");
+
+    // An update takes its place when called, even if its future is dropped.
+    let settled = Update {
+        attempts: 2,
+        state: State::Settled,
+        failure: None,
+        response: Some(Response {
+            status: 201,
+            headers: vec![("x-a".to_owned(), "1".to_owned())],
+            body: Bytes::from_static(b"\x00binary\xff"),
+        }),
+    };
+    drop(store.update("b-intent", settled.clone()).now_or_never());
+    let read = store.get("b-intent").await.unwrap().unwrap();
+    assert_eq!(read.state, State::Settled);
+    assert_eq!(read.attempts, 2);
+    assert_eq!(read.response, settled.response, "bodies byte for byte");
+
+    assert!(store.remove("b-intent").await.unwrap());
+    assert!(!store.remove("b-intent").await.unwrap());
+    assert_eq!(store.get("b-intent").await.unwrap(), None);
+    let error = store.update("b-intent", settled).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+}
+
+#[async_test]
+async fn the_memory_store_keeps_the_contract() {
+    store_contract(MemoryStore::new()).await;
+}
+
+#[async_test]
+async fn the_durable_store_keeps_the_contract() {
+    store_contract(Durable::new().open().await).await;
+}
+
+#[async_test]
+async fn concurrent_duplicates_join_one_flight() {
+    let durable = Durable::new();
+    let script = Script::delayed(Duration::from_millis(20));
+    let client = client(durable.open().await, &script);
+    let calls = (0..50).map(|_| pay(&client, "order-42", 4200));
+    let outcomes = futures_util::future::join_all(calls).await;
+    assert_eq!(script.sent(), 1);
+    let key = outcomes[0].as_ref().unwrap().key().clone();
+    for outcome in outcomes {
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.status(), 201);
+        assert_eq!(*outcome.key(), key);
+    }
+    assert_eq!(script.keys(), [key.header_value()]);
+}
+
+#[async_test]
+async fn a_changed_request_is_a_conflict_and_nothing_is_sent() {
+    let script = Script::default();
+    let client = client(Durable::new().open().await, &script);
+    pay(&client, "order-7", 100).await.unwrap();
+    let error = pay(&client, "order-7", 999).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert_eq!(error.intent(), Some("order-7"));
+    assert_eq!(script.sent(), 1);
+}
+
+#[async_test]
+async fn a_settled_intent_replays_until_forgotten() {
+    let script = Script::default();
+    let client = client(Durable::new().open().await, &script);
+    let first = pay(&client, "order-8", 100).await.unwrap();
+    assert!(!first.replayed());
+    let again = pay(&client, "order-8", 100).await.unwrap();
+    assert!(again.replayed());
+    assert_eq!(again.key(), first.key());
+    assert_eq!(again.body(), first.body());
+    assert_eq!(script.sent(), 1);
+
+    assert!(client.forget("order-8").await.unwrap());
+    let anew = pay(&client, "order-8", 100).await.unwrap();
+    assert!(!anew.replayed());
+    assert_ne!(anew.key(), first.key());
+    assert_eq!(script.sent(), 2);
+}
+
+#[async_test]
+async fn a_retried_intent_keeps_its_key_and_settles() {
+    let script = Script::default()
+        .then(Err(TransportErrorKind::Interrupted))
+        .then(Ok(503));
+    let client = client(Durable::new().open().await, &script);
+    let outcome = pay(&client, "order-9", 100).await.unwrap();
+    assert_eq!(outcome.status(), 201);
+    assert_eq!(outcome.attempts(), 3);
+    let keys = script.keys();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| *k == outcome.key().header_value()));
+}
+
+#[async_test]
+async fn after_a_reload_the_unsettled_intent_resumes_under_its_key() {
+    let durable = Durable::new();
+    let failing = Script::default()
+        .then(Err(TransportErrorKind::Interrupted))
+        .then(Err(TransportErrorKind::Interrupted))
+        .then(Err(TransportErrorKind::Interrupted));
+    let before = client(durable.open().await, &failing);
+    let error = pay(&before, "order-10", 100).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::GaveUp);
+    let key = error.key().unwrap().clone();
+    drop(before);
+
+    // A new page (or process) on the same database.
+    let script = Script::default();
+    let after = client(durable.open().await, &script);
+    let pending = after.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].key, key);
+    let resumed = after.resume().await.unwrap();
+    assert_eq!(resumed.len(), 1);
+    let outcome = resumed.into_iter().next().unwrap().unwrap();
+    assert_eq!(*outcome.key(), key);
+    assert_eq!(outcome.attempts(), 4, "attempts count across reloads");
+    assert_eq!(script.keys(), [key.header_value()]);
+    assert!(after.pending().await.unwrap().is_empty());
+}
+
+/// Two tabs (two clients, two connections to one database) racing one
+/// intent: the Web Lock lets one send; the other replays its outcome.
+#[cfg(target_arch = "wasm32")]
+#[async_test]
+async fn two_tabs_racing_one_intent_send_once() {
+    let durable = Durable::new();
+    let network = Script::delayed(Duration::from_millis(50));
+    let first = client(durable.open().await, &network);
+    let second = client(durable.open().await, &network);
+    let (a, b) = futures_util::future::join(
+        pay(&first, "cart-7f3", 4200),
+        pay(&second, "cart-7f3", 4200),
+    )
+    .await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(network.sent(), 1);
+    assert_eq!(a.key(), b.key());
+    assert_eq!(u8::from(a.replayed()) + u8::from(b.replayed()), 1);
+}
