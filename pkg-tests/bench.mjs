@@ -1,0 +1,147 @@
+// What oncely adds to a request, in the browser: headless Chromium against
+// the reference server on loopback, the same POST /api/charges sent with
+// plain `fetch` (a fresh Idempotency-Key each time) and with `send` (a fresh
+// intent each time), interleaved in rounds whose order alternates, timed in
+// the page with performance.now(). For an IndexedDB client with durability
+// "strict", one with "relaxed", and the memory store as a reference.
+//
+//   node pkg-tests/bench.mjs            (SAMPLES=200 WARMUP=20 by default)
+//
+// Needs pkg/ (make pkg) and target/debug/oncely-server (cargo build --bin
+// oncely-server). "added" is the per-round difference oncely − fetch, so
+// the server's own latency, shared by both, cancels out round by round.
+import { join } from 'node:path';
+import { startServer, site, launch, unique, root } from './harness.mjs';
+
+const SAMPLES = Number(process.env.SAMPLES ?? 200);
+const WARMUP = Number(process.env.WARMUP ?? 20);
+
+const CONFIGS = [
+  { label: 'indexeddb, strict', options: { store: 'indexeddb', durability: 'strict' } },
+  { label: 'indexeddb, relaxed', options: { store: 'indexeddb', durability: 'relaxed' } },
+  { label: 'memory (reference)', options: { store: 'memory' } },
+];
+
+/** Runs in the page: one client, `warmup + samples` rounds of fetch and send. */
+async function measure({ options, account, samples, warmup }) {
+  const { Oncely } = await import('/pkg/index.js');
+  const opened = performance.now();
+  const client = await Oncely.open(options);
+  const openMs = performance.now() - opened;
+  const headers = { 'content-type': 'application/json', 'x-account': account };
+  const body = JSON.stringify({ amount: 100, currency: 'eur' });
+
+  const plain = async () => {
+    const start = performance.now();
+    const response = await fetch('/api/charges', {
+      method: 'POST',
+      headers: { ...headers, 'idempotency-key': crypto.randomUUID() },
+      body,
+    });
+    await response.arrayBuffer(); // oncely reads (and stores) the body too
+    const ms = performance.now() - start;
+    if (response.status !== 201) throw new Error(`fetch: ${response.status}`);
+    return ms;
+  };
+  let next = 0;
+  const once = async () => {
+    const intent = `bench-${next++}`;
+    const start = performance.now();
+    const outcome = await client.send({ intent, method: 'POST', url: '/api/charges', headers, body });
+    const ms = performance.now() - start;
+    if (outcome.status !== 201 || outcome.attempts !== 1) {
+      throw new Error(`send: ${outcome.status} after ${outcome.attempts} attempts`);
+    }
+    outcome.free();
+    return ms;
+  };
+
+  const fetchMs = [];
+  const oncelyMs = [];
+  for (let round = 0; round < warmup + samples; round++) {
+    let f, o;
+    if (round % 2 === 0) {
+      f = await plain();
+      o = await once();
+    } else {
+      o = await once();
+      f = await plain();
+    }
+    if (round >= warmup) {
+      fetchMs.push(f);
+      oncelyMs.push(o);
+    }
+  }
+  return { openMs, fetchMs, oncelyMs };
+}
+
+/** Nearest-rank percentile. */
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const pages = await site(join(root, 'pkg-tests', 'site'));
+const server = await startServer(pages.dir);
+const browser = await launch();
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  // Cross-origin isolation (COOP + COEP on the document only; the API
+  // requests go straight to the server) gives performance.now() 5 µs
+  // resolution instead of 100 µs.
+  await page.route(`${server.url}/index.html`, async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({
+      response,
+      headers: {
+        ...response.headers(),
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+      },
+    });
+  });
+  await page.goto(`${server.url}/index.html`);
+  const isolated = await page.evaluate(() => crossOriginIsolated);
+
+  const rows = [];
+  for (const config of CONFIGS) {
+    const account = unique('bench');
+    const options = { ...config.options, namespace: unique('bench') };
+    const { openMs, fetchMs, oncelyMs } = await page.evaluate(measure, { options, account, samples: SAMPLES, warmup: WARMUP });
+    const added = oncelyMs.map((ms, i) => ms - fetchMs[i]);
+    // Every request of the run is one charge: none lost, none doubled.
+    const ledger = await server.ledger(account);
+    const expected = 2 * (SAMPLES + WARMUP);
+    if (ledger.length !== expected) throw new Error(`${config.label}: ${ledger.length} ledger rows, expected ${expected}`);
+    rows.push({
+      config: config.label,
+      n: SAMPLES,
+      'open ms': openMs,
+      'fetch p50': percentile(fetchMs, 50),
+      'fetch p95': percentile(fetchMs, 95),
+      'oncely p50': percentile(oncelyMs, 50),
+      'oncely p95': percentile(oncelyMs, 95),
+      'added p50': percentile(added, 50),
+      'added p95': percentile(added, 95),
+    });
+    console.error(`${config.label}: done`);
+  }
+  await context.close();
+
+  const columns = Object.keys(rows[0]);
+  const cell = (value, column) => (column === 'n' || typeof value !== 'number' ? String(value) : value.toFixed(2));
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column], column).length)));
+  const line = (values) => values.map((value, i) => (i === 0 ? value.padEnd(widths[i]) : value.padStart(widths[i]))).join('  ');
+  console.log(`oncely send vs plain fetch, POST /api/charges on loopback, Chromium ${browser.version()}, Node ${process.version}`);
+  console.log(`${SAMPLES} rounds after ${WARMUP} warm-up rounds; ms; added = per-round oncely − fetch; open ms: Oncely.open (the first loads the WebAssembly)`);
+  console.log(`timer: performance.now(), ${isolated ? 'cross-origin isolated (5 µs resolution)' : 'not isolated (100 µs resolution)'}`);
+  console.log(line(columns));
+  console.log(line(widths.map((width) => '-'.repeat(width))));
+  for (const row of rows) console.log(line(columns.map((column) => cell(row[column], column))));
+} finally {
+  await browser.close();
+  await server.stop();
+  await pages.remove();
+}

@@ -1,0 +1,36 @@
+// What a browser downloads: the package's WebAssembly and JavaScript,
+// gzipped at level 9, must stay within 20 KiB in all. Prints each file's
+// raw and gzipped size so the figures show in the test output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync, constants } from 'node:zlib';
+import { pkg } from './harness.mjs';
+
+const BUDGET = 20 * 1024;
+const SHIPPED = ['oncely_bg.wasm', 'oncely.js', 'layer.js', 'index.js'];
+
+test(`the shipped WebAssembly and JavaScript gzip to at most ${BUDGET} bytes`, async () => {
+  let raw = 0;
+  let gzipped = 0;
+  const rows = [];
+  for (const name of SHIPPED) {
+    const bytes = await readFile(join(pkg, name));
+    const packed = gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }).length;
+    raw += bytes.length;
+    gzipped += packed;
+    rows.push([name, bytes.length, packed]);
+  }
+  rows.push(['total', raw, gzipped]);
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log(`${'file'.padEnd(width)}  ${'raw'.padStart(9)}  ${'gzip -9'.padStart(9)}`);
+  for (const [name, size, packed] of rows) {
+    console.log(`${name.padEnd(width)}  ${String(size).padStart(9)}  ${String(packed).padStart(9)}`);
+  }
+  console.log(`budget${' '.repeat(Math.max(0, width - 6))}  ${''.padStart(9)}  ${String(BUDGET).padStart(9)}`);
+  assert.ok(
+    gzipped <= BUDGET,
+    `the shipped files gzip to ${gzipped} bytes (${(gzipped / 1024).toFixed(1)} KiB), over the ${BUDGET}-byte budget by ${gzipped - BUDGET}`,
+  );
+});
