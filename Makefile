@@ -43,6 +43,8 @@ pkg: setup-rust setup-wasm setup-node
 	$(WASM_OPT) -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		pkg/oncely_bg.wasm -o pkg/oncely_bg.wasm
+	node_modules/.bin/esbuild pkg/oncely.js --minify --format=esm --log-level=warning \
+		--outfile=pkg/oncely.js --allow-overwrite
 	cp pkg-template/* pkg/
 
 lint:

@@ -210,7 +210,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         if let Some(intent) = &inner.intent {
-            write!(f, "intent {intent:?}")?;
+            write!(f, "intent \"{intent}\"")?;
             if let Some(key) = &inner.key {
                 write!(f, " (key {key})")?;
             }

@@ -113,39 +113,7 @@ impl Events {
     /// Logs `kind` and hands it to every handler. Handlers run outside the
     /// lock, so one may subscribe or unsubscribe others.
     pub(crate) fn emit(&self, intent: &str, key: Option<&Key>, kind: EventKind) {
-        let key_text = key.map_or("", Key::as_str);
-        match &kind {
-            EventKind::Created => tracing::debug!(intent, key = key_text, "intent recorded"),
-            EventKind::Attempt { number } => {
-                tracing::debug!(intent, key = key_text, number, "attempt")
-            }
-            EventKind::RetryScheduled {
-                attempt,
-                delay,
-                reason,
-                ..
-            } => {
-                tracing::info!(intent, key = key_text, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retry scheduled")
-            }
-            EventKind::Joined => tracing::trace!(intent, key = key_text, "joined the flight"),
-            EventKind::Offline => {
-                tracing::info!(intent, key = key_text, "offline: waiting for the network")
-            }
-            EventKind::Replayed => {
-                tracing::debug!(intent, key = key_text, "replayed the stored outcome")
-            }
-            EventKind::Conflict => tracing::warn!(
-                intent,
-                key = key_text,
-                "conflict: same intent, different request"
-            ),
-            EventKind::Settled { status, attempts } => {
-                tracing::debug!(intent, key = key_text, status, attempts, "settled")
-            }
-            EventKind::Failed { error } => {
-                tracing::warn!(intent, key = key_text, error = %error, "failed")
-            }
-        }
+        log(intent, key, &kind);
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -183,5 +151,66 @@ impl std::fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("id", &self.id)
             .finish()
+    }
+}
+
+if_native! {
+    /// Natively every event also goes to `tracing`.
+    fn log(intent: &str, key: Option<&Key>, kind: &EventKind) {
+        let key_text = key.map_or("", Key::as_str);
+        match kind {
+            EventKind::Created => tracing::debug!(intent, key = key_text, "intent recorded"),
+            EventKind::Attempt { number } => {
+                tracing::debug!(intent, key = key_text, number, "attempt")
+            }
+            EventKind::RetryScheduled {
+                attempt,
+                delay,
+                reason,
+                ..
+            } => {
+                tracing::info!(intent, key = key_text, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retry scheduled")
+            }
+            EventKind::Joined => tracing::trace!(intent, key = key_text, "joined the flight"),
+            EventKind::Offline => {
+                tracing::info!(intent, key = key_text, "offline: waiting for the network")
+            }
+            EventKind::Replayed => {
+                tracing::debug!(intent, key = key_text, "replayed the stored outcome")
+            }
+            EventKind::Conflict => tracing::warn!(
+                intent,
+                key = key_text,
+                "conflict: same intent, different request"
+            ),
+            EventKind::Settled { status, attempts } => {
+                tracing::debug!(intent, key = key_text, status, attempts, "settled")
+            }
+            EventKind::Failed { error } => {
+                tracing::warn!(intent, key = key_text, error = %error, "failed")
+            }
+        }
+    }
+
+    /// A write nobody awaits failed: say so where operators look.
+    pub(crate) fn warn_unrecorded(intent: &str, key: &Key, what: &str, error: &Error) {
+        tracing::warn!(intent, key = key.as_str(), %error, "{what}");
+    }
+}
+
+if_wasm! {
+    /// In the browser, apps hear events through `on(type, handler)`; the
+    /// package carries no logging framework.
+    fn log(_intent: &str, _key: Option<&Key>, _kind: &EventKind) {}
+
+    /// A write nobody awaits failed: say so where developers look.
+    pub(crate) fn warn_unrecorded(intent: &str, _key: &Key, what: &str, error: &Error) {
+        let mut message = String::from("oncely: ");
+        message.push_str(what);
+        message.push_str(" (intent ");
+        message.push_str(intent);
+        message.push_str("): ");
+        message.push_str(&error.to_string());
+        web_sys::console::warn_1(&message.into());
     }
 }

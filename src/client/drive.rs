@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Inner;
-use crate::event::EventKind;
+use crate::event::{EventKind, warn_unrecorded};
 use futures_util::FutureExt;
 
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State, header};
@@ -51,29 +51,22 @@ pub(super) async fn fly(
         failure: None,
         response: None,
     };
-    let (mut record, mut created) = inner
+    // Where other contexts (browser tabs) share the store, fly alone: take
+    // the intent's lock first, so the record read below is the latest (a
+    // tab that flew it before us has settled it, and we replay).
+    let lock = match inner.store.lock(&name) {
+        Some(acquire) => Some(
+            acquire
+                .await
+                .map_err(|e| e.with_intent(&name, key.clone()))?,
+        ),
+        None => None,
+    };
+    let (record, created) = inner
         .store
         .create_or_get(candidate)
         .await
         .map_err(|e| e.with_intent(&name, key.clone()))?;
-    // Where other contexts (browser tabs) share the store, fly alone, and
-    // read the record again once alone: another tab may have settled it.
-    let mut lock = None;
-    if let Some(acquire) = inner.store.lock(&name) {
-        lock = Some(
-            acquire
-                .await
-                .map_err(|e| e.with_intent(&name, key.clone()))?,
-        );
-        let reread = inner.store.get(&name).await;
-        record = reread
-            .map_err(|e| e.with_intent(&name, key.clone()))?
-            .ok_or_else(|| {
-                Error::store("the intent was forgotten elsewhere while this call waited for it")
-                    .with_intent(&name, key.clone())
-            })?;
-        created = created && record.state == State::Pending && record.attempts == 1;
-    }
     let flight = Flight {
         inner: &inner,
         record,
@@ -328,7 +321,12 @@ impl Flight<'_> {
         // server replays its answer.
         let written = self.inner.store.update(&self.record.name, update);
         if let Some(Err(error)) = written.now_or_never() {
-            tracing::warn!(intent = %self.record.name, key = %self.record.key, %error, "settled, but the outcome could not be recorded");
+            warn_unrecorded(
+                &self.record.name,
+                &self.record.key,
+                "settled, but the outcome could not be recorded",
+                &error,
+            );
         }
         self.record.state = State::Settled;
         self.emit(EventKind::Settled {
@@ -362,7 +360,12 @@ impl Flight<'_> {
             response: None,
         };
         if let Err(store_error) = self.inner.store.update(&self.record.name, update).await {
-            tracing::warn!(intent = %self.record.name, error = %store_error, "the failure could not be recorded");
+            warn_unrecorded(
+                &self.record.name,
+                &self.record.key,
+                "the failure could not be recorded",
+                &store_error,
+            );
         }
         self.emit(EventKind::Failed {
             error: error.clone(),

@@ -64,7 +64,7 @@ impl IntentRequest {
         self.keep_first(if valid {
             Ok(())
         } else {
-            Err(Error::invalid_input(format!("invalid method {method:?}")))
+            Err(Error::invalid_input(format!("invalid method \"{method}\"")))
         });
         self.method = known_method(method)
             .map_or_else(|| Cow::Owned(method.to_ascii_uppercase()), Cow::Borrowed);
@@ -101,7 +101,7 @@ impl IntentRequest {
         let checked = header_name(name).and_then(|name| {
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 return Err(Error::invalid_input(format!(
-                    "the value of header {name:?} holds a line break or NUL"
+                    "the value of header \"{name}\" holds a line break or NUL"
                 )));
             }
             Ok(name)
@@ -178,7 +178,7 @@ impl IntentRequest {
 fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(Error::invalid_input(format!(
-            "invalid intent name {name:?}: 1 to {MAX_NAME_LEN} bytes, no control characters"
+            "invalid intent name \"{name}\": 1 to {MAX_NAME_LEN} bytes, no control characters"
         )));
     }
     Ok(())
@@ -200,7 +200,7 @@ fn is_token_byte(b: u8) -> bool {
 pub(super) fn header_name(name: &str) -> Result<String, Error> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(Error::invalid_input(format!(
-            "invalid header name {name:?}"
+            "invalid header name \"{name}\""
         )));
     }
     Ok(name.to_ascii_lowercase())

@@ -29,9 +29,21 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
     Some(Duration::from_millis(date_ms.saturating_sub(now_ms)))
 }
 
+/// Milliseconds, possibly with a fraction, which rounds up (never early).
+/// Parsed by hand: float parsing would add kilobytes to the browser build.
 fn parse_millis(value: &str) -> Option<Duration> {
-    let ms: f64 = value.trim().parse().ok()?;
-    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms.min(1e12) / 1000.0))
+    let (whole, fraction) = value.trim().split_once('.').unwrap_or((value.trim(), ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let ms = whole.bytes().fold(0u64, |n, b| {
+        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    });
+    let round_up = fraction.bytes().any(|b| b != b'0');
+    Some(Duration::from_millis(
+        ms.min(1_000_000_000_000) + u64::from(round_up),
+    ))
 }
 
 #[cfg(test)]
@@ -57,7 +69,8 @@ mod tests {
         );
         assert_eq!(
             retry_after(&one("retry-after-ms", "2.5"), 0),
-            Some(Duration::from_micros(2500))
+            Some(Duration::from_millis(3)),
+            "a fraction rounds up: never early"
         );
         let date = one("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT");
         let at = 1_445_412_480_000;

@@ -140,7 +140,7 @@ impl IndexedDbStore {
         if !db.object_store_names().contains(INTENTS) {
             db.close();
             return Err(Error::store(format!(
-                "the IndexedDB database {name:?} is not an oncely store (it has no {INTENTS:?} store)"
+                "the IndexedDB database \"{name}\" is not an oncely store (it has no \"{INTENTS}\" store)"
             )));
         }
         let on_version_change = Closure::<dyn FnMut()>::new({
@@ -386,7 +386,7 @@ impl Store for IndexedDbStore {
                 let existing = existing.await?;
                 if existing.is_undefined() {
                     return Err(Error::store(format!(
-                        "no record named {name:?}: it was forgotten"
+                        "no record named \"{name}\": it was forgotten"
                     )));
                 }
                 let mut record = from_value(&existing)?;

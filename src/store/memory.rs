@@ -60,7 +60,7 @@ impl Store for MemoryStore {
                 Ok(())
             }
             None => Err(Error::store(format!(
-                "no record named {name:?}: it was forgotten"
+                "no record named \"{name}\": it was forgotten"
             ))),
         };
         Box::pin(async move { result })

@@ -100,8 +100,8 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     /// For a store shared by contexts that cannot see each other's flights
     /// (browser tabs and workers): a future that completes when this context
     /// holds the intent `name` alone (in the browser a Web Lock). The client
-    /// takes it before sending and reads the record again under it, so a
-    /// second tab replays what the first settled instead of sending.
+    /// takes it before it reads or records the intent, so a second tab finds
+    /// what the first settled and replays it instead of sending.
     ///
     /// `None`, the default, where there is no such lock: processes sharing a
     /// `FileStore` may each send under the same key, and the server answers

@@ -98,7 +98,7 @@ impl Transport for HttpTransport {
         let (built, _controller) = self.build(request, &headers).map_err(|e| describe(&e))?;
         let url = built.url();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("unsupported URL {url:?}: only http and https"));
+            return Err(format!("unsupported URL \"{url}\": only http and https"));
         }
         Ok(())
     }
