@@ -5,16 +5,30 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: demo test bench pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
+.PHONY: demo site walkthrough test bench pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
 
 # The wasm-bindgen CLI must match the wasm-bindgen crate exactly.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
 WASM := target/wasm32-unknown-unknown/wasm/oncely_js.wasm
 WASM_OPT := node_modules/.bin/wasm-opt
 
-## Builds the reference server and the CLI, starts the server on
-## 127.0.0.1:$(PORT) and walks through the CLI against it with faults on.
-demo: setup-rust
+## The demo checkout page (www/) paying through the npm package (pkg/),
+## served with the package by the reference server on an embedded SQLite
+## ledger at http://127.0.0.1:$(PORT), until Ctrl-C.
+demo: pkg site
+	$(CARGO) build --bin oncely-server
+	@echo "oncely demo checkout: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	target/debug/oncely-server --addr 127.0.0.1:$(PORT) --db target/demo-ledger.db --www target/site
+
+## The page and the package, as the server serves them.
+site:
+	rm -rf target/site && mkdir -p target/site
+	cp -R www/. target/site/
+	cp -R pkg target/site/pkg
+
+## The CLI walkthrough: the reference server, and the oncely CLI against it
+## with faults switched on (a lost response, a 503, a SIGKILL mid-request).
+walkthrough: setup-rust
 	$(CARGO) build --bin oncely --bin oncely-server
 	PORT=$(PORT) demo/walkthrough.sh
 
@@ -28,7 +42,7 @@ test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 		$(CARGO) test -p oncely --target wasm32-unknown-unknown --tests
 	$(MAKE) pkg
 	$(CARGO) build --bin oncely-server
-	node --test --test-concurrency=1 pkg-tests/
+	node --test --test-concurrency=1 pkg-tests/ demo/
 
 ## Benchmarks (criterion); the figures summary prints last.
 bench: setup-rust

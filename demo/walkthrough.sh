@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run with: make demo   (PORT=9090 make demo for another port)
+# Run with: make walkthrough   (PORT=9090 make walkthrough for another port)
 #
 # Starts the reference server on an embedded SQLite ledger and walks through
 # the oncely CLI against it with faults switched on: a response lost after the

@@ -1,0 +1,188 @@
+// The demo checkout (www/) end to end in headless Chromium: the page, the
+// package it pays through, and the reference server with its faults. Each
+// test reads the ledger through GET /api/charges and saves a screenshot in
+// target/demo-screenshots/ for a person to look at.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startServer, site, launch, unique, root } from '../pkg-tests/harness.mjs';
+
+const SHOTS = join(root, 'target', 'demo-screenshots');
+let server, pages, browser;
+
+before(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  pages = await site(join(root, 'www'));
+  server = await startServer(pages.dir);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await pages?.remove();
+});
+
+/** The checkout for `account` in a new tab of `context`, ready to pay. */
+async function checkout(context, account) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(`${server.url}/index.html?account=${account}`);
+  await page.waitForSelector('body[data-ready="true"]');
+  return page;
+}
+
+async function paid(page) {
+  await page.waitForFunction(() => document.getElementById('state').dataset.tone === 'ok', null, { timeout: 60_000 });
+  return {
+    state: await page.textContent('#state'),
+    key: (await page.textContent('#key')).trim(),
+  };
+}
+
+/** Waits until the page's live ledger shows `count` rows. */
+async function ledgerShows(page, count) {
+  await page.waitForFunction((n) => document.getElementById('ledger').dataset.count === String(n), count, { timeout: 10_000 });
+}
+
+async function arm(page, fault) {
+  const armed = page.waitForResponse((r) => r.url().endsWith('/api/faults') && r.request().method() === 'POST');
+  await page.click(`.switch[data-fault="${fault}"]`);
+  await armed;
+}
+
+function shot(page, name) {
+  return page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+test('a double click on Pay: one charge', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('double');
+  const page = await checkout(context, account);
+  let posts = 0;
+  page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/charges')) posts += 1; });
+  await page.dblclick('#pay');
+  const { state, key } = await paid(page);
+  assert.match(state, /charged once/);
+  await page.waitForSelector('#attempts >> text=joined the payment in flight');
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, key);
+  assert.equal(posts, 1, 'the second click sent nothing');
+  await ledgerShows(page, 1);
+  await shot(page, 'double-click');
+  await context.close();
+});
+
+test('a lost response after the commit: one charge, and the page shows success', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('lost');
+  const page = await checkout(context, account);
+  await arm(page, 'drop');
+  await page.click('#pay');
+  const { state, key } = await paid(page);
+  assert.match(state, /Paid .*charged once/);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, key);
+  await ledgerShows(page, 1);
+  await shot(page, 'lost-response');
+  await context.close();
+});
+
+test('a reload during a slow payment: one charge, the same key before and after', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('reload');
+  const page = await checkout(context, account);
+  await arm(page, 'slow');
+  await page.click('#pay');
+  await page.waitForSelector('#attempts >> text=Attempt 1 sent');
+  const before = (await page.textContent('#key')).trim();
+  assert.match(before, /^[0-9A-Z]{26}$/);
+  await shot(page, 'reload-before');
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector('#attempts >> text=resuming under key');
+  const { key } = await paid(page);
+  assert.equal(key, before);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, before);
+  await ledgerShows(page, 1);
+  await shot(page, 'reload-after');
+  await context.close();
+});
+
+test('two tabs paying the same cart at once: one charge', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('tabs');
+  const first = await checkout(context, account);
+  const second = await checkout(context, account);
+  await arm(first, 'slow');
+  await Promise.all([first.click('#pay'), second.click('#pay')]);
+  const [a, b] = await Promise.all([paid(first), paid(second)]);
+  assert.equal(a.key, b.key);
+  assert.ok([a.state, b.state].some((s) => /replayed/.test(s)), 'one tab replays the other’s payment');
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, a.key);
+  await Promise.all([ledgerShows(first, 1), ledgerShows(second, 1)]);
+  await shot(first, 'two-tabs-first');
+  await shot(second, 'two-tabs-second');
+  await context.close();
+});
+
+test('offline, pay, back online: one charge once online', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('offline');
+  const page = await checkout(context, account);
+  await context.setOffline(true);
+  await page.click('#pay');
+  await page.waitForFunction(() => /Offline/.test(document.getElementById('state').textContent));
+  assert.equal((await server.ledger(account)).length, 0, 'nothing charged while offline');
+  await shot(page, 'offline-waiting');
+  await context.setOffline(false);
+  const { key } = await paid(page);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, key);
+  await ledgerShows(page, 1);
+  await shot(page, 'offline-then-online');
+  await context.close();
+});
+
+test('the "Go offline" switch holds the payment until "Back online": one charge', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const account = unique('switch');
+  const page = await checkout(context, account);
+  await page.click('.switch[data-fault="offline"]');
+  assert.equal(await page.getAttribute('.switch[data-fault="offline"]', 'aria-pressed'), 'true');
+  await page.click('#pay');
+  await page.waitForFunction(() => /Offline/.test(document.getElementById('state').textContent));
+  assert.equal((await server.ledger(account)).length, 0);
+  await page.click('.switch[data-fault="offline"]');
+  const { key } = await paid(page);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, key);
+  await ledgerShows(page, 1);
+  await shot(page, 'offline-switch-narrow');
+  await context.close();
+});
+
+test('the keyboard alone can pay: Tab to Pay, Enter', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('keyboard');
+  const page = await checkout(context, account);
+  let focused = '';
+  for (let presses = 0; presses < 25 && focused !== 'pay'; presses += 1) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement?.id ?? '');
+  }
+  assert.equal(focused, 'pay', 'Pay is reachable with Tab');
+  await page.keyboard.press('Enter');
+  await paid(page);
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});

@@ -1,0 +1,429 @@
+// The demo checkout: pays through the oncely package (./pkg/, built by
+// `make pkg`) against the reference server that serves this page, and shows
+// what happens: the intent's key, every attempt, and the server's ledger.
+import { Oncely, OncelyError } from './pkg/index.js';
+
+const CATALOG = [
+  { sku: 'mug', name: 'Stoneware mug', price: 1800 },
+  { sku: 'beans', name: 'Coffee beans, 500 g', price: 1450 },
+  { sku: 'filters', name: 'Paper filters × 100', price: 450 },
+];
+const CURRENCY = 'eur';
+const money = new Intl.NumberFormat('en-IE', { style: 'currency', currency: 'EUR' });
+const clock = new Intl.DateTimeFormat('en-GB', {
+  hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
+});
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+
+// One account per visitor (the server scopes keys and the ledger by it);
+// `?account=` picks one, so a test or a second browser can share it.
+const account = (() => {
+  const given = new URLSearchParams(location.search).get('account');
+  if (given) return given;
+  let stored = localStorage.getItem('oncely-demo:account');
+  if (!stored) {
+    stored = `visitor-${crypto.randomUUID().slice(0, 8)}`;
+    localStorage.setItem('oncely-demo:account', stored);
+  }
+  return stored;
+})();
+
+// --- the cart: kept in localStorage, shared by this account's tabs --------
+const CART = `oncely-demo:${account}:cart`;
+
+function newCart() {
+  return {
+    id: crypto.randomUUID().slice(0, 8),
+    quantities: { mug: 1, beans: 2, filters: 1 },
+    locked: false,
+    paid: null,
+  };
+}
+
+function loadCart() {
+  try {
+    const cart = JSON.parse(localStorage.getItem(CART));
+    if (cart?.id && cart.quantities) return cart;
+  } catch {
+    // A damaged cart is replaced by a new one.
+  }
+  return saveCart(newCart());
+}
+
+function saveCart(cart) {
+  localStorage.setItem(CART, JSON.stringify(cart));
+  return cart;
+}
+
+let cart = loadCart();
+
+const total = (c) => CATALOG.reduce((sum, item) => sum + item.price * (c.quantities[item.sku] ?? 0), 0);
+const intentOf = (c) => `checkout:${c.id}`;
+
+/** The payment request: the same cart always gives the same bytes. */
+function paymentRequest(c) {
+  return {
+    intent: intentOf(c),
+    method: 'POST',
+    url: '/api/charges',
+    headers: { 'content-type': 'application/json', 'x-account': account },
+    body: JSON.stringify({ amount: total(c), currency: CURRENCY, description: `order ${c.id}` }),
+  };
+}
+
+function renderCart() {
+  $('order-id').textContent = `#${cart.id}`;
+  const items = CATALOG.map((item) => {
+    const quantity = cart.quantities[item.sku] ?? 0;
+    const label = `${item.name}: quantity`;
+    const step = (delta, text, name) => el('button', {
+      type: 'button',
+      className: 'step',
+      textContent: text,
+      disabled: cart.locked || quantity + delta < 0 || quantity + delta > 9,
+      ariaLabel: `${name} ${item.name}`,
+      onclick: () => {
+        cart.quantities[item.sku] = quantity + delta;
+        saveCart(cart);
+        renderCart();
+      },
+    });
+    return el('li', { className: 'item' },
+      el('span', { className: 'name', textContent: item.name }),
+      el('span', { className: 'qty', role: 'group', ariaLabel: label },
+        step(-1, '−', 'One fewer'),
+        el('output', { textContent: String(quantity), ariaLabel: label }),
+        step(1, '+', 'One more')),
+      el('span', { className: 'price', textContent: money.format((item.price * quantity) / 100) }));
+  });
+  $('items').replaceChildren(...items);
+  $('total').textContent = money.format(total(cart) / 100);
+  $('pay').disabled = total(cart) === 0 || Boolean(cart.paid);
+  $('pay').textContent = cart.paid ? 'Paid' : `Pay ${money.format(total(cart) / 100)}`;
+  $('new-order').hidden = !cart.locked;
+  $('cart-note').textContent = cart.paid
+    ? 'This order is paid. Start a new one to pay again.'
+    : cart.locked
+      ? 'This order is being paid: its contents are locked, so every click and every tab sends the same payment.'
+      : 'The order is locked once you pay: the same order is the same payment.';
+}
+
+// --- the payment panel ------------------------------------------------------
+function setState(text, tone = 'neutral') {
+  const state = $('state');
+  state.textContent = text;
+  state.dataset.tone = tone;
+}
+
+function showKey(key) {
+  if (key) $('key').textContent = key;
+}
+
+const rows = new Map(); // attempt number → its <li>
+
+function timeline(text, tone = 'neutral', at = Date.now()) {
+  $('no-attempts').hidden = true;
+  const item = el('li', { className: `event ${tone}` },
+    el('time', { dateTime: new Date(at).toISOString(), textContent: clock.format(at) }),
+    el('span', { className: 'what', textContent: text }));
+  $('attempts').append(item);
+  return item;
+}
+
+function describeAttemptEnd(item, text, tone) {
+  if (!item) return;
+  item.className = `event ${tone}`;
+  item.querySelector('.what').textContent += ` — ${text}`;
+}
+
+function clearTimeline() {
+  rows.clear();
+  $('attempts').replaceChildren();
+  $('no-attempts').hidden = false;
+}
+
+function onEvent(event) {
+  if (event.intent !== intentOf(cart)) return;
+  showKey(event.key);
+  switch (event.type) {
+    case 'created':
+      timeline('Payment recorded in this browser before sending', 'info', event.at);
+      break;
+    case 'attempt':
+      rows.set(event.attempt, timeline(`Attempt ${event.attempt} sent`, 'pending', event.at));
+      setState(event.attempt === 1 ? 'Paying…' : `Paying… attempt ${event.attempt}`, 'pending');
+      break;
+    case 'retry': {
+      const what = event.status === 409
+        ? 'HTTP 409: the server is still processing this key'
+        : event.status ? `HTTP ${event.status}` : `network error (${event.reason})`;
+      const wait = (event.delayMs / 1000).toFixed(1);
+      describeAttemptEnd(rows.get(event.attempt), `${what}; next try in ${wait} s, same key`, 'warn');
+      setState(`${what}. Retrying in ${wait} s with the same key…`, 'warn');
+      break;
+    }
+    case 'offline':
+      timeline('Offline: waiting for the network before the next attempt', 'warn', event.at);
+      setState('Offline. The payment is saved and goes out once you are back online.', 'warn');
+      break;
+    case 'joined':
+      timeline('Another click joined the payment in flight: nothing extra sent', 'info', event.at);
+      break;
+    case 'replayed':
+      timeline('Already paid: the stored outcome was replayed, nothing sent', 'info', event.at);
+      break;
+    case 'settled':
+      describeAttemptEnd(rows.get(event.attempt), `HTTP ${event.status}`, event.status < 300 ? 'ok' : 'bad');
+      break;
+    case 'failed':
+      timeline(`Stopped: ${event.error?.message ?? 'failed'}`, 'bad', event.at);
+      break;
+    case 'conflict':
+      timeline('Refused: this order was already paid with other contents', 'bad', event.at);
+      break;
+    default:
+  }
+}
+
+async function onOutcome(outcome) {
+  showKey(outcome.key);
+  if (!outcome.ok) {
+    let reason = `HTTP ${outcome.status}`;
+    try {
+      reason = (await outcome.json()).message ?? reason;
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    setState(`The server declined the payment: ${reason}`, 'bad');
+    return;
+  }
+  const serverReplayed = outcome.headers.get('idempotent-replayed') === 'true';
+  cart.paid = { key: outcome.key, at: Date.now() };
+  saveCart(cart);
+  renderCart();
+  const how = outcome.replayed
+    ? 'This tab found the payment already made and replayed it.'
+    : serverReplayed
+      ? 'The server recognised the key and answered with the charge it had already made.'
+      : `Took ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}.`;
+  setState(`Paid ${money.format(total(cart) / 100)}, charged once. ${how}`, 'ok');
+  if (serverReplayed && outcome.attempts === 1) {
+    timeline('The connection dropped after the charge; the browser re-sent the request itself, with the same key, and the server replayed the charge instead of charging again', 'info');
+  }
+  refreshLedger();
+  pullFaults();
+}
+
+function onFailure(error) {
+  if (!(error instanceof OncelyError)) {
+    setState(`Unexpected error: ${error?.message ?? error}`, 'bad');
+    return;
+  }
+  showKey(error.key);
+  const messages = {
+    gave_up: 'The server could not be reached for now. The payment is saved with its key; “Retry” sends it again, and a reload does too.',
+    rejected: 'The server refused the key as reused with a different order. Nothing was charged twice.',
+    conflict: 'This order was already paid with other contents; nothing was sent.',
+    expired: 'This payment is older than the server keeps keys; start a new order.',
+    storage: `This browser’s storage failed: ${error.message}`,
+    invalid: `The payment could not be sent: ${error.message}`,
+  };
+  setState(messages[error.code] ?? error.message, 'bad');
+  if (error.code === 'gave_up') $('pay').textContent = 'Retry';
+  refreshLedger();
+  pullFaults();
+}
+
+// --- paying -------------------------------------------------------------------
+let client;
+
+async function pay() {
+  if (!cart.locked) {
+    cart.locked = true;
+    saveCart(cart);
+    renderCart();
+  }
+  try {
+    await onOutcome(await client.send(paymentRequest(cart)));
+  } catch (error) {
+    onFailure(error);
+  }
+}
+
+/** On load: finish whatever a reload (or a closed tab) interrupted. */
+async function resumeInterrupted() {
+  const pending = await client.pending();
+  const ours = pending.find((p) => p.intent === intentOf(cart));
+  if (!pending.length) return;
+  if (ours) {
+    showKey(ours.key);
+    setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
+    timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
+  }
+  const outcomes = await client.resume();
+  const mine = outcomes.find((o) => o.intent === intentOf(cart));
+  if (mine) await onOutcome(mine);
+  else if (ours) setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
+}
+
+// --- chaos ----------------------------------------------------------------------
+const armed = { drop: false, 503: false, 429: false, slow: false };
+
+async function api(path, init = {}) {
+  const response = await fetch(path, {
+    ...init,
+    headers: { 'x-account': account, 'content-type': 'application/json', ...init.headers },
+  });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Sends the armed faults to the server (all of them: it merges queues). */
+async function pushFaults() {
+  await api('/api/faults', { method: 'DELETE' });
+  const failNext = [];
+  if (armed[503]) failNext.push({ status: 503 });
+  if (armed[429]) failNext.push({ status: 429, headers: { 'Retry-After': '3' } });
+  await api('/api/faults', {
+    method: 'POST',
+    body: JSON.stringify({ drop_next: armed.drop ? 1 : 0, fail_next: failNext, slow_ms: armed.slow ? 4000 : 0 }),
+  });
+}
+
+async function pullFaults() {
+  try {
+    const faults = await api('/api/faults');
+    armed.drop = faults.drop_next > 0;
+    armed[503] = faults.fail_next.some((f) => f.status === 503);
+    armed[429] = faults.fail_next.some((f) => f.status === 429);
+    armed.slow = faults.slow_ms > 0;
+    renderSwitches();
+  } catch {
+    // Offline or the server restarting: keep the last known state.
+  }
+}
+
+let simulatedOffline = false;
+
+/** "Go offline" in this tab: the page reports `navigator.onLine === false`
+ *  and fires `offline`, as the browser does when the network goes away. */
+function setSimulatedOffline(offline) {
+  simulatedOffline = offline;
+  if (offline) {
+    Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
+    window.dispatchEvent(new Event('offline'));
+  } else {
+    delete navigator.onLine;
+    window.dispatchEvent(new Event('online'));
+  }
+  renderSwitches();
+}
+
+function renderSwitches() {
+  for (const button of document.querySelectorAll('.switch')) {
+    const fault = button.dataset.fault;
+    const on = fault === 'offline' ? simulatedOffline : armed[fault];
+    button.setAttribute('aria-pressed', String(on));
+    if (fault === 'offline') button.querySelector('strong').textContent = on ? 'Back online' : 'Go offline';
+  }
+}
+
+for (const button of document.querySelectorAll('.switch')) {
+  button.addEventListener('click', async () => {
+    const fault = button.dataset.fault;
+    if (fault === 'offline') {
+      setSimulatedOffline(!simulatedOffline);
+      return;
+    }
+    armed[fault] = !armed[fault];
+    renderSwitches();
+    try {
+      await pushFaults();
+    } catch (error) {
+      armed[fault] = !armed[fault];
+      renderSwitches();
+      setState(`Could not switch the fault: ${error.message}`, 'bad');
+    }
+  });
+}
+
+// --- the ledger --------------------------------------------------------------------
+async function refreshLedger() {
+  let charges;
+  try {
+    charges = await api('/api/charges');
+  } catch {
+    return; // offline: the next poll tries again
+  }
+  const current = cart.paid?.key ?? $('key').textContent;
+  const rowsHtml = charges.slice().reverse().map((charge) => el('tr', { className: charge.idempotency_key === current ? 'current' : '' },
+    el('td', { textContent: String(charge.id) }),
+    el('td', { textContent: clock.format(charge.created_at) }),
+    el('td', { textContent: charge.description ?? '' }),
+    el('td', { className: 'num', textContent: money.format(charge.amount / 100) }),
+    el('td', {}, el('code', { textContent: charge.idempotency_key, title: charge.idempotency_key }))));
+  $('ledger').replaceChildren(...rowsHtml);
+  $('ledger-empty').hidden = charges.length > 0;
+  $('ledger').dataset.count = String(charges.length);
+}
+
+// --- start ---------------------------------------------------------------------------
+function showNetwork() {
+  const online = navigator.onLine;
+  $('network').textContent = online ? 'online' : 'offline';
+  $('network').dataset.tone = online ? 'ok' : 'warn';
+}
+window.addEventListener('online', showNetwork);
+window.addEventListener('offline', showNetwork);
+
+$('pay').addEventListener('click', pay);
+$('new-order').addEventListener('click', () => {
+  cart = saveCart(newCart());
+  clearTimeline();
+  $('key').textContent = '— minted when you pay';
+  setState('Not paid yet.');
+  renderCart();
+});
+// Another tab changed the cart (paid it, started a new order): follow it.
+window.addEventListener('storage', (event) => {
+  if (event.key !== CART) return;
+  const next = loadCart();
+  if (next.id !== cart.id) {
+    clearTimeline();
+    $('key').textContent = '— minted when you pay';
+    setState('Not paid yet.');
+  }
+  cart = next;
+  renderCart();
+});
+
+renderCart();
+showNetwork();
+try {
+  client = await Oncely.open({ namespace: `demo-${account}`, retry: { baseDelayMs: 500, maxDelayMs: 4000 } });
+  client.on('*', onEvent);
+  $('storage').textContent = 'payments saved in this browser';
+  $('tabs').textContent = client.webLocks ? 'tabs take turns (Web Locks)' : 'no Web Locks: the server dedups';
+  client.persisted().then((granted) => {
+    $('storage').textContent = granted ? 'payments saved (persistent storage)' : 'payments saved (storage may be evicted)';
+  });
+  if (cart.paid) {
+    showKey(cart.paid.key);
+    setState(`Paid ${money.format(total(cart) / 100)}, charged once.`, 'ok');
+  }
+  document.body.dataset.ready = 'true';
+  await resumeInterrupted();
+} catch (error) {
+  $('pay').disabled = true;
+  onFailure(error);
+}
+refreshLedger();
+pullFaults();
+setInterval(refreshLedger, 1000);
+setInterval(pullFaults, 3000);
