@@ -29,6 +29,10 @@ pub(super) async fn fly(
     request: Arc<Request>,
     key: Option<Key>,
 ) -> Result<Outcome, Error> {
+    // The lock is asked for now and awaited below: the request is checked
+    // and hashed while the browser grants it. Dropped unawaited (an invalid
+    // request), it is released at once.
+    let acquiring = inner.store.lock(&name);
     inner
         .transport
         .check(&request)
@@ -54,7 +58,7 @@ pub(super) async fn fly(
     // Where other contexts (browser tabs) share the store, fly alone: take
     // the intent's lock first, so the record read below is the latest (a
     // tab that flew it before us has settled it, and we replay).
-    let lock = match inner.store.lock(&name) {
+    let lock = match acquiring {
         Some(acquire) => Some(
             acquire
                 .await

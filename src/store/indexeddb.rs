@@ -322,17 +322,19 @@ impl Store for IndexedDbStore {
             let request = store
                 .get(&name)
                 .map_err(|e| storage("cannot read IndexedDB", &e))?;
-            let existing = completion(&request).await?;
-            let result = if existing.is_undefined() {
-                store
-                    .add_with_key(&to_bytes(&record), &name)
-                    .map_err(|e| storage("cannot write IndexedDB", &e))?;
-                (record, true)
-            } else {
-                (from_value(&existing)?, false)
-            };
+            let existing = completion(&request);
+            // Placed at once behind the read, not after its answer: one round
+            // trip less. Where the record exists the add fails and the
+            // transaction aborts, having written nothing.
+            store
+                .add_with_key(&to_bytes(&record), &name)
+                .map_err(|e| storage("cannot write IndexedDB", &e))?;
+            let existing = existing.await?;
+            if !existing.is_undefined() {
+                return Ok((from_value(&existing)?, false));
+            }
             committed.await?;
-            Ok(result)
+            Ok((record, true))
         })
     }
 
