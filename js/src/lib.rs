@@ -13,6 +13,8 @@ mod events;
 mod outcome;
 mod request;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -287,7 +289,9 @@ impl Oncely {
 }
 
 impl Oncely {
-    async fn run(&self, parts: Parts) -> Result<oncely::Outcome, JsValue> {
+    /// The call, boxed: `send` and `fetch` share one copy of the flight's
+    /// code instead of each inlining it (a browser downloads every copy).
+    fn run(&self, parts: Parts) -> Pin<Box<dyn Future<Output = Result<oncely::Outcome, JsValue>>>> {
         let mut call = self
             .client
             .intent(parts.intent)
@@ -295,7 +299,8 @@ impl Oncely {
         for (name, value) in &parts.headers {
             call = call.header(name, value.as_str());
         }
-        call.body(parts.body).send().await.map_err(|e| to_js(&e))
+        let sent = call.body(parts.body).send();
+        Box::pin(async move { sent.await.map_err(|e| to_js(&e)) })
     }
 }
 

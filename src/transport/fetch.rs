@@ -145,7 +145,7 @@ impl Transport for HttpTransport {
                 Either::Left((result, _)) => result,
                 Either::Right(((), _)) => Err(TransportError::new(
                     TransportErrorKind::Timeout,
-                    format!("no complete response within {} ms", timeout.as_millis()),
+                    format!("no complete response within {ms} ms"),
                 )),
             }
         })
