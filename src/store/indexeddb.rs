@@ -363,7 +363,7 @@ impl Store for IndexedDbStore {
                 .iter()
                 .map(|value| from_value(&value))
                 .collect::<Result<Vec<_>, _>>()?;
-            records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+            super::oldest_first(&mut records);
             Ok(records)
         })
     }

@@ -49,7 +49,7 @@ impl Store for MemoryStore {
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
         let mut records: Vec<Record> = self.records().values().cloned().collect();
-        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+        super::oldest_first(&mut records);
         Box::pin(async move { Ok(records) })
     }
 

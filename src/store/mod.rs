@@ -23,6 +23,45 @@ use crate::Error;
 use crate::intent::{Failure, Record, Response, State};
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
 
+/// Sorts records oldest first (by creation time, then name: names are
+/// unique, so the order is total).
+pub(crate) fn oldest_first(records: &mut [Record]) {
+    let order = |a: &Record, b: &Record| (a.created_at, &a.name).cmp(&(b.created_at, &b.name));
+    #[cfg(not(target_arch = "wasm32"))]
+    records.sort_by(order);
+    // In the browser, a heapsort: a few hundred bytes of WebAssembly where
+    // the standard library's sorts weigh kilobytes; still O(n log n).
+    #[cfg(target_arch = "wasm32")]
+    heapsort(records, |a, b| order(a, b).is_lt());
+}
+
+#[cfg(any(target_arch = "wasm32", test))]
+fn heapsort<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    let sift_down = |items: &mut [T], mut node: usize| {
+        loop {
+            let mut child = 2 * node + 1;
+            if child >= items.len() {
+                break;
+            }
+            if child + 1 < items.len() && less(&items[child], &items[child + 1]) {
+                child += 1;
+            }
+            if !less(&items[node], &items[child]) {
+                break;
+            }
+            items.swap(node, child);
+            node = child;
+        }
+    };
+    for node in (0..items.len() / 2).rev() {
+        sift_down(items, node);
+    }
+    for end in (1..items.len()).rev() {
+        items.swap(0, end);
+        sift_down(&mut items[..end], 0);
+    }
+}
+
 /// How hard a durable store works to keep a write through a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
@@ -143,5 +182,31 @@ impl Drop for IntentLock {
 impl std::fmt::Debug for IntentLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IntentLock").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut seed = 7u64;
+        for len in 0..40 {
+            let mut items: Vec<u64> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    seed >> 60
+                })
+                .collect();
+            let mut expected = items.clone();
+            expected.sort();
+            super::heapsort(&mut items, |a, b| a < b);
+            assert_eq!(items, expected);
+        }
     }
 }
