@@ -116,7 +116,7 @@ impl Client {
                 Some(record.key),
             )
         });
-        Ok(futures_util::future::join_all(flights).await)
+        Ok(crate::runtime::join_all(flights).await)
     }
 
     /// The records whose outcome is still unknown, oldest first: pending ones,

@@ -14,6 +14,7 @@ use std::time::Duration;
 if_native! {
     mod native;
     pub use native::{SystemClock, spawn, until_online};
+    pub(crate) use futures_util::future::join_all;
 
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend: Send {}
@@ -28,7 +29,7 @@ if_native! {
 if_wasm! {
     mod wasm;
     pub use wasm::{SystemClock, spawn, until_online};
-    pub(crate) use wasm::{describe, global_property, is_offline};
+    pub(crate) use wasm::{describe, global_property, is_offline, join_all};
 
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend {}
