@@ -166,6 +166,7 @@ function onEvent(event) {
       const wait = (event.delayMs / 1000).toFixed(1);
       describeAttemptEnd(rows.get(event.attempt), `${what}; next try in ${wait} s, same key`, 'warn');
       setState(`${what}. Retrying in ${wait} s with the same key…`, 'warn');
+      pullFaults(); // a one-shot fault just fired
       break;
     }
     case 'offline':
