@@ -24,6 +24,12 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+/// The package's allocator: talc, smaller than dlmalloc. The browser build
+/// is single-threaded (no `atomics`), the case talc documents this for.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use error::set_error_class;
 use error::{invalid, set, to_js};
 use events::Listeners;
