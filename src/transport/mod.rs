@@ -71,7 +71,8 @@ pub trait Transport: MaybeSend + MaybeSync + 'static {
 
 /// Why an attempt got no complete response. In every case the outcome on the
 /// server is unknown, so the default classification retries under the same key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Debug))]
 pub struct TransportError {
     kind: TransportErrorKind,
     message: String,
@@ -124,6 +125,20 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Other => "transport error",
         };
         write!(f, "{what}: {}", self.message)
+    }
+}
+
+// In the browser, Debug prints the fields without `str`'s escaping, whose
+// Unicode tables would otherwise ship in the package (a `dyn Error` needs it).
+if_wasm! {
+    impl fmt::Debug for TransportError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("TransportError { kind: ")?;
+            fmt::Debug::fmt(&self.kind, f)?;
+            f.write_str(", message: ")?;
+            f.write_str(&self.message)?;
+            f.write_str(" }")
+        }
     }
 }
 
