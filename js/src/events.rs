@@ -47,7 +47,7 @@ impl Listeners {
     /// Hands `event` to the handlers of its type. A handler that throws
     /// does not disturb the intent or the other handlers.
     pub(crate) fn dispatch(&self, event: &Event) {
-        let Some((kind, object)) = to_object(event) else {
+        let Some(kind) = type_of(&event.kind) else {
             return;
         };
         // Handlers run outside the borrow: one may subscribe or unsubscribe.
@@ -58,21 +58,38 @@ impl Listeners {
             .filter(|(_, k, _)| *k == kind || *k == "*")
             .map(|(_, _, handler)| handler.clone())
             .collect();
+        // Nobody listening (the usual case): no object to build.
+        if handlers.is_empty() {
+            return;
+        }
+        let object = to_object(kind, event);
         for handler in handlers {
             let _ = handler.call1(&JsValue::NULL, &object);
         }
     }
 }
 
-/// The event as `{ type, intent, key, at, ... }`.
-fn to_object(event: &Event) -> Option<(&'static str, JsValue)> {
-    let object: JsValue = js_sys::Object::new().into();
-    let kind = match &event.kind {
+/// The event's type, as `on` names it.
+fn type_of(kind: &EventKind) -> Option<&'static str> {
+    Some(match kind {
         EventKind::Created => "created",
-        EventKind::Attempt { number } => {
-            set(&object, "attempt", &(*number).into());
-            "attempt"
-        }
+        EventKind::Attempt { .. } => "attempt",
+        EventKind::RetryScheduled { .. } => "retry",
+        EventKind::Joined => "joined",
+        EventKind::Replayed => "replayed",
+        EventKind::Conflict => "conflict",
+        EventKind::Offline => "offline",
+        EventKind::Settled { .. } => "settled",
+        EventKind::Failed { .. } => "failed",
+        _ => return None,
+    })
+}
+
+/// The event as `{ type, intent, key, at, ... }`.
+fn to_object(kind: &'static str, event: &Event) -> JsValue {
+    let object: JsValue = js_sys::Object::new().into();
+    match &event.kind {
+        EventKind::Attempt { number } => set(&object, "attempt", &(*number).into()),
         EventKind::RetryScheduled {
             attempt,
             delay,
@@ -85,28 +102,19 @@ fn to_object(event: &Event) -> Option<(&'static str, JsValue)> {
             if let Some(status) = status {
                 set(&object, "status", &(*status).into());
             }
-            "retry"
         }
-        EventKind::Joined => "joined",
-        EventKind::Replayed => "replayed",
-        EventKind::Conflict => "conflict",
-        EventKind::Offline => "offline",
         EventKind::Settled { status, attempts } => {
             set(&object, "status", &(*status).into());
             set(&object, "attempt", &(*attempts).into());
-            "settled"
         }
-        EventKind::Failed { error } => {
-            set(&object, "error", &to_js(error));
-            "failed"
-        }
-        _ => return None,
-    };
+        EventKind::Failed { error } => set(&object, "error", &to_js(error)),
+        _ => {}
+    }
     set(&object, "type", &kind.into());
     set(&object, "intent", &event.intent.as_str().into());
     if let Some(key) = &event.key {
         set(&object, "key", &key.as_str().into());
     }
     set(&object, "at", &(event.at_ms as f64).into());
-    Some((kind, object))
+    object
 }

@@ -43,6 +43,13 @@ extern "C" {
         callback: &js_sys::Function,
     ) -> Result<Promise, JsValue>;
 
+    /// `transaction.commit()`: commit once the requests placed are done,
+    /// without a round trip to learn that none follow (web-sys marks it
+    /// deprecated; browsers without it commit on their own, a little later).
+    type Transaction;
+    #[wasm_bindgen(method, catch, js_name = commit)]
+    fn commit_now(this: &Transaction) -> Result<(), JsValue>;
+
     /// An `IDBDatabase`, for the one call web-sys marks unstable.
     type Connection;
     /// `db.transaction(store, "readwrite", { durability })`.
@@ -329,6 +336,7 @@ impl Store for IndexedDbStore {
             store
                 .add_with_key(&to_bytes(&record), &name)
                 .map_err(|e| storage("cannot write IndexedDB", &e))?;
+            let _ = transaction.unchecked_ref::<Transaction>().commit_now();
             let existing = existing.await?;
             if !existing.is_undefined() {
                 return Ok((from_value(&existing)?, false));
