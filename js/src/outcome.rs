@@ -1,5 +1,6 @@
 //! `Outcome`: what an intent settled with, as JavaScript reads it.
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -60,19 +61,33 @@ impl Outcome {
         headers(self.inner.headers())
     }
 
+    // The body readers return settled promises rather than being `async`:
+    // the body is at hand, and each async export costs the package a
+    // future-to-promise bridge.
+
     /// The body as text (UTF-8; invalid sequences replaced).
-    pub async fn text(&self) -> String {
-        String::from_utf8_lossy(self.inner.body()).into_owned()
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn text(&self) -> Promise {
+        Promise::resolve(&JsValue::from(
+            String::from_utf8_lossy(self.inner.body()).as_ref(),
+        ))
     }
 
     /// The body parsed as JSON; rejects with a `SyntaxError` when it is not.
-    pub async fn json(&self) -> Result<JsValue, JsValue> {
-        js_sys::JSON::parse(&String::from_utf8_lossy(self.inner.body()))
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn json(&self) -> Promise {
+        match js_sys::JSON::parse(&String::from_utf8_lossy(self.inner.body())) {
+            Ok(value) => Promise::resolve(&value),
+            Err(error) => Promise::reject(&error),
+        }
     }
 
     /// The body's bytes.
-    pub async fn bytes(&self) -> js_sys::Uint8Array {
-        js_sys::Uint8Array::from(&self.inner.body()[..])
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn bytes(&self) -> Promise {
+        Promise::resolve(&JsValue::from(js_sys::Uint8Array::from(
+            &self.inner.body()[..],
+        )))
     }
 }
 
