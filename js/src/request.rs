@@ -113,12 +113,11 @@ pub(crate) fn field(object: &JsValue, name: &str) -> Option<JsValue> {
 
 fn entries(headers: &web_sys::Headers) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
-    if let Ok(Some(iterator)) = js_sys::try_iter(headers) {
-        for entry in iterator.flatten() {
-            let pair: js_sys::Array = entry.unchecked_into();
-            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                pairs.push((name, value));
-            }
+    // One call for all the entries, not one per step of an iterator.
+    for entry in js_sys::Array::from(headers) {
+        let pair: js_sys::Array = entry.unchecked_into();
+        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            pairs.push((name, value));
         }
     }
     pairs

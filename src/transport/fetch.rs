@@ -120,18 +120,18 @@ impl Transport for HttpTransport {
                 let response: web_sys::Response =
                     JsFuture::from(promise).await.map_err(network)?.unchecked_into();
                 let status = response.status();
+                // The body is read while the headers are copied.
+                let body = response.array_buffer().map_err(network)?;
                 let mut headers = Vec::new();
-                if let Ok(Some(entries)) = js_sys::try_iter(&response.headers()) {
-                    for entry in entries.flatten() {
-                        let pair: js_sys::Array = entry.unchecked_into();
-                        if let (Some(name), Some(value)) =
-                            (pair.get(0).as_string(), pair.get(1).as_string())
-                        {
-                            headers.push((name, value));
-                        }
+                // One call for all the entries, not one per step of an iterator.
+                for entry in js_sys::Array::from(&response.headers()) {
+                    let pair: js_sys::Array = entry.unchecked_into();
+                    if let (Some(name), Some(value)) =
+                        (pair.get(0).as_string(), pair.get(1).as_string())
+                    {
+                        headers.push((name, value));
                     }
                 }
-                let body = response.array_buffer().map_err(network)?;
                 let body = JsFuture::from(body).await.map_err(network)?;
                 Ok(Response {
                     status,
