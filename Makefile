@@ -59,6 +59,9 @@ pkg: setup-rust setup-wasm setup-node
 		pkg/oncely_bg.wasm -o pkg/oncely_bg.wasm
 	node_modules/.bin/esbuild pkg/oncely.js --minify --format=esm --log-level=warning \
 		--outfile=pkg/oncely.js --allow-overwrite
+	@# `[Symbol.dispose]` needs TypeScript's esnext lib; without it the types
+	@# check under any lib (free() still releases an object early).
+	sed -i '/\[Symbol.dispose\]/d' pkg/oncely.d.ts
 	cp pkg-template/* pkg/
 
 lint:
