@@ -20,7 +20,7 @@ use crate::runtime::{BoxFuture, describe, is_offline};
 extern "C" {
     /// `globalThis.fetch`: the same in windows, workers and Node.
     #[wasm_bindgen(catch, js_name = fetch)]
-    fn global_fetch(request: &web_sys::Request) -> Result<Promise, JsValue>;
+    fn global_fetch(url: &str, init: &RequestInit) -> Result<Promise, JsValue>;
 }
 
 /// Sends attempts with the browser's `fetch`. Each attempt is aborted when
@@ -50,13 +50,9 @@ impl HttpTransport {
         self
     }
 
-    /// The request `fetch` would send (without its body), or why the
-    /// browser refuses it.
-    fn build(
-        &self,
-        request: &Request,
-        headers: &Headers,
-    ) -> Result<(web_sys::Request, AbortController), JsValue> {
+    /// The `init` of `fetch` for `request` (its method, headers, body and
+    /// credentials mode).
+    fn init(&self, request: &Request, headers: &Headers) -> RequestInit {
         let init = RequestInit::new();
         init.set_method(&request.method);
         init.set_headers(headers);
@@ -66,19 +62,20 @@ impl HttpTransport {
         if !request.body.is_empty() {
             init.set_body(&Uint8Array::from(&request.body[..]));
         }
-        let controller = AbortController::new()?;
-        init.set_signal(Some(&controller.signal()));
-        Ok((web_sys::Request::new_with_str_and_init(&request.url, &init)?, controller))
+        init
     }
 }
 
-/// Aborts the fetch when dropped: on timeout, and when the attempt's future
-/// is dropped mid-flight. Aborting a finished fetch does nothing.
-struct AbortOnDrop(AbortController);
+/// Aborts the fetch when dropped still armed: on timeout, and when the
+/// attempt's future is dropped mid-flight. Disarmed once the exchange is
+/// over (aborting a finished fetch would do nothing, at a cost).
+struct AbortOnDrop(Option<AbortController>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(controller) = &self.0 {
+            controller.abort();
+        }
     }
 }
 
@@ -95,7 +92,9 @@ impl Transport for HttpTransport {
                 message
             })?;
         }
-        let (built, _controller) = self.build(request, &headers).map_err(|e| describe(&e))?;
+        let built =
+            web_sys::Request::new_with_str_and_init(&request.url, &self.init(request, &headers))
+                .map_err(|e| describe(&e))?;
         let url = built.url();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!("unsupported URL \"{url}\": only http and https"));
@@ -113,10 +112,14 @@ impl Transport for HttpTransport {
             for (name, value) in outgoing.headers() {
                 headers.append(name, value).map_err(other)?;
             }
-            let (request, controller) = self.build(outgoing.request, &headers).map_err(other)?;
-            let _abort = AbortOnDrop(controller);
+            let init = self.init(outgoing.request, &headers);
+            let controller = AbortController::new().map_err(other)?;
+            init.set_signal(Some(&controller.signal()));
+            let mut abort = AbortOnDrop(Some(controller));
             let exchange = async {
-                let promise = global_fetch(&request).map_err(network)?;
+                // `fetch(url, init)`: no Request object of our own to build
+                // first (`check` validated one).
+                let promise = global_fetch(&outgoing.request.url, &init).map_err(network)?;
                 let response: web_sys::Response =
                     JsFuture::from(promise).await.map_err(network)?.unchecked_into();
                 let status = response.status();
@@ -142,7 +145,10 @@ impl Transport for HttpTransport {
             let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
             let timer = gloo_timers::future::TimeoutFuture::new(ms);
             match select(Box::pin(exchange), timer).await {
-                Either::Left((result, _)) => result,
+                Either::Left((result, _)) => {
+                    abort.0 = None;
+                    result
+                }
                 Either::Right(((), _)) => Err(TransportError::new(
                     TransportErrorKind::Timeout,
                     format!("no complete response within {ms} ms"),
