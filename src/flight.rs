@@ -126,24 +126,24 @@ struct Entry {
 /// The request a call brings to [`Flights::board`]: built into a shared
 /// [`Request`] only if the call flies, so a joining duplicate allocates
 /// nothing for it.
-pub(crate) enum Candidate {
-    /// A call's request, still in parts.
+pub(crate) enum Candidate<'a> {
+    /// A call's request, still in parts (borrowed from the caller).
     New {
         method: Cow<'static, str>,
-        url: String,
-        headers: Vec<(String, String)>,
+        url: Cow<'a, str>,
+        headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
         body: Bytes,
     },
     /// A recorded request, on resume.
     Recorded(Arc<Request>),
 }
 
-impl Candidate {
+impl Candidate<'_> {
     fn same_as(&self, flying: &Request) -> bool {
         let (method, url, body) = match self {
             Candidate::New {
                 method, url, body, ..
-            } => (method.as_ref(), url.as_str(), body),
+            } => (method.as_ref(), url.as_ref(), body),
             Candidate::Recorded(request) => {
                 (request.method.as_str(), request.url.as_str(), &request.body)
             }
@@ -160,8 +160,11 @@ impl Candidate {
                 body,
             } => Arc::new(Request {
                 method: method.into_owned(),
-                url,
-                headers,
+                url: url.into_owned(),
+                headers: headers
+                    .into_iter()
+                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                    .collect(),
                 body,
             }),
             Candidate::Recorded(request) => request,
@@ -222,7 +225,7 @@ impl Flights {
 
     /// Joins the flight of `name` if it carries the same request, or reserves
     /// the slot for a new one.
-    pub(crate) fn board(self: &Arc<Flights>, name: &str, candidate: Candidate) -> Boarding {
+    pub(crate) fn board(self: &Arc<Flights>, name: &str, candidate: Candidate<'_>) -> Boarding {
         let mut map = self.map();
         if let Some(entry) = map.get(name) {
             let same = candidate.same_as(&entry.request);

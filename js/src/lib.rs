@@ -302,8 +302,8 @@ impl Oncely {
             .client
             .intent(parts.intent)
             .method(&parts.method, parts.url);
-        for (name, value) in &parts.headers {
-            call = call.header(name, value.as_str());
+        for (name, value) in parts.headers {
+            call = call.header(name, value);
         }
         let sent = call.body(parts.body).send();
         Box::pin(async move { sent.await.map_err(|e| to_js(&e)) })

@@ -14,19 +14,23 @@ const MAX_NAME_LEN: usize = 512;
 /// A request for one intent, built from [`Client::intent`] and sent with
 /// [`send`](Self::send). Setters never fail; `send` reports the first
 /// invalid input, before anything is recorded or sent.
+///
+/// It borrows what it is given (`&str` names, URLs and headers) until the
+/// call flies: a duplicate that joins a flight copies none of it. Give it
+/// owned `String`s for a `'static` future (e.g. to spawn it).
 #[must_use = "nothing happens until `send` is awaited"]
-pub struct IntentRequest {
+pub struct IntentRequest<'a> {
     client: Client,
-    name: String,
+    name: Cow<'a, str>,
     method: Cow<'static, str>,
-    url: String,
-    headers: Vec<(String, String)>,
+    url: Cow<'a, str>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     key: Option<Key>,
     body: Bytes,
     error: Option<Error>,
 }
 
-impl std::fmt::Debug for IntentRequest {
+impl std::fmt::Debug for IntentRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IntentRequest")
             .field("name", &self.name)
@@ -37,14 +41,14 @@ impl std::fmt::Debug for IntentRequest {
     }
 }
 
-impl IntentRequest {
-    pub(super) fn new(client: Client, name: String) -> IntentRequest {
+impl<'a> IntentRequest<'a> {
+    pub(super) fn new(client: Client, name: Cow<'a, str>) -> IntentRequest<'a> {
         let error = check_name(&name).err();
         IntentRequest {
             client,
             name,
             method: Cow::Borrowed("POST"),
-            url: String::new(),
+            url: Cow::Borrowed(""),
             headers: Vec::new(),
             key: None,
             body: Bytes::new(),
@@ -59,7 +63,7 @@ impl IntentRequest {
     }
 
     /// Sets the method and URL.
-    pub fn method(mut self, method: &str, url: impl Into<String>) -> IntentRequest {
+    pub fn method(mut self, method: &str, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         let valid = !method.is_empty() && method.bytes().all(is_token_byte);
         self.keep_first(if valid {
             Ok(())
@@ -73,22 +77,22 @@ impl IntentRequest {
     }
 
     /// A `POST` to `url`.
-    pub fn post(self, url: impl Into<String>) -> IntentRequest {
+    pub fn post(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.method("POST", url)
     }
 
     /// A `PUT` to `url`.
-    pub fn put(self, url: impl Into<String>) -> IntentRequest {
+    pub fn put(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.method("PUT", url)
     }
 
     /// A `PATCH` to `url`.
-    pub fn patch(self, url: impl Into<String>) -> IntentRequest {
+    pub fn patch(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.method("PATCH", url)
     }
 
     /// A `DELETE` of `url`.
-    pub fn delete(self, url: impl Into<String>) -> IntentRequest {
+    pub fn delete(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.method("DELETE", url)
     }
 
@@ -96,9 +100,13 @@ impl IntentRequest {
     /// the client's [secret headers](crate::ClientBuilder::secret_header) are
     /// sent but never stored. An `Idempotency-Key` header sets the intent's
     /// key (oncely never overwrites a caller's key).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> IntentRequest {
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> IntentRequest<'a> {
         let value = value.into();
-        let checked = header_name(name).and_then(|name| {
+        let checked = lower_header_name(name.into()).and_then(|name| {
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 return Err(Error::invalid_input(format!(
                     "the value of header \"{name}\" holds a line break or NUL"
@@ -121,7 +129,7 @@ impl IntentRequest {
     }
 
     /// Sets the body, buffered once so every attempt sends it byte for byte.
-    pub fn body(mut self, body: impl Into<Bytes>) -> IntentRequest {
+    pub fn body(mut self, body: impl Into<Bytes>) -> IntentRequest<'a> {
         self.body = body.into();
         self
     }
@@ -176,7 +184,13 @@ impl IntentRequest {
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+    // Most names are ASCII: check their bytes; decode characters otherwise.
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    if name.is_empty() || name.len() > MAX_NAME_LEN || control {
         return Err(Error::invalid_input(format!(
             "invalid intent name \"{name}\": 1 to {MAX_NAME_LEN} bytes, no control characters"
         )));
@@ -191,17 +205,53 @@ fn known_method(method: &str) -> Option<&'static str> {
         .find(|known| known.eq_ignore_ascii_case(method))
 }
 
-/// RFC 9110 `tchar`.
+/// RFC 9110 `tchar`, as a table: checked for every byte of every header name.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN[usize::from(b)]
 }
 
-/// A valid header name, lower-cased.
-pub(super) fn header_name(name: &str) -> Result<String, Error> {
+/// A valid header name, lower-cased (copied only if it was not already).
+fn lower_header_name(name: Cow<'_, str>) -> Result<Cow<'_, str>, Error> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(Error::invalid_input(format!(
             "invalid header name \"{name}\""
         )));
     }
-    Ok(name.to_ascii_lowercase())
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Ok(Cow::Owned(name.to_ascii_lowercase()));
+    }
+    Ok(name)
+}
+
+/// A valid header name, lower-cased.
+pub(super) fn header_name(name: &str) -> Result<String, Error> {
+    lower_header_name(Cow::Borrowed(name)).map(Cow::into_owned)
 }

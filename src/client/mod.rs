@@ -4,6 +4,7 @@
 mod drive;
 mod intent_request;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,7 +94,7 @@ impl Client {
 
     /// Starts a request for the intent `name`: a stable business identity
     /// (`"order-42"`, `"checkout:cart-7f3"`). Same name, same intent.
-    pub fn intent(&self, name: impl Into<String>) -> IntentRequest {
+    pub fn intent<'a>(&self, name: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         IntentRequest::new(self.clone(), name.into())
     }
 
@@ -111,7 +112,7 @@ impl Client {
         let pending = self.pending().await?;
         let flights = pending.into_iter().map(|record| {
             self.run(
-                record.name,
+                Cow::Owned(record.name),
                 Candidate::Recorded(record.request),
                 Some(record.key),
             )
@@ -178,8 +179,8 @@ impl Client {
     /// and through `resume` ends here.
     pub(crate) async fn run(
         &self,
-        name: String,
-        candidate: Candidate,
+        name: Cow<'_, str>,
+        candidate: Candidate<'_>,
         key: Option<Key>,
     ) -> Result<Outcome, Error> {
         let inner = &self.inner;
@@ -198,7 +199,7 @@ impl Client {
                 .with_intent(&name, key))
             }
             Boarding::Departing(departure, request) => {
-                let flight = drive::fly(Arc::clone(inner), name, request, key);
+                let flight = drive::fly(Arc::clone(inner), name.into_owned(), request, key);
                 departure.fly(Box::pin(flight)).await
             }
         }
