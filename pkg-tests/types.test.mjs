@@ -47,6 +47,7 @@ const BAD = `
 import { Oncely } from 'oncely';
 const oncely = await Oncely.open({ store: 'sqlite' });
 await oncely.send({ intent: 42, url: '/x' });
+oncely.on('setled', () => {});
 `;
 
 async function typecheck(source) {
@@ -74,4 +75,5 @@ test('a wrong call is a type error (the types are not any)', async () => {
   assert.equal(ok, false);
   assert.match(output, /"sqlite"/);
   assert.match(output, /main\.ts\(4,/, 'the numeric intent is refused');
+  assert.match(output, /main\.ts\(5,.*"setled"/, 'a misspelt event type is refused');
 });

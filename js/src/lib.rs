@@ -250,7 +250,11 @@ impl Oncely {
     /// Calls `handler` with every event of `type` ("created", "attempt",
     /// "retry", "joined", "replayed", "conflict", "settled", "failed",
     /// "offline", or "*" for all); returns a function that unsubscribes it.
-    pub fn on(&self, r#type: String, handler: Handler) -> Result<Unsubscribe, JsValue> {
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OncelyEventType | \"*\"")] r#type: String,
+        handler: Handler,
+    ) -> Result<Unsubscribe, JsValue> {
         let handler: js_sys::Function = handler
             .dyn_into()
             .map_err(|_| invalid("on(): the handler must be a function"))?;
