@@ -126,6 +126,8 @@ function showKey(key) {
 }
 
 const rows = new Map(); // attempt number → its <li>
+const JOINED = 'Another click joined the payment in flight: nothing extra sent';
+let joinedEarly = 0;
 
 function timeline(text, tone = 'neutral', at = Date.now()) {
   $('no-attempts').hidden = true;
@@ -144,6 +146,7 @@ function describeAttemptEnd(item, text, tone) {
 
 function clearTimeline() {
   rows.clear();
+  joinedEarly = 0;
   $('attempts').replaceChildren();
   $('no-attempts').hidden = false;
 }
@@ -158,6 +161,8 @@ function onEvent(event) {
     case 'attempt':
       rows.set(event.attempt, timeline(`Attempt ${event.attempt} sent`, 'pending', event.at));
       setState(event.attempt === 1 ? 'Paying…' : `Paying… attempt ${event.attempt}`, 'pending');
+      // Clicks that joined before the first attempt was under way, shown after it.
+      for (; joinedEarly > 0; joinedEarly -= 1) timeline(JOINED, 'info', event.at);
       break;
     case 'retry': {
       const what = event.status === 409
@@ -174,7 +179,8 @@ function onEvent(event) {
       setState('Offline. The payment is saved and goes out once you are back online.', 'warn');
       break;
     case 'joined':
-      timeline('Another click joined the payment in flight: nothing extra sent', 'info', event.at);
+      if (rows.size === 0) joinedEarly += 1;
+      else timeline(JOINED, 'info', event.at);
       break;
     case 'replayed':
       timeline('Already paid: the stored outcome was replayed, nothing sent', 'info', event.at);
