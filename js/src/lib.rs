@@ -33,8 +33,9 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 pub use error::set_error_class;
 use error::{invalid, set, to_js};
 use events::Listeners;
+use oncely::runtime::{global_property, property};
 pub use outcome::Outcome;
-use request::{Parts, field};
+use request::Parts;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -316,7 +317,7 @@ impl Oncely {
 
 /// `options[name]` as a string, if present.
 fn string_option(options: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
-    match field(options, name) {
+    match property(options, name) {
         None => Ok(None),
         Some(value) => value.as_string().map(Some).ok_or_else(|| {
             let mut message = String::from(name);
@@ -329,11 +330,11 @@ fn string_option(options: &JsValue, name: &str) -> Result<Option<String>, JsValu
 /// `options.retry` over the defaults.
 fn retry_policy(options: &JsValue) -> Result<RetryPolicy, JsValue> {
     let mut policy = RetryPolicy::default();
-    let Some(retry) = field(options, "retry") else {
+    let Some(retry) = property(options, "retry") else {
         return Ok(policy);
     };
     let number = |name: &str| -> Result<Option<f64>, JsValue> {
-        match field(&retry, name) {
+        match property(&retry, name) {
             None => Ok(None),
             Some(value) => match value.as_f64() {
                 Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
@@ -368,9 +369,9 @@ fn retry_policy(options: &JsValue) -> Result<RetryPolicy, JsValue> {
 /// Asks for persistent storage where a page may (`navigator.storage.persist`
 /// exists in windows, not in workers); the answer arrives later.
 fn request_persistence() -> Option<Promise> {
-    let navigator = field(&js_sys::global(), "navigator")?;
-    let storage = field(&navigator, "storage")?;
-    let persist: js_sys::Function = field(&storage, "persist")?.dyn_into().ok()?;
+    let navigator = global_property("navigator")?;
+    let storage = property(&navigator, "storage")?;
+    let persist: js_sys::Function = property(&storage, "persist")?.dyn_into().ok()?;
     persist.call0(&storage).ok()?.dyn_into().ok()
 }
 

@@ -5,6 +5,9 @@ use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use oncely::runtime::{global_property, property};
+use oncely::transport::header_pairs;
+
 use crate::error::invalid;
 
 /// `new <class>(...args)` for a class of the global scope (`Headers`,
@@ -34,25 +37,25 @@ pub(crate) fn from_send(request: &JsValue) -> Result<Parts, JsValue> {
         ));
     }
     let intent = intent_of(request, "send()")?;
-    let method = match field(request, "method") {
+    let method = match property(request, "method") {
         None => "POST".to_owned(),
         Some(method) => method
             .as_string()
             .ok_or_else(|| invalid("send(): method must be a string"))?,
     };
-    let url = field(request, "url")
+    let url = property(request, "url")
         .map(|url| js_sys::JsString::from(url).as_string().unwrap_or_default())
         .filter(|url| !url.is_empty())
         .ok_or_else(|| invalid("send(): url is required"))?;
-    let headers = match field(request, "headers") {
+    let headers = match property(request, "headers") {
         None => Vec::new(),
-        Some(init) => entries(
+        Some(init) => header_pairs(
             &construct("Headers", &[&init])
                 .map_err(|e| invalid_from("send(): headers", &e))?
                 .unchecked_into(),
         ),
     };
-    let body = match field(request, "body") {
+    let body = match property(request, "body") {
         None => Vec::new(),
         Some(body) => bytes_of(&body)?,
     };
@@ -88,13 +91,13 @@ pub(crate) async fn from_fetch(input: &JsValue, init: &JsValue) -> Result<Parts,
         intent,
         method: request.method(),
         url: request.url(),
-        headers: entries(&request.headers()),
+        headers: header_pairs(&request.headers()),
         body: Uint8Array::new(&buffer).to_vec(),
     })
 }
 
 fn intent_of(object: &JsValue, call: &str) -> Result<String, JsValue> {
-    field(object, "intent")
+    property(object, "intent")
         .and_then(|intent| intent.as_string())
         .filter(|intent| !intent.is_empty())
         .ok_or_else(|| {
@@ -102,25 +105,6 @@ fn intent_of(object: &JsValue, call: &str) -> Result<String, JsValue> {
             message.push_str(": intent must be a non-empty string");
             invalid(&message)
         })
-}
-
-/// `object[name]`, unless missing (`undefined` or `null`).
-pub(crate) fn field(object: &JsValue, name: &str) -> Option<JsValue> {
-    Reflect::get(object, &name.into())
-        .ok()
-        .filter(|value| !value.is_undefined() && !value.is_null())
-}
-
-fn entries(headers: &web_sys::Headers) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    // One call for all the entries, not one per step of an iterator.
-    for entry in js_sys::Array::from(headers) {
-        let pair: js_sys::Array = entry.unchecked_into();
-        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-            pairs.push((name, value));
-        }
-    }
-    pairs
 }
 
 /// A body's bytes: a string (as UTF-8), an `ArrayBuffer` or any view on one.
@@ -164,8 +148,7 @@ fn absolute(url: &str) -> Result<String, JsValue> {
 }
 
 fn page_location() -> Option<String> {
-    let location = Reflect::get(&js_sys::global(), &"location".into()).ok()?;
-    Reflect::get(&location, &"href".into()).ok()?.as_string()
+    property(&global_property("location")?, "href")?.as_string()
 }
 
 /// An "invalid" error naming what was wrong and what the platform said.

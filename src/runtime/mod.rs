@@ -29,7 +29,8 @@ if_native! {
 if_wasm! {
     mod wasm;
     pub use wasm::{SystemClock, spawn, until_online};
-    pub(crate) use wasm::{describe, global_property, is_offline, join_all};
+    pub use wasm::{global_property, property};
+    pub(crate) use wasm::{describe, is_offline, join_all};
 
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend {}

@@ -90,7 +90,7 @@ pub fn until_online() -> Option<BoxFuture<'static, ()>> {
 /// Whether the browser says it is offline (`navigator.onLine === false`).
 pub(crate) fn is_offline() -> bool {
     global_property("navigator")
-        .and_then(|navigator| Reflect::get(&navigator, &"onLine".into()).ok())
+        .and_then(|navigator| property(&navigator, "onLine"))
         .is_some_and(|online| online == JsValue::FALSE)
 }
 
@@ -115,8 +115,14 @@ pub(crate) fn describe(value: &JsValue) -> String {
 }
 
 /// The global scope's `name` property, unless it is missing.
-pub(crate) fn global_property(name: &str) -> Option<JsValue> {
-    Reflect::get(&js_sys::global(), &name.into())
+pub fn global_property(name: &str) -> Option<JsValue> {
+    property(&js_sys::global(), name)
+}
+
+/// `object[name]`, unless it is missing (`undefined` or `null`) or cannot
+/// be read.
+pub fn property(object: &JsValue, name: &str) -> Option<JsValue> {
+    Reflect::get(object, &name.into())
         .ok()
         .filter(|value| !value.is_undefined() && !value.is_null())
 }

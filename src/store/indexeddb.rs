@@ -25,7 +25,7 @@ use super::encoding::{decode, encode};
 use super::{Durability, IntentLock, Store, Update};
 use crate::Error;
 use crate::intent::Record;
-use crate::runtime::{BoxFuture, describe, global_property};
+use crate::runtime::{BoxFuture, describe, global_property, property};
 
 /// The object store holding the records, by intent name.
 const INTENTS: &str = "intents";
@@ -110,13 +110,8 @@ impl IndexedDbStore {
     /// version by a newer oncely, or blocked by another tab holding an older
     /// version open: at once, never a hang.
     pub async fn open(namespace: &str, durability: Durability) -> Result<IndexedDbStore, Error> {
-        let factory: IdbFactory = global_property("indexedDB")
-            .ok_or_else(|| {
-                Error::store("IndexedDB is not available here (use the memory store)")
-            })?
-            .unchecked_into();
         let name = database_name(namespace);
-        let request = factory
+        let request = factory()?
             .open_with_u32(&name, SCHEMA)
             .map_err(|e| storage("cannot open IndexedDB", &e))?;
         let upgrade = Closure::<dyn FnMut()>::new({
@@ -131,12 +126,7 @@ impl IndexedDbStore {
             }
         });
         request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-        let opened = Promise::new(&mut |resolve, reject| {
-            request.set_onsuccess(Some(&resolve));
-            request.set_onerror(Some(&reject));
-            request.set_onblocked(Some(&reject));
-        });
-        let outcome = JsFuture::from(opened).await;
+        let outcome = settled(&request).await;
         request.set_onupgradeneeded(None);
         drop(upgrade);
         let db = match outcome {
@@ -156,8 +146,7 @@ impl IndexedDbStore {
         });
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
         let locks = global_property("navigator")
-            .and_then(|navigator| js_sys::Reflect::get(&navigator, &"locks".into()).ok())
-            .filter(|locks| !locks.is_undefined() && !locks.is_null())
+            .and_then(|navigator| property(&navigator, "locks"))
             .map(JsCast::unchecked_into);
         Ok(IndexedDbStore {
             shared: Rc::new(Shared {
@@ -177,18 +166,10 @@ impl IndexedDbStore {
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when IndexedDB refuses,
     /// or another context keeps the database open.
     pub async fn delete(namespace: &str) -> Result<(), Error> {
-        let factory: IdbFactory = global_property("indexedDB")
-            .ok_or_else(|| Error::store("IndexedDB is not available here"))?
-            .unchecked_into();
-        let request = factory
+        let request = factory()?
             .delete_database(&database_name(namespace))
             .map_err(|e| storage("cannot delete the IndexedDB database", &e))?;
-        let deleted = Promise::new(&mut |resolve, reject| {
-            request.set_onsuccess(Some(&resolve));
-            request.set_onerror(Some(&reject));
-            request.set_onblocked(Some(&reject));
-        });
-        match JsFuture::from(deleted).await {
+        match settled(&request).await {
             Ok(_) => Ok(()),
             Err(event) => Err(open_failure(&request, &event)),
         }
@@ -229,6 +210,23 @@ impl IndexedDbStore {
             .map_err(|e| storage("cannot start an IndexedDB transaction", &e))?;
         Ok((transaction, store))
     }
+}
+
+/// The global scope's IndexedDB (a window's or a worker's).
+fn factory() -> Result<IdbFactory, Error> {
+    global_property("indexedDB")
+        .map(JsCast::unchecked_into)
+        .ok_or_else(|| Error::store("IndexedDB is not available here (use the memory store)"))
+}
+
+/// How an open (or delete) request ends: success, or its error or `blocked`
+/// event, at once (a blocked request would otherwise wait indefinitely).
+fn settled(request: &IdbOpenDbRequest) -> JsFuture {
+    JsFuture::from(Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+        request.set_onblocked(Some(&reject));
+    }))
 }
 
 fn database_name(namespace: &str) -> String {

@@ -125,16 +125,7 @@ impl Transport for HttpTransport {
                 let status = response.status();
                 // The body is read while the headers are copied.
                 let body = response.array_buffer().map_err(network)?;
-                let mut headers = Vec::new();
-                // One call for all the entries, not one per step of an iterator.
-                for entry in js_sys::Array::from(&response.headers()) {
-                    let pair: js_sys::Array = entry.unchecked_into();
-                    if let (Some(name), Some(value)) =
-                        (pair.get(0).as_string(), pair.get(1).as_string())
-                    {
-                        headers.push((name, value));
-                    }
-                }
+                let headers = header_pairs(&response.headers());
                 let body = JsFuture::from(body).await.map_err(network)?;
                 Ok(Response {
                     status,
@@ -171,4 +162,18 @@ fn network(error: JsValue) -> TransportError {
         TransportErrorKind::Interrupted
     };
     TransportError::new(kind, describe(&error))
+}
+
+/// The entries of a `Headers` (names lower-cased, as the browser keeps
+/// them), as the core records a request's or a response's headers.
+pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    // One call for all the entries, not one per step of an iterator.
+    for entry in js_sys::Array::from(headers) {
+        let pair: js_sys::Array = entry.unchecked_into();
+        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            pairs.push((name, value));
+        }
+    }
+    pairs
 }

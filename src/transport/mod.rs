@@ -17,7 +17,7 @@ if_native! {
 
 if_wasm! {
     mod fetch;
-    pub use self::fetch::HttpTransport;
+    pub use self::fetch::{HttpTransport, header_pairs};
 }
 
 /// One attempt as a transport sends it: the recorded request, plus what is
