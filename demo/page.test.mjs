@@ -6,23 +6,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer, site, launch, unique, root } from '../pkg-tests/harness.mjs';
+import { stage, unique, root } from '../pkg-tests/harness.mjs';
 
 const SHOTS = join(root, 'target', 'demo-screenshots');
-let server, pages, browser;
+let staged, server, browser;
 
 before(async () => {
   await mkdir(SHOTS, { recursive: true });
-  pages = await site(join(root, 'www'));
-  server = await startServer(pages.dir);
-  browser = await launch();
+  staged = await stage(join(root, 'www'));
+  ({ server, browser } = staged);
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await pages?.remove();
-});
+after(() => staged?.stop());
 
 /** The checkout for `account` in a new tab of `context`, ready to pay. */
 async function checkout(context, account) {

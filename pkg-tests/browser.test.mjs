@@ -4,21 +4,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, site, launch, unique, root } from './harness.mjs';
+import { stage, unique, root } from './harness.mjs';
 
-let server, pages, browser;
+let staged, server, browser;
 
 before(async () => {
-  pages = await site(join(root, 'pkg-tests', 'site'));
-  server = await startServer(pages.dir);
-  browser = await launch();
+  staged = await stage(join(root, 'pkg-tests', 'site'));
+  ({ server, browser } = staged);
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await pages?.remove();
-});
+after(() => staged?.stop());
 
 /** A new tab on the test page, with the package loaded as `window.oncely`. */
 async function tab(context) {

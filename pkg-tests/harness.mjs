@@ -78,3 +78,23 @@ export async function launch() {
 export function unique(prefix) {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** What a file of browser tests shares: `pages` (a folder) served with the
+ *  package by the reference server, and Chromium; `stop()` ends all three. */
+export async function stage(pages) {
+  const served = await site(pages);
+  const stops = [() => served.remove()];
+  const stop = async () => {
+    for (const end of stops.reverse()) await end();
+  };
+  try {
+    const server = await startServer(served.dir);
+    stops.push(() => server.stop());
+    const browser = await launch();
+    stops.push(() => browser.close());
+    return { server, browser, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
