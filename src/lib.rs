@@ -59,6 +59,7 @@ mod event;
 mod flight;
 mod intent;
 pub mod key;
+pub mod pilot;
 pub mod retry;
 pub mod runtime;
 pub mod store;
