@@ -53,16 +53,15 @@ bench: setup-rust
 pkg: setup-rust setup-wasm setup-node
 	$(CARGO) build -p oncely-js --target wasm32-unknown-unknown --profile wasm
 	rm -rf pkg && mkdir -p pkg
-	wasm-bindgen --target web --out-dir pkg --out-name oncely $(WASM)
+	wasm-bindgen --target web --no-typescript --out-dir pkg --out-name oncely $(WASM)
 	$(WASM_OPT) -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		pkg/oncely_bg.wasm -o pkg/oncely_bg.wasm
-	node_modules/.bin/esbuild pkg/oncely.js --minify --format=esm --log-level=warning \
-		--outfile=pkg/oncely.js --allow-overwrite
-	@# `[Symbol.dispose]` needs TypeScript's esnext lib; without it the types
-	@# check under any lib (free() still releases an object early).
-	sed -i '/\[Symbol.dispose\]/d' pkg/oncely.d.ts
 	cp pkg-template/* pkg/
+	for file in oncely.js client.js; do \
+		node_modules/.bin/esbuild pkg/$$file --minify --format=esm --log-level=warning \
+			--outfile=pkg/$$file --allow-overwrite || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

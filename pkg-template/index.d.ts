@@ -1,14 +1,119 @@
-import type { Oncely as Client, OpenOptions } from './oncely.js';
-
-export type { Outcome, OpenOptions, RetryOptions, SendRequest, PendingIntent, OncelyEvent, OncelyEventType } from './oncely.js';
-
-/** A client: `send`, `fetch`, `resume`, `pending`, `forget`, `on`. */
-export type Oncely = Client;
-
 /** Opens a client; the WebAssembly loads on the first call. */
 export declare const Oncely: {
-  open(options?: OpenOptions): Promise<Client>;
+  open(options?: OpenOptions): Promise<Oncely>;
 };
+
+/** Makes requests happen once: recorded before they are sent, sent under one `Idempotency-Key` however often they are retried, reloaded or raced by another tab, and replayed afterwards. */
+export interface Oncely {
+  /** Sends `request` once; resolves with the definitive outcome (or the stored one, `replayed`). The same intent with the same request joins the flight in progress; with a different one it rejects with code "conflict" and sends nothing. */
+  send(request: SendRequest): Promise<Outcome>;
+  /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response` of the definitive outcome. */
+  fetch(input: RequestInfo | URL, init: RequestInit & { intent: string }): Promise<Response>;
+  /** Settles every intent an earlier page (or a failed attempt) left unsettled, under its original key; resolves with the outcome of each it settled (the others emit "failed"). */
+  resume(): Promise<Outcome[]>;
+  /** The intents whose outcome is not yet known, oldest first. */
+  pending(): Promise<PendingIntent[]>;
+  /** Removes the intent: the next call with that name is a new intent with a new key. Resolves `true` when there was one. */
+  forget(intent: string): Promise<boolean>;
+  /** Calls `handler` with every event of `type` ("*": all); returns a function that unsubscribes it. */
+  on(type: OncelyEventType | '*', handler: (event: OncelyEvent) => void): () => void;
+  /** Whether the browser granted persistent storage (`navigator.storage.persist()`, asked at open); `false` where it cannot be asked (workers, Node, the memory store). */
+  persisted(): Promise<boolean>;
+  /** The namespace this client was opened with. */
+  readonly namespace: string;
+  /** "indexeddb" or "memory". */
+  readonly store: 'indexeddb' | 'memory';
+  /** Whether tabs take turns on an intent through Web Locks (`false` where `navigator.locks` is missing: each tab may then send, under the same key, and the server replays). */
+  readonly webLocks: boolean;
+}
+
+export interface OpenOptions {
+  /** Separates the intents of one app from another's: database `oncely:<namespace>`. Default "default". */
+  namespace?: string;
+  /** "indexeddb" (default in browsers: survives reloads) or "memory" (Node, tests). */
+  store?: 'indexeddb' | 'memory';
+  /** "strict" (default): a new intent is on disk before it is sent. "relaxed": faster, may be lost with power. */
+  durability?: 'strict' | 'relaxed';
+  /** fetch's credentials mode: "same-origin" (default) or "include" (cookies to another origin). */
+  credentials?: 'same-origin' | 'include';
+  retry?: RetryOptions;
+}
+
+export interface RetryOptions {
+  /** Attempts before giving up (default 8). */
+  maxAttempts?: number;
+  /** First backoff ceiling in ms (default 500). */
+  baseDelayMs?: number;
+  /** Largest backoff in ms (default 20000). */
+  maxDelayMs?: number;
+  /** Overall deadline in ms, offline time excluded (default 120000). */
+  deadlineMs?: number;
+}
+
+export interface SendRequest {
+  /** The intent's stable name: same name, same intent. */
+  intent: string;
+  /** Default "POST". */
+  method?: string;
+  /** Absolute, or relative to the page (or worker). */
+  url: string | URL;
+  headers?: HeadersInit;
+  body?: string | ArrayBuffer | ArrayBufferView | null;
+}
+
+/** The definitive response of an intent: sent now, or replayed from the store (`replayed`). */
+export interface Outcome {
+  /** The intent's name. */
+  readonly intent: string;
+  /** The HTTP status. */
+  readonly status: number;
+  /** Whether the status is 2xx. */
+  readonly ok: boolean;
+  /** The intent's idempotency key (the same on every attempt). */
+  readonly key: string;
+  /** Attempts it took, across reloads. */
+  readonly attempts: number;
+  /** Whether this is the stored outcome of an intent settled earlier. */
+  readonly replayed: boolean;
+  /** The response headers (a new `Headers` on every read). */
+  readonly headers: Headers;
+  /** The body as text (UTF-8; invalid sequences replaced). */
+  text(): Promise<string>;
+  /** The body parsed as JSON; rejects with a `SyntaxError` when it is not. */
+  json(): Promise<any>;
+  /** The body's bytes. */
+  bytes(): Promise<Uint8Array>;
+}
+
+export interface PendingIntent {
+  intent: string;
+  key: string;
+  attempts: number;
+  /** ms since the epoch. */
+  createdAt: number;
+  /** "pending", or "failed" when it gave up (resume() tries it again). */
+  state: 'pending' | 'failed';
+}
+
+export type OncelyEventType = 'created' | 'attempt' | 'retry' | 'joined' | 'replayed' | 'conflict' | 'settled' | 'failed' | 'offline';
+
+export interface OncelyEvent {
+  type: OncelyEventType;
+  intent: string;
+  key?: string;
+  /** ms since the epoch. */
+  at: number;
+  /** attempt, retry: the attempt's number (from 1, across reloads). settled: attempts it took. */
+  attempt?: number;
+  /** retry: the wait before the next attempt. */
+  delayMs?: number;
+  /** retry: the failed attempt's status, when one arrived. settled: the response status. */
+  status?: number;
+  /** retry: why the attempt did not settle, for people. */
+  reason?: string;
+  /** failed: the OncelyError. */
+  error?: OncelyError;
+}
 
 /** Every oncely failure, with a stable `code`. */
 export declare class OncelyError extends Error {

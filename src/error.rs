@@ -87,7 +87,8 @@ struct Inner {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+    /// An error of `kind` (for stores and transports of your own).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             inner: Arc::new(Inner {
                 kind,

@@ -23,6 +23,55 @@ pub struct Request {
     pub body: Bytes,
 }
 
+/// Headers never written to a store: sent with each attempt, supplied anew
+/// on resume.
+pub const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// The longest intent name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 512;
+
+/// Checks an intent's name: 1 to [`MAX_NAME_LEN`] bytes, no control
+/// characters.
+///
+/// # Errors
+/// Why the name is refused ([`ErrorKind::InvalidInput`]).
+pub fn check_name(name: &str) -> Result<(), crate::Error> {
+    // Most names are ASCII: check their bytes; decode characters otherwise.
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    if name.is_empty() || name.len() > MAX_NAME_LEN || control {
+        return Err(crate::Error::invalid_input(format!(
+            "invalid intent name \"{name}\": 1 to {MAX_NAME_LEN} bytes, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Request {
+    /// The request as it may be stored: without the headers `is_secret`
+    /// names nor an `Idempotency-Key` (shared as is when it has none).
+    pub fn stored(self: &Arc<Request>, is_secret: impl Fn(&str) -> bool) -> Arc<Request> {
+        let keep = |name: &str| !is_secret(name) && name != "idempotency-key";
+        if self.headers.iter().all(|(name, _)| keep(name)) {
+            return Arc::clone(self);
+        }
+        Arc::new(Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self
+                .headers
+                .iter()
+                .filter(|(name, _)| keep(name))
+                .cloned()
+                .collect(),
+            body: self.body.clone(),
+        })
+    }
+}
+
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values may be credentials: show only the names.

@@ -57,7 +57,7 @@ mod client;
 mod error;
 mod event;
 mod flight;
-mod intent;
+pub mod intent;
 pub mod key;
 pub mod pilot;
 pub mod retry;

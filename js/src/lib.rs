@@ -1,28 +1,35 @@
-//! The JavaScript API of oncely, compiled to WebAssembly and shipped as the
-//! npm package `oncely` (`make pkg` builds it into `pkg/`).
+//! The core of the npm package `oncely`, compiled to WebAssembly: the same
+//! decisions as the Rust client's ([`Pilot`], records, keys, fingerprints,
+//! retry classification and backoff), and no I/O.
 //!
-//! This crate only translates: JavaScript values in, the core's calls, and
-//! JavaScript values (an `Outcome`, a `Response`, an `OncelyError`) out.
-//! Every behaviour lives in the core (`oncely`), the same as natively.
+//! The package's JavaScript (`pkg-template/client.js`) performs what a
+//! flight needs — `fetch`, IndexedDB, Web Locks, timers — and asks this
+//! module what to do next, as the Rust client's async flight does natively.
+//! Nothing here awaits: a browser downloads no async state machines, promise
+//! bridges or `web-sys` bindings, which kept the package above 70 KB.
+//!
+//! Few exports, each doing a whole step (every export costs glue on both
+//! sides): texts cross the boundary as strings of lines — a header list as
+//! `name\nvalue\n` lines (neither may hold a line break), a step's results
+//! as [`Flight::info`]'s fields — and bytes as `Uint8Array`s.
 #![deny(missing_docs)]
-// Only the browser build has anything to translate.
+// Only the browser build has anything to export.
 #![cfg(target_arch = "wasm32")]
 
-mod error;
-mod events;
-mod outcome;
-mod request;
-
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use js_sys::Promise;
-use oncely::{Client, Durability, MemoryStore, RetryPolicy};
+use bytes::Bytes;
+use oncely::intent::{SECRET_HEADERS, check_name};
+use oncely::pilot::{Boarding, Pilot, Step, candidate};
+use oncely::retry::{RetryBudget, classify};
+use oncely::runtime::{OsRandom, Random};
+use oncely::store::encoding::{decode, encode};
+use oncely::transport::{TransportError, TransportErrorKind};
+use oncely::{
+    Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
+};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 /// The package's allocator: talc, smaller than dlmalloc. The browser build
 /// is single-threaded (no `atomics`), the case talc documents this for.
@@ -30,362 +37,405 @@ use wasm_bindgen_futures::JsFuture;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-pub use error::set_error_class;
-use error::{invalid, set, to_js};
-use events::Listeners;
-use oncely::runtime::{global_property, property};
-pub use outcome::Outcome;
-use request::Parts;
+/// What the JavaScript does next, as [`Flight`]'s methods answer.
+mod next {
+    /// Send the attempt ([`super::Flight::attempt`]).
+    pub const FLY: u8 = 0;
+    /// Finished: read the outcome or the error.
+    pub const DONE: u8 = 1;
+    /// Wait [`super::Flight::delay`], then attempt again.
+    pub const RETRY: u8 = 2;
+}
 
-#[wasm_bindgen(typescript_custom_section)]
-const TYPES: &str = r#"
-export interface OpenOptions {
-  /** Separates the intents of one app from another's: database `oncely:<namespace>`. Default "default". */
-  namespace?: string;
-  /** "indexeddb" (default in browsers: survives reloads) or "memory" (Node, tests). */
-  store?: "indexeddb" | "memory";
-  /** "strict" (default): a new intent is on disk before it is sent. "relaxed": faster, may be lost with power. */
-  durability?: "strict" | "relaxed";
-  /** fetch's credentials mode: "same-origin" (default) or "include" (cookies to another origin). */
-  credentials?: "same-origin" | "include";
-  retry?: RetryOptions;
-}
-export interface RetryOptions {
-  /** Attempts before giving up (default 8). */
-  maxAttempts?: number;
-  /** First backoff ceiling in ms (default 500). */
-  baseDelayMs?: number;
-  /** Largest backoff in ms (default 20000). */
-  maxDelayMs?: number;
-  /** Overall deadline in ms, offline time excluded (default 120000). */
-  deadlineMs?: number;
-}
-export interface SendRequest {
-  /** The intent's stable name: same name, same intent. */
-  intent: string;
-  /** Default "POST". */
-  method?: string;
-  /** Absolute, or relative to the page (or worker). */
-  url: string | URL;
-  headers?: HeadersInit;
-  body?: string | ArrayBuffer | ArrayBufferView | null;
-}
-export interface PendingIntent {
-  intent: string;
-  key: string;
-  attempts: number;
-  /** ms since the epoch. */
-  createdAt: number;
-  /** "pending", or "failed" when it gave up (resume() tries it again). */
-  state: "pending" | "failed";
-}
-export type OncelyEventType = "created" | "attempt" | "retry" | "joined" | "replayed" | "conflict" | "settled" | "failed" | "offline";
-export interface OncelyEvent {
-  type: OncelyEventType;
-  intent: string;
-  key?: string;
-  /** ms since the epoch. */
-  at: number;
-  /** attempt, retry: the attempt's number (from 1, across reloads). settled: attempts it took. */
-  attempt?: number;
-  /** retry: the wait before the next attempt. */
-  delayMs?: number;
-  /** retry: the failed attempt's status, when one arrived. settled: the response status. */
-  status?: number;
-  /** retry: why the attempt did not settle, for people. */
-  reason?: string;
-  /** failed: the OncelyError. */
-  error?: Error;
-}
-"#;
-
+/// The retry policy and budget one client's flights share.
 #[wasm_bindgen]
-extern "C" {
-    /// Options of `Oncely.open`.
-    #[wasm_bindgen(typescript_type = "OpenOptions")]
-    pub type OpenOptions;
-    /// The argument of `send`.
-    #[wasm_bindgen(typescript_type = "SendRequest")]
-    pub type SendRequest;
-    /// The `init` of `fetch`: fetch's own, plus the intent.
-    #[wasm_bindgen(typescript_type = "RequestInit & { intent: string }")]
-    pub type FetchInit;
-    /// A request as `fetch` takes it.
-    #[wasm_bindgen(typescript_type = "RequestInfo | URL")]
-    pub type FetchInput;
-    /// An event handler.
-    #[wasm_bindgen(typescript_type = "(event: OncelyEvent) => void")]
-    pub type Handler;
-    /// The pending intents.
-    #[wasm_bindgen(typescript_type = "PendingIntent[]")]
-    pub type PendingIntents;
-    /// What `on` returns.
-    #[wasm_bindgen(typescript_type = "() => void")]
-    pub type Unsubscribe;
-}
-
-/// Makes requests happen once, in the browser: each intent is recorded in
-/// IndexedDB before it is sent, sent with one `Idempotency-Key` however
-/// often it is retried, reloaded or raced by another tab, and its outcome
-/// replayed afterwards.
-#[wasm_bindgen]
-pub struct Oncely {
-    client: Client,
-    listeners: Rc<Listeners>,
-    namespace: String,
-    store: &'static str,
-    web_locks: bool,
-    persisted: Option<Promise>,
+pub struct Core {
+    policy: RetryPolicy,
+    budget: RetryBudget,
+    random: Arc<dyn Random>,
+    retention: Duration,
 }
 
 #[wasm_bindgen]
-impl Oncely {
-    /// Opens the client of `options.namespace`. Rejects with an
-    /// `OncelyError` (`code` "storage") when IndexedDB cannot be used, or
-    /// "invalid" for bad options.
-    pub async fn open(options: Option<OpenOptions>) -> Result<Oncely, JsValue> {
-        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let namespace =
-            string_option(&options, "namespace")?.unwrap_or_else(|| "default".to_owned());
-        let durability = match string_option(&options, "durability")?.as_deref() {
-            None | Some("strict") => Durability::Strict,
-            Some("relaxed") => Durability::Relaxed,
-            Some(_) => return Err(invalid("durability must be \"strict\" or \"relaxed\"")),
-        };
-        let include_credentials = match string_option(&options, "credentials")?.as_deref() {
-            None | Some("same-origin") => false,
-            Some("include") => true,
-            Some(_) => {
-                return Err(invalid(
-                    "credentials must be \"same-origin\" or \"include\"",
-                ));
+impl Core {
+    /// A client's core (`0` keeps a default).
+    #[wasm_bindgen(constructor)]
+    pub fn new(max_attempts: u32, base_delay_ms: f64, max_delay_ms: f64, deadline_ms: f64) -> Core {
+        let mut policy = RetryPolicy::default();
+        let ms = |n: f64, default: Duration| {
+            if n > 0.0 {
+                Duration::from_millis(n.min(1e15) as u64)
+            } else {
+                default
             }
         };
-        let listeners = Rc::new(Listeners::default());
-        let events = Rc::clone(&listeners);
-        let transport =
-            oncely::transport::HttpTransport::default().include_credentials(include_credentials);
-        let mut builder = Client::builder()
-            .transport(transport)
-            .retry(retry_policy(&options)?)
-            .on_event(move |event| events.dispatch(event));
-        let store_option = string_option(&options, "store")?;
-        let (store, web_locks, persisted) = match store_option.as_deref() {
-            Some("memory") => {
-                builder = builder.store(MemoryStore::new());
-                ("memory", false, None)
+        if max_attempts > 0 {
+            policy.max_attempts = max_attempts;
+        }
+        policy.base_delay = ms(base_delay_ms, policy.base_delay);
+        policy.max_delay = ms(max_delay_ms, policy.max_delay);
+        policy.deadline = ms(deadline_ms, policy.deadline);
+        Core {
+            policy,
+            budget: RetryBudget::default(),
+            random: Arc::new(OsRandom),
+            retention: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+
+    /// A flight of the intent `name` for a call with this request (its
+    /// headers lower-case, as `Headers` lists them; an `idempotency-key`
+    /// among them is the intent's key). Throws a message when the name or
+    /// the key is invalid.
+    pub fn flight(
+        &self,
+        name: String,
+        method: String,
+        url: String,
+        headers: &str,
+        body: Vec<u8>,
+        now: f64,
+    ) -> Result<Flight, String> {
+        check_name(&name).map_err(|e| e.to_string())?;
+        let headers = parse_headers(headers);
+        let key = match headers.iter().find(|(n, _)| n == "idempotency-key") {
+            Some((_, value)) => {
+                Some(Key::from_header(value).map_err(|_| "invalid Idempotency-Key header")?)
             }
-            None | Some("indexeddb") => {
-                let store = oncely::IndexedDbStore::open(&namespace, durability)
-                    .await
-                    .map_err(|e| to_js(&e))?;
-                let web_locks = store.has_web_locks();
-                builder = builder.store(store);
-                ("indexeddb", web_locks, request_persistence())
-            }
-            Some(_) => return Err(invalid("store must be \"indexeddb\" or \"memory\"")),
+            None => None,
         };
-        let client = builder.build().map_err(|e| to_js(&e))?;
-        Ok(Oncely {
-            client,
-            listeners,
-            namespace,
-            store,
-            web_locks,
-            persisted,
+        let request = Arc::new(Request {
+            method,
+            url,
+            headers,
+            body: Bytes::from(body),
+        });
+        let now = now as u64;
+        let minted = key
+            .clone()
+            .unwrap_or_else(|| Key::mint(now, self.random.as_ref()));
+        let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
+        let record = candidate(name, stored, minted, now, self.retention);
+        Ok(Flight {
+            fingerprint: record.fingerprint,
+            candidate: Some(record),
+            key,
+            pilot: None,
+            outcome: None,
+            error: None,
+            write: None,
+            event: None,
+            delay: 0,
+            reason: String::new(),
+            status: None,
         })
     }
-
-    /// Sends `request` once: records it, sends it with its intent's key,
-    /// retries under that key, and resolves with the definitive outcome (or
-    /// the stored one, `replayed`). The same intent with the same request
-    /// joins the flight in progress; with a different one it rejects with
-    /// code "conflict" and sends nothing.
-    pub async fn send(&self, request: SendRequest) -> Result<Outcome, JsValue> {
-        let parts = request::from_send(&request)?;
-        self.run(parts).await.map(Outcome::new)
-    }
-
-    /// `fetch`, made to happen once: `init.intent` names the intent;
-    /// resolves with a standard `Response` of the definitive outcome.
-    pub async fn fetch(
-        &self,
-        input: FetchInput,
-        init: FetchInit,
-    ) -> Result<web_sys::Response, JsValue> {
-        let parts = request::from_fetch(&input, &init).await?;
-        let outcome = self.run(parts).await?;
-        response(&outcome)
-    }
-
-    /// Settles every intent an earlier page (or a failed attempt) left
-    /// unsettled, under its original key. Resolves with the outcome of each
-    /// it settled; the others emit "failed" events.
-    pub async fn resume(&self) -> Result<Vec<Outcome>, JsValue> {
-        let results = self.client.resume().await.map_err(|e| to_js(&e))?;
-        Ok(results.into_iter().flatten().map(Outcome::new).collect())
-    }
-
-    /// The intents whose outcome is not yet known, oldest first.
-    pub async fn pending(&self) -> Result<PendingIntents, JsValue> {
-        let records = self.client.pending().await.map_err(|e| to_js(&e))?;
-        let list = js_sys::Array::new();
-        for record in records {
-            let item = js_sys::Object::new();
-            set(&item, "intent", &record.name.as_str().into());
-            set(&item, "key", &record.key.as_str().into());
-            set(&item, "attempts", &record.attempts.into());
-            set(&item, "createdAt", &(record.created_at as f64).into());
-            set(&item, "state", &record.state.as_str().into());
-            list.push(&item);
-        }
-        Ok(list.unchecked_into())
-    }
-
-    /// Removes the intent `intent`: the next call with that name is a new
-    /// intent with a new key. Resolves `true` when there was one.
-    pub async fn forget(&self, intent: String) -> Result<bool, JsValue> {
-        self.client.forget(&intent).await.map_err(|e| to_js(&e))
-    }
-
-    /// Calls `handler` with every event of `type` ("created", "attempt",
-    /// "retry", "joined", "replayed", "conflict", "settled", "failed",
-    /// "offline", or "*" for all); returns a function that unsubscribes it.
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "OncelyEventType | \"*\"")] r#type: String,
-        handler: Handler,
-    ) -> Result<Unsubscribe, JsValue> {
-        let handler: js_sys::Function = handler
-            .dyn_into()
-            .map_err(|_| invalid("on(): the handler must be a function"))?;
-        self.listeners
-            .add(&r#type, handler)
-            .map(JsCast::unchecked_into)
-    }
-
-    /// The namespace this client was opened with.
-    #[wasm_bindgen(getter)]
-    pub fn namespace(&self) -> String {
-        self.namespace.clone()
-    }
-
-    /// "indexeddb" or "memory".
-    #[wasm_bindgen(getter)]
-    pub fn store(&self) -> String {
-        self.store.to_owned()
-    }
-
-    /// Whether tabs take turns on an intent through Web Locks (`false`
-    /// where `navigator.locks` is missing: then each tab may send, under the
-    /// same key, and the server replays).
-    #[wasm_bindgen(getter, js_name = webLocks)]
-    pub fn web_locks(&self) -> bool {
-        self.web_locks
-    }
-
-    /// Whether the browser granted persistent storage
-    /// (`navigator.storage.persist()`, asked at open): without it, a browser
-    /// may evict the intents under storage pressure (Safari after 7 days
-    /// without a visit). `false` where it cannot be asked (workers, Node,
-    /// the memory store).
-    pub async fn persisted(&self) -> bool {
-        match &self.persisted {
-            Some(promise) => JsFuture::from(promise.clone())
-                .await
-                .is_ok_and(|granted| granted == JsValue::TRUE),
-            None => false,
-        }
-    }
 }
 
-impl Oncely {
-    /// The call, boxed: `send` and `fetch` share one copy of the flight's
-    /// code instead of each inlining it (a browser downloads every copy).
-    fn run(&self, parts: Parts) -> Pin<Box<dyn Future<Output = Result<oncely::Outcome, JsValue>>>> {
-        let mut call = self
-            .client
-            .intent(parts.intent)
-            .method(&parts.method, parts.url);
-        for (name, value) in parts.headers {
-            call = call.header(name, value);
-        }
-        let sent = call.body(parts.body).send();
-        Box::pin(async move { sent.await.map_err(|e| to_js(&e)) })
-    }
+/// One flight of one intent: its candidate record, then the pilot's
+/// decisions, and what the last one produced.
+#[wasm_bindgen]
+pub struct Flight {
+    fingerprint: Fingerprint,
+    /// The record written if none exists (until boarding).
+    candidate: Option<Record>,
+    /// The caller's own key, if it gave one.
+    key: Option<Key>,
+    pilot: Option<Pilot>,
+    outcome: Option<Outcome>,
+    error: Option<Error>,
+    /// The record to write before going on.
+    write: Option<Vec<u8>>,
+    event: Option<&'static str>,
+    delay: u64,
+    reason: String,
+    status: Option<u16>,
 }
 
-/// `options[name]` as a string, if present.
-fn string_option(options: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
-    match property(options, name) {
-        None => Ok(None),
-        Some(value) => value.as_string().map(Some).ok_or_else(|| {
-            let mut message = String::from(name);
-            message.push_str(" must be a string");
-            invalid(&message)
-        }),
+#[wasm_bindgen]
+impl Flight {
+    /// The record to add, if the intent has none yet.
+    pub fn candidate(&self) -> Vec<u8> {
+        self.candidate.as_ref().map(encode).unwrap_or_default()
     }
-}
 
-/// `options.retry` over the defaults.
-fn retry_policy(options: &JsValue) -> Result<RetryPolicy, JsValue> {
-    let mut policy = RetryPolicy::default();
-    let Some(retry) = property(options, "retry") else {
-        return Ok(policy);
-    };
-    let number = |name: &str| -> Result<Option<f64>, JsValue> {
-        match property(&retry, name) {
-            None => Ok(None),
-            Some(value) => match value.as_f64() {
-                Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-                _ => {
-                    let mut message = String::from("retry.");
-                    message.push_str(name);
-                    message.push_str(" must be a non-negative number");
-                    Err(invalid(&message))
+    /// Decides on the intent as stored: `stored` is the record found, or
+    /// `undefined` when the candidate was added. Answers `FLY` or `DONE`
+    /// (after writing [`write`](Self::write), when there is one).
+    pub fn board(&mut self, stored: Option<Vec<u8>>, now: f64, core: &Core) -> u8 {
+        let created = stored.is_none();
+        let record = match stored.map(|bytes| decode(&bytes)) {
+            Some(Ok(record)) => record,
+            Some(Err(error)) => return self.done(Err(error), None),
+            None => match self.candidate.take() {
+                Some(record) => record,
+                None => {
+                    return self.done(
+                        Err(Error::new(ErrorKind::Store, "the flight has boarded")),
+                        None,
+                    );
                 }
             },
+        };
+        self.candidate = None;
+        if created {
+            self.event = Some("created");
         }
-    };
-    if let Some(n) = number("maxAttempts")? {
-        if n < 1.0 {
-            return Err(invalid("retry.maxAttempts must be at least 1"));
+        let boarding = Pilot::board(
+            record,
+            created,
+            self.fingerprint,
+            self.key.take(),
+            now as u64,
+            &core.policy,
+            Arc::clone(&core.random),
+        );
+        match boarding {
+            Boarding::Fly(pilot) => {
+                self.pilot = Some(pilot);
+                next::FLY
+            }
+            Boarding::Land(_, result, event) => self.done(result, event),
+            Boarding::Expire(mut record, update, error) => {
+                if let Some(update) = update {
+                    record.apply(update);
+                    self.write = Some(encode(&record));
+                }
+                self.done(Err(error.clone()), Some(EventKind::Failed { error }))
+            }
         }
-        policy.max_attempts = n.min(f64::from(u32::MAX)) as u32;
     }
-    let ms = |n: f64| Duration::from_millis(n.min(1e15) as u64);
-    if let Some(n) = number("baseDelayMs")? {
-        policy.base_delay = ms(n);
+
+    fn done(&mut self, result: Result<Outcome, Error>, event: Option<EventKind>) -> u8 {
+        self.event = event.as_ref().map(event_type);
+        match result {
+            Ok(outcome) => self.outcome = Some(outcome),
+            Err(error) => self.error = Some(error),
+        }
+        next::DONE
     }
-    if let Some(n) = number("maxDelayMs")? {
-        policy.max_delay = ms(n);
+
+    /// Starts the next attempt: answers its number (write
+    /// [`write`](Self::write) first, when there is one).
+    pub fn attempt(&mut self) -> u32 {
+        let Some(pilot) = self.pilot.as_mut() else {
+            return 0;
+        };
+        let (number, update) = pilot.attempt();
+        self.write = update.map(|update| {
+            let mut record = pilot.record().clone();
+            record.apply(update);
+            encode(&record)
+        });
+        number
     }
-    if let Some(n) = number("deadlineMs")? {
-        policy.deadline = ms(n);
+
+    /// The time limit in ms of the attempt about to be sent at `now`, after
+    /// waiting `offline` ms to be online (not counted against the deadline).
+    pub fn timeout(&mut self, offline: f64, now: f64) -> f64 {
+        let Some(pilot) = self.pilot.as_mut() else {
+            return 0.0;
+        };
+        pilot.waited_offline(offline as u64);
+        pilot.attempt_timeout(now as u64).as_millis() as f64
     }
-    Ok(policy)
+
+    /// The attempt's answer: a response (`status`, `headers`, `body`), or
+    /// none — `status` 0 with why in `headers`, 1 when it timed out.
+    /// Answers `DONE` (write first) or `RETRY`.
+    pub fn land(&mut self, status: u16, headers: &str, body: Vec<u8>, now: f64, core: &Core) -> u8 {
+        let result = match status {
+            0 | 1 => {
+                let kind = if status == 1 {
+                    TransportErrorKind::Timeout
+                } else {
+                    TransportErrorKind::Interrupted
+                };
+                Err(TransportError::new(kind, headers))
+            }
+            _ => Ok(Response {
+                status,
+                headers: parse_headers(headers),
+                body: Bytes::from(body),
+            }),
+        };
+        let class = classify(result.as_ref());
+        let Some(pilot) = self.pilot.as_mut() else {
+            return self.done(
+                Err(Error::new(ErrorKind::Store, "the flight has not boarded")),
+                None,
+            );
+        };
+        let step = pilot.land(result, class, now as u64, &core.budget);
+        let event = step.event();
+        let written = |update| {
+            let mut record = pilot.record().clone();
+            record.apply(update);
+            Some(encode(&record))
+        };
+        match step {
+            Step::Retry {
+                delay,
+                reason,
+                status,
+            } => {
+                self.event = Some("retry");
+                self.delay = delay.as_millis() as u64;
+                self.reason = reason;
+                self.status = status;
+                next::RETRY
+            }
+            Step::Settle(update, outcome) => {
+                self.write = written(update);
+                self.done(Ok(outcome), event)
+            }
+            Step::Fail(update, error) => {
+                self.write = written(update);
+                self.done(Err(error), event)
+            }
+        }
+    }
+
+    /// The record to write now, once.
+    pub fn write(&mut self) -> Option<Vec<u8>> {
+        self.write.take()
+    }
+
+    /// What the last step produced, one field per line: the event's type
+    /// (once; empty: none), the key, the attempts, a retry's delay (ms),
+    /// status and reason, the outcome's status and whether it is replayed
+    /// (`1`), the error's code and last status, the outcome's header count
+    /// and headers, and last the error's message (which may span lines).
+    pub fn info(&mut self) -> String {
+        let mut text = String::new();
+        let mut line = |field: &str| {
+            text.push_str(field);
+            text.push('\n');
+        };
+        line(self.event.take().unwrap_or(""));
+        let record = self
+            .pilot
+            .as_ref()
+            .map(Pilot::record)
+            .or(self.candidate.as_ref());
+        let key = match (record, &self.outcome, &self.error) {
+            (Some(record), ..) => Some(&record.key),
+            (None, Some(outcome), _) => Some(outcome.key()),
+            (None, None, Some(error)) => error.key(),
+            _ => None,
+        };
+        line(key.map_or("", Key::as_str));
+        let attempts = match (&self.outcome, record) {
+            (Some(outcome), _) => outcome.attempts(),
+            (None, Some(record)) => record.attempts,
+            _ => 0,
+        };
+        line(&attempts.to_string());
+        line(&self.delay.to_string());
+        line(&self.status.map(|s| s.to_string()).unwrap_or_default());
+        line(&self.reason);
+        line(
+            &self
+                .outcome
+                .as_ref()
+                .map(|o| o.status().to_string())
+                .unwrap_or_default(),
+        );
+        line(if self.outcome.as_ref().is_some_and(Outcome::replayed) {
+            "1"
+        } else {
+            ""
+        });
+        line(self.error.as_ref().map_or("", |e| e.kind().code()));
+        line(
+            &self
+                .error
+                .as_ref()
+                .and_then(Error::last_status)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        );
+        let headers = self.outcome.as_ref().map_or(&[][..], Outcome::headers);
+        line(&headers.len().to_string());
+        text.push_str(&join_headers(headers));
+        if let Some(error) = &self.error {
+            text.push_str(&error.to_string());
+        }
+        text
+    }
+
+    /// The outcome's body.
+    pub fn body(&self) -> Vec<u8> {
+        self.outcome
+            .as_ref()
+            .map(|o| o.body().to_vec())
+            .unwrap_or_default()
+    }
 }
 
-/// Asks for persistent storage where a page may (`navigator.storage.persist`
-/// exists in windows, not in workers); the answer arrives later.
-fn request_persistence() -> Option<Promise> {
-    let navigator = global_property("navigator")?;
-    let storage = property(&navigator, "storage")?;
-    let persist: js_sys::Function = property(&storage, "persist")?.dyn_into().ok()?;
-    persist.call0(&storage).ok()?.dyn_into().ok()
+/// A stored record as JavaScript reads it (`pending`, `resume`), one field
+/// per line: name, key, attempts, creation (ms since the epoch), state,
+/// whether it is unsettled (`1`), method, URL, then the request's headers.
+/// Throws a message when the record is damaged or foreign.
+#[wasm_bindgen]
+pub fn stored(bytes: &[u8]) -> Result<String, String> {
+    let record = decode(bytes).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    for field in [
+        record.name.as_str(),
+        record.key.as_str(),
+        &record.attempts.to_string(),
+        &record.created_at.to_string(),
+        record.state.as_str(),
+        if record.is_unsettled() { "1" } else { "" },
+        &record.request.method,
+        &record.request.url,
+    ] {
+        text.push_str(field);
+        text.push('\n');
+    }
+    text.push_str(&join_headers(&record.request.headers));
+    Ok(text)
 }
 
-/// The outcome as a standard `Response`.
-fn response(core: &oncely::Outcome) -> Result<web_sys::Response, JsValue> {
-    let init = web_sys::ResponseInit::new();
-    init.set_status(core.status());
-    init.set_headers(&outcome::headers(core.headers()));
-    // Null-body statuses must have no body at all.
-    let body = if matches!(core.status(), 101 | 103 | 204 | 205 | 304) {
-        None
-    } else {
-        Some(js_sys::Uint8Array::from(&core.body()[..]))
-    };
-    web_sys::Response::new_with_opt_buffer_source_and_init(body.as_ref().map(AsRef::as_ref), &init)
-        .map_err(|_| invalid("the outcome cannot be expressed as a Response"))
+/// The request body of a stored record.
+#[wasm_bindgen(js_name = storedBody)]
+pub fn stored_body(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    decode(bytes)
+        .map(|record| record.request.body.to_vec())
+        .map_err(|e| e.to_string())
+}
+
+fn event_type(event: &EventKind) -> &'static str {
+    match event {
+        EventKind::Created => "created",
+        EventKind::Attempt { .. } => "attempt",
+        EventKind::RetryScheduled { .. } => "retry",
+        EventKind::Joined => "joined",
+        EventKind::Offline => "offline",
+        EventKind::Replayed => "replayed",
+        EventKind::Conflict => "conflict",
+        EventKind::Settled { .. } => "settled",
+        _ => "failed",
+    }
+}
+
+fn parse_headers(text: &str) -> Vec<(String, String)> {
+    let mut lines = text.split('\n');
+    let mut headers = Vec::new();
+    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
+        headers.push((name.to_owned(), value.to_owned()));
+    }
+    headers
+}
+
+fn join_headers(headers: &[(String, String)]) -> String {
+    let mut text = String::new();
+    for (name, value) in headers {
+        text.push_str(name);
+        text.push('\n');
+        text.push_str(value);
+        text.push('\n');
+    }
+    text
 }

@@ -40,7 +40,7 @@ pub(super) async fn fly(
         .unwrap_or_else(|| Key::mint(now, inner.random.as_ref()));
     let record = candidate(
         name.clone(),
-        inner.persistable(&request),
+        request.stored(|name| inner.is_secret(name)),
         minted,
         now,
         inner.retention,
@@ -198,29 +198,6 @@ impl Flight<'_> {
 }
 
 impl Inner {
-    /// The request as it may be stored: without credentials (shared as is
-    /// when it carries none).
-    fn persistable(&self, request: &Arc<Request>) -> Arc<Request> {
-        if !request
-            .headers
-            .iter()
-            .any(|(name, _)| self.is_secret(name) || name == "idempotency-key")
-        {
-            return Arc::clone(request);
-        }
-        Arc::new(Request {
-            method: request.method.clone(),
-            url: request.url.clone(),
-            headers: request
-                .headers
-                .iter()
-                .filter(|(name, _)| !self.is_secret(name) && name != "idempotency-key")
-                .cloned()
-                .collect(),
-            body: request.body.clone(),
-        })
-    }
-
     pub(super) fn is_secret(&self, name: &str) -> bool {
         self.secret_headers
             .iter()

@@ -6,10 +6,8 @@ use bytes::Bytes;
 
 use super::Client;
 use crate::flight::Candidate;
+use crate::intent::check_name;
 use crate::{Error, Key, Outcome};
-
-/// The longest intent name accepted, in bytes.
-const MAX_NAME_LEN: usize = 512;
 
 /// A request for one intent, built from [`Client::intent`] and sent with
 /// [`send`](Self::send). Setters never fail; `send` reports the first
@@ -181,21 +179,6 @@ impl<'a> IntentRequest<'a> {
         };
         client.run(name, candidate, key).await
     }
-}
-
-fn check_name(name: &str) -> Result<(), Error> {
-    // Most names are ASCII: check their bytes; decode characters otherwise.
-    let control = if name.is_ascii() {
-        name.bytes().any(|b| b.is_ascii_control())
-    } else {
-        name.chars().any(char::is_control)
-    };
-    if name.is_empty() || name.len() > MAX_NAME_LEN || control {
-        return Err(Error::invalid_input(format!(
-            "invalid intent name \"{name}\": 1 to {MAX_NAME_LEN} bytes, no control characters"
-        )));
-    }
-    Ok(())
 }
 
 /// The common methods, upper-cased without allocating.

@@ -19,9 +19,6 @@ use crate::store::{MemoryStore, Store};
 use crate::transport::Transport;
 use crate::{Error, Key, Outcome, Subscription};
 
-/// Headers that are credentials: never written to the store.
-const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-
 /// Supplies credential headers at send time, for every attempt, resumed ones
 /// included (the store never holds them).
 pub type Credentials = Arc<dyn CredentialsFn>;
@@ -332,8 +329,10 @@ impl ClientBuilder {
         for handler in self.handlers {
             events.add(handler);
         }
-        let mut secret_headers: Vec<String> =
-            SECRET_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+        let mut secret_headers: Vec<String> = crate::intent::SECRET_HEADERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         secret_headers.extend(self.secret_headers);
         Ok(Client {
             inner: Arc::new(Inner {

@@ -1,0 +1,573 @@
+// oncely in JavaScript: performs what a flight needs (fetch, IndexedDB, Web
+// Locks, timers, events) and asks the WebAssembly core what to do next —
+// the same core, and the same decisions, as the Rust client's
+// (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
+// what a status means or whether a request conflicts with its record.
+import init, { Core, stored, storedBody } from './oncely.js';
+
+/** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "storage" or "invalid". */
+export class OncelyError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'OncelyError';
+    this.code = code;
+  }
+}
+
+// What the core answers (js/src/lib.rs, `next`).
+const DONE = 1;
+const RETRY = 2;
+const TYPES = ['created', 'attempt', 'retry', 'joined', 'replayed', 'conflict', 'settled', 'failed', 'offline', '*'];
+const NULL_BODY = [101, 103, 204, 205, 304];
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const scope = globalThis;
+
+function failure(message, code, intent, key, lastStatus) {
+  const error = new OncelyError(message, code);
+  if (intent !== undefined) error.intent = intent;
+  if (key) error.key = key;
+  if (lastStatus !== undefined) error.lastStatus = lastStatus;
+  return error;
+}
+
+const invalid = (message, intent) => failure(message, 'invalid', intent);
+const describe = (error) => String(error?.message ?? error);
+const lines = (headers) => {
+  const text = [];
+  headers.forEach((value, name) => text.push(name, value));
+  return text.length ? text.join('\n') + '\n' : '';
+};
+const toHeaders = (fields, from, count) => {
+  const headers = new Headers();
+  for (let i = from; i < from + 2 * count; i += 2) {
+    try {
+      headers.append(fields[i], fields[i + 1]);
+    } catch {
+      // A header the platform refuses to hold is left out.
+    }
+  }
+  return headers;
+};
+
+/** The `Oncely` entry point, with the WebAssembly located by `locate`. */
+export function entry(locate) {
+  let ready;
+  return {
+    async open(options) {
+      ready ??= Promise.resolve(locate()).then((module_or_path) => init({ module_or_path }));
+      try {
+        await ready;
+      } catch (cause) {
+        ready = undefined;
+        const error = failure(`oncely could not load its WebAssembly: ${describe(cause)}`, 'storage');
+        error.cause = cause;
+        throw error;
+      }
+      return Oncely.open(options ?? {});
+    },
+  };
+}
+
+function option(options, name, allowed) {
+  const value = options[name];
+  if (value === undefined) return allowed?.[0];
+  if (typeof value !== 'string' || (allowed && !allowed.includes(value))) {
+    throw invalid(allowed ? `${name} must be ${allowed.map((a) => `"${a}"`).join(' or ')}` : `${name} must be a string`);
+  }
+  return value;
+}
+
+function retryOptions(retry = {}) {
+  const number = (name) => {
+    const value = retry[name];
+    if (value === undefined) return 0;
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+      throw invalid(`retry.${name} must be a non-negative number`);
+    }
+    return value;
+  };
+  const attempts = number('maxAttempts');
+  if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
+  return [Math.min(attempts, 2 ** 32 - 1), number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
+}
+
+/**
+ * Makes requests happen once: each intent is recorded before it is sent,
+ * sent with one `Idempotency-Key` however often it is retried, reloaded or
+ * raced by another tab, and its outcome replayed afterwards.
+ */
+class Oncely {
+  #core;
+  #store;
+  #locks;
+  #credentials;
+  #persisted;
+  #listeners = [];
+  #flights = new Map();
+
+  constructor(core, store, locks, credentials, persisted, namespace, kind) {
+    this.#core = core;
+    this.#store = store;
+    this.#locks = locks;
+    this.#credentials = credentials;
+    this.#persisted = persisted;
+    this.namespace = namespace;
+    this.store = kind;
+    this.webLocks = Boolean(locks);
+  }
+
+  static async open(options) {
+    if (typeof options !== 'object') throw invalid('open(): options must be an object');
+    const namespace = option(options, 'namespace') ?? 'default';
+    const kind = option(options, 'store', ['indexeddb', 'memory']);
+    const durability = option(options, 'durability', ['strict', 'relaxed']);
+    const credentials = option(options, 'credentials', ['same-origin', 'include']);
+    const core = new Core(...retryOptions(options.retry));
+    if (kind === 'memory') return new Oncely(core, memoryStore(), null, credentials, null, namespace, kind);
+    const database = await openDatabase(namespace, durability);
+    const locks = scope.navigator?.locks ?? null;
+    const storage = scope.navigator?.storage;
+    let persisted = null;
+    try {
+      persisted = typeof storage?.persist === 'function' ? storage.persist() : null;
+    } catch {
+      // Not allowed here: reported as not persisted.
+    }
+    return new Oncely(core, database, locks, credentials, persisted, namespace, kind);
+  }
+
+  /** Sends `request` once (see the README); resolves with its `Outcome`. */
+  async send(request) {
+    if (typeof request !== 'object' || request === null) throw invalid('send(): the request must be an object');
+    const { intent, method = 'POST', url, headers, body } = request;
+    if (typeof intent !== 'string') throw invalid('send(): intent must be a string');
+    if (typeof method !== 'string') throw invalid('send(): method must be a string', intent);
+    if (url === undefined) throw invalid('send(): url is required', intent);
+    let bytes;
+    if (body === undefined || body === null) bytes = new Uint8Array();
+    else if (typeof body === 'string') bytes = encoder.encode(body);
+    else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body.slice(0));
+    else if (ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+    else throw invalid('send(): body must be a string, an ArrayBuffer, a typed array or null', intent);
+    const parts = checked(intent, () => new Request(url, { method, headers, body: bytes.length ? bytes : undefined }));
+    return this.#run(intent, parts, bytes).then((done) => done.outcome());
+  }
+
+  /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
+  async fetch(input, init) {
+    const intent = init?.intent;
+    if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string naming the intent');
+    const parts = checked(intent, () => new Request(input, init));
+    const bytes = new Uint8Array(await parts.arrayBuffer());
+    return this.#run(intent, parts, bytes).then((done) => done.response());
+  }
+
+  /** Settles every intent left unsettled, under its original key; resolves with the outcomes it settled. */
+  async resume() {
+    const records = (await this.#records()).filter((record) => record.unsettled);
+    const results = await Promise.allSettled(
+      records.map((record) => {
+        const headers = new Headers(record.headers);
+        headers.set('idempotency-key', `"${record.key}"`);
+        const parts = { method: record.method, url: record.url, headers };
+        return this.#run(record.intent, parts, record.body()).then((done) => done.outcome());
+      }),
+    );
+    return results.filter((result) => result.status === 'fulfilled').map((result) => result.value);
+  }
+
+  /** The intents whose outcome is not yet known, oldest first. */
+  async pending() {
+    return (await this.#records())
+      .filter((record) => record.unsettled)
+      .map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
+  }
+
+  /** Removes the intent: the next call with that name is a new intent with a new key. */
+  async forget(intent) {
+    if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
+    if (this.#flights.has(intent)) throw invalid('cannot forget an intent while it is in flight', intent);
+    return this.#store.remove(intent);
+  }
+
+  /** Calls `handler` with every event of `type` (or "*"); returns a function that unsubscribes it. */
+  on(type, handler) {
+    if (!TYPES.includes(type)) throw invalid(`on(): the event type must be one of ${TYPES.join(', ')}`);
+    if (typeof handler !== 'function') throw invalid('on(): the handler must be a function');
+    const listener = [type, handler];
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Whether the browser granted persistent storage (asked at open). */
+  async persisted() {
+    try {
+      return (await this.#persisted) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  #emit(type, intent, key, fields) {
+    const listeners = this.#listeners.filter(([t]) => t === type || t === '*');
+    if (!listeners.length) return;
+    const event = { type, intent, key: key || undefined, at: Date.now(), ...fields };
+    for (const [, handler] of listeners) {
+      try {
+        handler(event);
+      } catch {
+        // A handler that throws disturbs neither the intent nor the others.
+      }
+    }
+  }
+
+  async #records() {
+    const values = await this.#store.list();
+    const records = values.map((bytes) => {
+      let text;
+      try {
+        text = stored(bytes);
+      } catch (message) {
+        throw failure(describe(message), 'storage');
+      }
+      const [intent, key, attempts, createdAt, state, unsettled, method, url, ...rest] = text.split('\n');
+      const headers = [];
+      for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
+      const body = () => storedBody(bytes);
+      return { intent, key, attempts: +attempts, createdAt: +createdAt, state, unsettled: !!unsettled, method, url, headers, body };
+    });
+    return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
+  }
+
+  // Joins the flight of the intent in progress, or launches it.
+  #run(intent, parts, bytes) {
+    const flying = this.#flights.get(intent);
+    if (flying) {
+      if (flying.method === parts.method && flying.url === parts.url && same(flying.bytes, bytes)) {
+        this.#emit('joined', intent, flying.key);
+        return flying.landing;
+      }
+      this.#emit('conflict', intent, flying.key);
+      return Promise.reject(
+        failure('a different request (method, URL or body) is in flight under this intent; nothing was sent', 'conflict', intent, flying.key),
+      );
+    }
+    const flight = { method: parts.method, url: parts.url, bytes, key: undefined };
+    flight.landing = this.#fly(intent, parts, bytes, flight).finally(() => {
+      if (this.#flights.get(intent) === flight) this.#flights.delete(intent);
+    });
+    this.#flights.set(intent, flight);
+    return flight.landing;
+  }
+
+  async #fly(intent, parts, bytes, entry) {
+    // Asked for now, awaited below: the request is hashed while it is granted.
+    const locking = this.#locks && this.#lock(intent);
+    let flight;
+    let release;
+    try {
+      flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now());
+    } catch (message) {
+      (await locking)?.();
+      throw invalid(describe(message), intent);
+    }
+    try {
+      // Flying alone across tabs: the record read below is the latest.
+      release = await locking;
+      const found = await this.#store.createOrGet(intent, flight.candidate());
+      let next = flight.board(found, Date.now(), this.#core);
+      let info = this.#step(flight, intent);
+      entry.key = info.key;
+      while (next !== DONE) {
+        const attempt = flight.attempt();
+        const write = flight.write();
+        if (write) await this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
+        this.#emit('attempt', intent, info.key, { attempt });
+        let offline = 0;
+        if (scope.navigator?.onLine === false) {
+          this.#emit('offline', intent, info.key);
+          const since = Date.now();
+          await new Promise((online) => scope.addEventListener('online', online, { once: true }));
+          offline = Date.now() - since;
+        }
+        const timeout = flight.timeout(offline, Date.now());
+        const [status, text, body] = await this.#attempt(parts, bytes, `"${info.key}"`, timeout);
+        next = flight.land(status, text, body, Date.now(), this.#core);
+        info = this.#step(flight, intent, attempt);
+        if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
+      }
+      const write = flight.write();
+      if (write) {
+        const written = this.#store.put(intent, write);
+        if (info.code === 'expired') await written.catch((e) => { throw storageError(e, intent, info.key); });
+        else if (info.code) await written.catch(warn);
+        // Settled: nobody waits for the write; a lost one re-sends under the same key and the server replays.
+        else written.catch(warn);
+      }
+      if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
+      return new Landed(intent, info, flight.body());
+    } finally {
+      release?.();
+      flight.free();
+    }
+  }
+
+  // Reads what the core's last step produced, and emits its event.
+  #step(flight, intent, attempt) {
+    const fields = flight.info().split('\n');
+    const count = +fields[10];
+    const info = {
+      key: fields[1],
+      attempts: +fields[2],
+      delay: +fields[3],
+      status: fields[6] ? +fields[6] : undefined,
+      replayed: fields[7] === '1',
+      code: fields[8],
+      lastStatus: fields[9] ? +fields[9] : undefined,
+      headers: () => toHeaders(fields, 11, count),
+      message: fields.slice(11 + 2 * count).join('\n'),
+    };
+    const type = fields[0];
+    if (type === 'retry') {
+      const status = fields[4] ? { status: +fields[4] } : {};
+      this.#emit(type, intent, info.key, { attempt, delayMs: info.delay, reason: fields[5], ...status });
+    } else if (type === 'settled') {
+      this.#emit(type, intent, info.key, { attempt: info.attempts, status: info.status });
+    } else if (type === 'failed') {
+      this.#emit(type, intent, info.key, { error: failure(info.message, info.code, intent, info.key, info.lastStatus) });
+    } else if (type) {
+      this.#emit(type, intent, info.key);
+    }
+    return info;
+  }
+
+  // One attempt: [status, headers as lines, body], or [0 (1: timed out), why, empty].
+  async #attempt(parts, bytes, key, timeout) {
+    const headers = new Headers(parts.headers);
+    headers.set('idempotency-key', key);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeout);
+    try {
+      const response = await fetch(parts.url, {
+        method: parts.method,
+        headers,
+        body: bytes.length ? bytes : undefined,
+        credentials: this.#credentials,
+        signal: abort.signal,
+      });
+      const body = new Uint8Array(await response.arrayBuffer());
+      return [response.status, lines(response.headers), body];
+    } catch (error) {
+      return [abort.signal.aborted ? 1 : 0, abort.signal.aborted ? `timed out after ${timeout} ms` : describe(error), new Uint8Array()];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // The intent's Web Lock: resolves with the function that releases it.
+  #lock(intent) {
+    return new Promise((granted) => {
+      const refused = (error) => {
+        console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
+        granted(() => {});
+      };
+      try {
+        this.#locks
+          .request(`oncely:${this.namespace}/${intent}`, () => new Promise((release) => granted(release)))
+          .catch(refused);
+      } catch (error) {
+        refused(error);
+      }
+    });
+  }
+}
+
+// The request as checked by the platform (method, URL, headers), or "invalid".
+function checked(intent, build) {
+  try {
+    return build();
+  } catch (error) {
+    throw invalid(`invalid request: ${describe(error)}`, intent);
+  }
+}
+
+function same(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const warn = (error) => console.warn(`oncely: settled, but the outcome could not be recorded: ${describe(error)}`);
+const storageError = (error, intent, key) => (error instanceof OncelyError ? error : failure(describe(error), 'storage', intent, key));
+
+/** A flight's definitive result, as an `Outcome` or a `Response`. */
+class Landed {
+  constructor(intent, info, body) {
+    this.intent = intent;
+    this.info = info;
+    this.body = body;
+  }
+
+  outcome() {
+    return new Outcome(this.intent, this.info, this.body);
+  }
+
+  response() {
+    const { status } = this.info;
+    try {
+      return new Response(NULL_BODY.includes(status) ? null : this.body, { status, headers: this.info.headers() });
+    } catch {
+      throw failure('the outcome cannot be expressed as a Response', 'invalid', this.intent, this.info.key);
+    }
+  }
+}
+
+/** The definitive response of an intent: sent now, or replayed (`replayed`). */
+class Outcome {
+  #info;
+  #body;
+
+  constructor(intent, info, body) {
+    this.#info = info;
+    this.#body = body;
+    this.intent = intent;
+    this.status = info.status;
+    this.ok = info.status >= 200 && info.status < 300;
+    this.key = info.key;
+    this.attempts = info.attempts;
+    this.replayed = info.replayed;
+  }
+
+  /** The response headers (a new `Headers` on every read). */
+  get headers() {
+    return this.#info.headers();
+  }
+
+  async text() {
+    return decoder.decode(this.#body);
+  }
+
+  async json() {
+    return JSON.parse(decoder.decode(this.#body));
+  }
+
+  async bytes() {
+    return this.#body.slice();
+  }
+}
+
+// --- stores: a record is the core's bytes, by intent name ---
+
+function memoryStore() {
+  const records = new Map();
+  return {
+    async createOrGet(name, bytes) {
+      const found = records.get(name);
+      if (!found) records.set(name, bytes);
+      return found;
+    },
+    async put(name, bytes) {
+      records.set(name, bytes);
+    },
+    async list() {
+      return [...records.values()];
+    },
+    async remove(name) {
+      return records.delete(name);
+    },
+  };
+}
+
+const INTENTS = 'intents';
+
+// The database `oncely:<namespace>` (one object store, schema version 1):
+// opened at once or refused at once — never a hang.
+function openDatabase(namespace, durability) {
+  const name = `oncely:${namespace}`;
+  const storage = (message, intent) => failure(message, 'storage', intent);
+  return new Promise((resolve, reject) => {
+    const factory = scope.indexedDB;
+    if (!factory) return reject(storage('IndexedDB is not available here (use the memory store)'));
+    let request;
+    try {
+      request = factory.open(name, 1);
+    } catch (error) {
+      return reject(storage(`cannot open IndexedDB: ${describe(error)}`));
+    }
+    request.onupgradeneeded = () => {
+      if (!request.result.objectStoreNames.contains(INTENTS)) request.result.createObjectStore(INTENTS);
+    };
+    request.onerror = () => reject(storage(`IndexedDB refused: ${describe(request.error)}`));
+    request.onblocked = () => {
+      // If it opens later after all, nobody is there to use it: close it.
+      request.onsuccess = () => request.result.close();
+      reject(storage('the IndexedDB database is blocked: another tab holds it open at an older version; close that tab'));
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains(INTENTS)) {
+        db.close();
+        return reject(storage(`the IndexedDB database "${name}" is not an oncely store (it has no "${INTENTS}" store)`));
+      }
+      db.onversionchange = () => db.close();
+      resolve(indexedDbStore(db, durability));
+    };
+  });
+}
+
+// Each operation is one transaction whose requests are all placed at once,
+// committed without waiting for another round trip.
+function indexedDbStore(db, durability) {
+  const transaction = (mode) => {
+    const tx = db.transaction(INTENTS, mode, { durability });
+    const done = new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = tx.onabort = () => reject(failure(`an IndexedDB transaction failed: ${describe(tx.error ?? 'aborted')}`, 'storage'));
+    });
+    // Awaited where it matters; an aborted add of an existing record is not a failure.
+    done.catch(() => {});
+    return [tx.objectStore(INTENTS), tx, done];
+  };
+  const result = (request) =>
+    new Promise((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(failure(`an IndexedDB request failed: ${describe(request.error)}`, 'storage'));
+    });
+  const run = async (mode, place) => {
+    let placed;
+    try {
+      const [store, tx, done] = transaction(mode);
+      placed = place(store, done);
+      tx.commit?.();
+    } catch (error) {
+      throw failure(`cannot use IndexedDB: ${describe(error)}`, 'storage');
+    }
+    return placed;
+  };
+  return {
+    // The read and the add are placed together: where the record exists the
+    // add fails and the transaction aborts, having written nothing.
+    createOrGet: (name, bytes) =>
+      run('readwrite', (store, done) => {
+        const found = result(store.get(name));
+        const added = store.add(bytes, name);
+        added.onerror = (event) => event.preventDefault();
+        return found.then((existing) => (existing === undefined ? done.then(() => undefined) : existing));
+      }),
+    put: (name, bytes) =>
+      run('readwrite', (store, done) => {
+        store.put(bytes, name);
+        return done;
+      }),
+    list: () => run('readonly', (store) => result(store.getAll())),
+    remove: (name) =>
+      run('readwrite', (store, done) => {
+        const counted = result(store.count(name));
+        store.delete(name);
+        return Promise.all([counted, done]).then(([count]) => count > 0);
+      }),
+  };
+}
