@@ -66,13 +66,16 @@ pkg: setup-rust setup-wasm setup-node
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p oncely -p oncely-js --target wasm32-unknown-unknown -- -D warnings
+	$(CARGO) clippy -p oncely --target wasm32-unknown-unknown -- -D warnings
+	@# Alone, so the core builds without its `browser` feature, as the package does.
+	$(CARGO) clippy -p oncely-js --target wasm32-unknown-unknown -- -D warnings
 
 ## The core must stay target-neutral: it builds for the browser from day one.
 ## And lean: the CLI's and the server's dependencies never reach a program
 ## that only depends on the `oncely` crate.
 wasm-check:
 	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown
+	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown --no-default-features
 	@if $(CARGO) tree -p oncely -e normal --prefix none | grep -E '^(axum|clap|dirs|serde_json) v' ; then \
 		echo "the oncely crate depends on the CLI's or the server's dependencies (above)" >&2; exit 1; fi
 

@@ -269,7 +269,7 @@ class Oncely {
     let flight;
     let release;
     try {
-      flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now());
+      flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
     } catch (message) {
       (await locking)?.();
       throw invalid(describe(message), intent);

@@ -52,7 +52,6 @@ async function measure({ options, account, samples, warmup }) {
     if (outcome.status !== 201 || outcome.attempts !== 1) {
       throw new Error(`send: ${outcome.status} after ${outcome.attempts} attempts`);
     }
-    outcome.free();
     return ms;
   };
 

@@ -202,7 +202,9 @@ if_wasm! {
     /// In the browser, apps hear events through `on(type, handler)`; the
     /// package carries no logging framework.
     fn log(_intent: &str, _key: Option<&Key>, _kind: &EventKind) {}
+}
 
+if_browser! {
     /// A write nobody awaits failed: say so where developers look.
     pub(crate) fn warn_unrecorded(intent: &str, _key: &Key, what: &str, error: &Error) {
         let mut message = String::from("oncely: ");

@@ -36,6 +36,12 @@
 #![deny(missing_docs)]
 // In the browser nothing is `Send`: the same `Arc`s serve both targets.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+// The synchronous core alone (wasm32 without `browser`) leaves the client's
+// helpers unused.
+#![cfg_attr(
+    all(target_arch = "wasm32", not(feature = "browser")),
+    allow(dead_code, unused_imports)
+)]
 
 /// Items for native targets (tokio, reqwest, SQLite).
 macro_rules! if_native {
@@ -45,7 +51,7 @@ macro_rules! if_native {
     )*}
 }
 
-/// Items for the browser target (wasm32: fetch, IndexedDB, browser timers).
+/// Items for the browser target (wasm32).
 macro_rules! if_wasm {
     ($($item:item)*) => {$(
         #[cfg(target_arch = "wasm32")]
@@ -53,10 +59,32 @@ macro_rules! if_wasm {
     )*}
 }
 
-mod client;
+/// Items of the Rust client's browser I/O (wasm32 with the `browser`
+/// feature: fetch, IndexedDB, Web Locks, browser timers).
+macro_rules! if_browser {
+    ($($item:item)*) => {$(
+        #[cfg(all(target_arch = "wasm32", feature = "browser"))]
+        $item
+    )*}
+}
+
+/// Items of the Rust client: natively, and on wasm32 with the `browser`
+/// feature. Without it, the crate is the synchronous core the npm
+/// package's JavaScript drives.
+macro_rules! if_client {
+    ($($item:item)*) => {$(
+        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+        $item
+    )*}
+}
+
+if_client! {
+    mod client;
+    mod flight;
+    pub use client::{Client, ClientBuilder, Credentials, CredentialsFn, IntentRequest};
+}
 mod error;
 mod event;
-mod flight;
 pub mod intent;
 pub mod key;
 pub mod pilot;
@@ -65,7 +93,6 @@ pub mod runtime;
 pub mod store;
 pub mod transport;
 
-pub use client::{Client, ClientBuilder, Credentials, CredentialsFn, IntentRequest};
 pub use error::{Error, ErrorKind};
 pub use event::{Event, EventHandler, EventKind, Subscription};
 pub use intent::{Failure, Fingerprint, Outcome, Record, Request, Response, State};
@@ -75,7 +102,7 @@ pub use store::{Durability, MemoryStore, Store};
 if_native! {
     pub use store::{FileStore, FileStoreOptions};
 }
-if_wasm! {
+if_browser! {
     pub use store::IndexedDbStore;
 }
 

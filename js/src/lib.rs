@@ -13,9 +13,12 @@
 //! `name\nvalue\n` lines (neither may hold a line break), a step's results
 //! as [`Flight::info`]'s fields — and bytes as `Uint8Array`s.
 #![deny(missing_docs)]
+// In the browser nothing is `Send`: the core's `Arc`s serve both targets.
+#![allow(clippy::arc_with_non_send_sync)]
 // Only the browser build has anything to export.
 #![cfg(target_arch = "wasm32")]
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +26,7 @@ use bytes::Bytes;
 use oncely::intent::{SECRET_HEADERS, check_name};
 use oncely::pilot::{Boarding, Pilot, Step, candidate};
 use oncely::retry::{RetryBudget, classify};
-use oncely::runtime::{OsRandom, Random};
+use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode};
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
@@ -52,8 +55,38 @@ mod next {
 pub struct Core {
     policy: RetryPolicy,
     budget: RetryBudget,
-    random: Arc<dyn Random>,
     retention: Duration,
+}
+
+/// The randomness of one flight, drawn by the JavaScript from
+/// `crypto.getRandomValues`: the key is minted from the first bytes; backoff
+/// jitter takes the rest, then a generator they seed.
+struct Drawn {
+    bytes: Vec<u8>,
+    used: Cell<usize>,
+    state: Cell<u64>,
+}
+
+impl Random for Drawn {
+    fn fill(&self, dest: &mut [u8]) {
+        for byte in dest {
+            let used = self.used.get();
+            *byte = match self.bytes.get(used) {
+                Some(drawn) => {
+                    self.used.set(used + 1);
+                    self.state
+                        .set(self.state.get().rotate_left(8) ^ u64::from(*drawn));
+                    *drawn
+                }
+                None => {
+                    let mut state = self.state.get();
+                    let next = splitmix64(&mut state);
+                    self.state.set(state);
+                    next as u8
+                }
+            };
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -78,7 +111,6 @@ impl Core {
         Core {
             policy,
             budget: RetryBudget::default(),
-            random: Arc::new(OsRandom),
             retention: Duration::from_secs(24 * 60 * 60),
         }
     }
@@ -86,7 +118,8 @@ impl Core {
     /// A flight of the intent `name` for a call with this request (its
     /// headers lower-case, as `Headers` lists them; an `idempotency-key`
     /// among them is the intent's key). Throws a message when the name or
-    /// the key is invalid.
+    /// the key is invalid. `random`: fresh bytes from `crypto.getRandomValues`.
+    #[allow(clippy::too_many_arguments)]
     pub fn flight(
         &self,
         name: String,
@@ -95,6 +128,7 @@ impl Core {
         headers: &str,
         body: Vec<u8>,
         now: f64,
+        random: Vec<u8>,
     ) -> Result<Flight, String> {
         check_name(&name).map_err(|e| e.to_string())?;
         let headers = parse_headers(headers);
@@ -111,12 +145,18 @@ impl Core {
             body: Bytes::from(body),
         });
         let now = now as u64;
+        let random = Arc::new(Drawn {
+            bytes: random,
+            used: Cell::new(0),
+            state: Cell::new(now),
+        });
         let minted = key
             .clone()
-            .unwrap_or_else(|| Key::mint(now, self.random.as_ref()));
+            .unwrap_or_else(|| Key::mint(now, random.as_ref()));
         let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
         let record = candidate(name, stored, minted, now, self.retention);
         Ok(Flight {
+            random,
             fingerprint: record.fingerprint,
             candidate: Some(record),
             key,
@@ -136,6 +176,7 @@ impl Core {
 /// decisions, and what the last one produced.
 #[wasm_bindgen]
 pub struct Flight {
+    random: Arc<Drawn>,
     fingerprint: Fingerprint,
     /// The record written if none exists (until boarding).
     candidate: Option<Record>,
@@ -188,7 +229,7 @@ impl Flight {
             self.key.take(),
             now as u64,
             &core.policy,
-            Arc::clone(&core.random),
+            Arc::clone(&self.random) as Arc<dyn Random>,
         );
         match boarding {
             Boarding::Fly(pilot) => {

@@ -26,12 +26,14 @@ if_native! {
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 }
 
-if_wasm! {
+if_browser! {
     mod wasm;
     pub use wasm::{SystemClock, spawn, until_online};
     pub use wasm::{global_property, property};
     pub(crate) use wasm::{describe, is_offline, join_all};
+}
 
+if_wasm! {
     /// `Send` natively, where tasks may move between threads; nothing in the browser.
     pub trait MaybeSend {}
     impl<T: ?Sized> MaybeSend for T {}
@@ -58,6 +60,7 @@ pub trait Random: MaybeSend + MaybeSync + 'static {
     fn fill(&self, dest: &mut [u8]);
 }
 
+if_client! {
 /// The operating system's CSPRNG (`getrandom`; in the browser
 /// `crypto.getRandomValues`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -77,10 +80,11 @@ impl Random for OsRandom {
         }
     }
 }
+}
 
-/// One step of splitmix64: a tiny, well-mixed generator (used only as the
-/// fallback above and for test sources).
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+/// One step of splitmix64: a tiny, well-mixed generator (for fallbacks and
+/// test sources; never the only source of a key).
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -14,7 +14,7 @@ if_native! {
     pub use file::{FileStore, FileStoreOptions};
 }
 
-if_wasm! {
+if_browser! {
     mod indexeddb;
     pub use indexeddb::IndexedDbStore;
 }

@@ -15,7 +15,7 @@ if_native! {
     pub use self::reqwest::HttpTransport;
 }
 
-if_wasm! {
+if_browser! {
     mod fetch;
     pub use self::fetch::{HttpTransport, header_pairs};
 }
