@@ -368,3 +368,216 @@ impl Pilot {
         Step::Fail(update, error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Draws the top of every range: each backoff delay is its ceiling.
+    struct Top;
+    impl Random for Top {
+        fn fill(&self, dest: &mut [u8]) {
+            dest.fill(0xFF);
+        }
+    }
+
+    const NOW: u64 = 1_000_000;
+
+    fn record() -> Record {
+        let request = Arc::new(Request {
+            method: "POST".to_owned(),
+            url: "https://api.example/charges".to_owned(),
+            headers: Vec::new(),
+            body: Bytes::from_static(b"{\"amount\":42}"),
+        });
+        let key = Key::new("key-1").expect("a valid key");
+        candidate(
+            "order-1".to_owned(),
+            request,
+            key,
+            NOW,
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            deadline: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn board(record: Record, created: bool, fingerprint: Fingerprint) -> Boarding {
+        Pilot::board(
+            record,
+            created,
+            fingerprint,
+            None,
+            NOW,
+            &policy(),
+            Arc::new(Top),
+        )
+    }
+
+    fn fly(record: Record) -> Pilot {
+        let fingerprint = record.fingerprint;
+        match board(record, true, fingerprint) {
+            Boarding::Fly(pilot) => pilot,
+            _ => panic!("a new intent flies"),
+        }
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    fn land(pilot: &mut Pilot, response: Response, budget: &RetryBudget) -> Step {
+        let class = crate::retry::classify(Ok(&response));
+        pilot.land(Ok(response), class, NOW, budget)
+    }
+
+    fn kind(step: &Step) -> Option<ErrorKind> {
+        match step {
+            Step::Fail(_, error) => Some(error.kind()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn another_request_under_the_name_lands_as_a_conflict_without_flying() {
+        let boarding = board(
+            record(),
+            false,
+            Fingerprint::of("POST", "https://api.example/charges", b"{\"amount\":43}"),
+        );
+        match boarding {
+            Boarding::Land(_, Err(error), Some(EventKind::Conflict)) => {
+                assert_eq!(error.kind(), ErrorKind::Conflict);
+            }
+            _ => panic!("a changed body is a conflict"),
+        }
+    }
+
+    #[test]
+    fn a_settled_intent_replays_and_an_expired_one_is_never_sent() {
+        let mut settled = record();
+        settled.state = State::Settled;
+        settled.response = Some(response(201, &[]));
+        let fingerprint = settled.fingerprint;
+        match board(settled.clone(), false, fingerprint) {
+            Boarding::Land(_, Ok(outcome), Some(EventKind::Replayed)) => {
+                assert!(outcome.replayed());
+                assert_eq!(outcome.status(), 201);
+            }
+            _ => panic!("a settled intent replays"),
+        }
+        let mut pending = record();
+        pending.expires_at = NOW;
+        match board(pending, false, fingerprint) {
+            Boarding::Expire(_, Some(update), error) => {
+                assert_eq!(update.state, State::Expired);
+                assert_eq!(error.kind(), ErrorKind::Expired);
+            }
+            _ => panic!("past retention, a pending intent expires"),
+        }
+    }
+
+    #[test]
+    fn attempts_after_the_first_are_recorded_before_they_are_sent() {
+        let mut pilot = fly(record());
+        assert!(pilot.created());
+        assert_eq!(pilot.key_header(), "\"key-1\"");
+        let (number, update) = pilot.attempt();
+        assert_eq!(
+            (number, update.is_none()),
+            (1, true),
+            "the first was recorded with the creation"
+        );
+        let step = land(&mut pilot, response(503, &[]), &RetryBudget::default());
+        assert!(
+            matches!(step, Step::Retry { delay, status: Some(503), .. } if delay == Duration::from_millis(100))
+        );
+        let (number, update) = pilot.attempt();
+        assert_eq!(number, 2);
+        assert_eq!(
+            update.map(|u| (u.attempts, u.state)),
+            Some((2, State::Pending))
+        );
+        match land(&mut pilot, response(201, &[]), &RetryBudget::default()) {
+            Step::Settle(update, outcome) => {
+                assert_eq!((update.state, update.attempts), (State::Settled, 2));
+                assert_eq!(
+                    (outcome.status(), outcome.attempts(), outcome.replayed()),
+                    (201, 2, false)
+                );
+            }
+            _ => panic!("a 201 settles"),
+        }
+    }
+
+    #[test]
+    fn a_422_fails_at_once_and_attempts_run_out_as_gave_up() {
+        let mut pilot = fly(record());
+        pilot.attempt();
+        let step = land(&mut pilot, response(422, &[]), &RetryBudget::default());
+        assert_eq!(kind(&step), Some(ErrorKind::Rejected));
+
+        let mut pilot = fly(record());
+        let budget = RetryBudget::default();
+        for _ in 0..2 {
+            pilot.attempt();
+            assert!(matches!(
+                land(&mut pilot, response(500, &[]), &budget),
+                Step::Retry { .. }
+            ));
+        }
+        pilot.attempt();
+        let step = land(&mut pilot, response(500, &[]), &budget);
+        assert_eq!(kind(&step), Some(ErrorKind::GaveUp));
+        assert!(
+            matches!(step, Step::Fail(ref update, _) if update.state == State::Failed && update.attempts == 3)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_waited_for_unless_it_is_too_long() {
+        let mut pilot = fly(record());
+        pilot.attempt();
+        let step = land(
+            &mut pilot,
+            response(429, &[("retry-after", "5")]),
+            &RetryBudget::default(),
+        );
+        assert!(matches!(step, Step::Retry { delay, .. } if delay == Duration::from_secs(5)));
+        pilot.attempt();
+        let step = land(
+            &mut pilot,
+            response(429, &[("retry-after", "11")]),
+            &RetryBudget::default(),
+        );
+        assert_eq!(kind(&step), Some(ErrorKind::GaveUp));
+    }
+
+    #[test]
+    fn time_offline_does_not_count_against_the_deadline() {
+        let mut pilot = fly(record());
+        assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(10));
+        pilot.waited_offline(40_000);
+        assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(30));
+    }
+}
