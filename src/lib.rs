@@ -32,7 +32,13 @@
 //! One core, two targets, decided once (the `if_native!`/`if_wasm!` gate):
 //! natively the transport is reqwest, the durable store is SQLite
 //! ([`FileStore`]) and the runtime is tokio; on `wasm32` the browser's own
-//! `fetch`, IndexedDB and timers take their places under the same names.
+//! `fetch`, IndexedDB and timers take their places under the same names
+//! (the `browser` feature, on by default).
+//!
+//! Every decision of a flight is made by the synchronous [`pilot`], which
+//! does no I/O: the [`Client`] performs what it decides, and so does the npm
+//! package's JavaScript, which ships the crate without its `browser` feature
+//! (the pilot, records, keys, retry decisions) as a small WebAssembly module.
 #![deny(missing_docs)]
 // In the browser nothing is `Send`: the same `Arc`s serve both targets.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]

@@ -162,7 +162,7 @@ impl Client {
         self.inner.store.remove(name).await
     }
 
-    /// Calls `handler` with every [`Event`] of this client until the returned
+    /// Calls `handler` with every [`Event`](crate::Event) of this client until the returned
     /// [`Subscription`] is dropped.
     pub fn subscribe(&self, handler: impl EventHandler) -> Subscription {
         let id = self.inner.events.add(Arc::new(handler));
