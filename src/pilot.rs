@@ -84,23 +84,6 @@ pub enum Step {
     },
 }
 
-impl Step {
-    /// The event this step emits (`Retry`'s is built by the executor, which
-    /// knows the attempt's number: [`Pilot::retry_event`]).
-    pub fn event(&self) -> Option<EventKind> {
-        match self {
-            Step::Settle(_, outcome) => Some(EventKind::Settled {
-                status: outcome.status(),
-                attempts: outcome.attempts(),
-            }),
-            Step::Fail(_, error) => Some(EventKind::Failed {
-                error: error.clone(),
-            }),
-            Step::Retry { .. } => None,
-        }
-    }
-}
-
 /// The decisions of one flight over its record (see the module's diagram).
 pub struct Pilot {
     record: Record,
@@ -246,20 +229,26 @@ impl Pilot {
         self.policy.attempt_timeout.min(remaining)
     }
 
-    /// The event of a retry about to wait.
-    pub fn retry_event(&self, step: &Step) -> Option<EventKind> {
+    /// The event a landed attempt's `step` emits.
+    pub fn event(&self, step: &Step) -> EventKind {
         match step {
+            Step::Settle(_, outcome) => EventKind::Settled {
+                status: outcome.status(),
+                attempts: outcome.attempts(),
+            },
+            Step::Fail(_, error) => EventKind::Failed {
+                error: error.clone(),
+            },
             Step::Retry {
                 delay,
                 reason,
                 status,
-            } => Some(EventKind::RetryScheduled {
+            } => EventKind::RetryScheduled {
                 attempt: self.record.attempts,
                 delay: *delay,
                 reason: reason.clone(),
                 status: *status,
-            }),
-            _ => None,
+            },
         }
     }
 
@@ -372,18 +361,11 @@ impl Pilot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::TopRandom;
     use bytes::Bytes;
     // The same tests in the browser (wasm-bindgen-test), one body for both.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    /// Draws the top of every range: each backoff delay is its ceiling.
-    struct Top;
-    impl Random for Top {
-        fn fill(&self, dest: &mut [u8]) {
-            dest.fill(0xFF);
-        }
-    }
 
     const NOW: u64 = 1_000_000;
 
@@ -423,7 +405,7 @@ mod tests {
             None,
             NOW,
             &policy(),
-            Arc::new(Top),
+            Arc::new(TopRandom),
         )
     }
 

@@ -308,7 +308,7 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now as u64, &core.budget);
-        let event = step.event();
+        let event = pilot.event(&step);
         let written = |update| {
             let mut record = pilot.record().clone();
             record.apply(update);
@@ -320,7 +320,7 @@ impl Flight {
                 reason,
                 status,
             } => {
-                self.event = Some("retry");
+                self.event = Some(event_type(&event));
                 self.delay = delay.as_millis() as u64;
                 self.reason = reason;
                 self.status = status;
@@ -328,11 +328,11 @@ impl Flight {
             }
             Step::Settle(update, outcome) => {
                 self.write = written(update);
-                self.done(Ok(outcome), event)
+                self.done(Ok(outcome), Some(event))
             }
             Step::Fail(update, error) => {
                 self.write = written(update);
-                self.done(Err(error), event)
+                self.done(Err(error), Some(event))
             }
         }
     }

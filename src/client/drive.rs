@@ -82,13 +82,11 @@ impl Flight<'_> {
         key: Option<Key>,
     ) -> Result<Outcome, Error> {
         let inner = self.inner;
-        let emit = |record: &Record, event: Option<EventKind>| {
-            if let Some(kind) = event {
-                inner.events.emit(&record.name, Some(&record.key), kind);
-            }
-        };
+        let emit = |record: &Record, kind| inner.events.emit(&record.name, Some(&record.key), kind);
+        // A store failure, said of the intent as recorded.
+        let context = |record: &Record, e: Error| e.with_intent(&record.name, Some(record.key.clone()));
         if created {
-            emit(&record, Some(EventKind::Created));
+            emit(&record, EventKind::Created);
         }
         let now = inner.clock.now_ms();
         let boarding = Pilot::board(
@@ -103,7 +101,9 @@ impl Flight<'_> {
         let mut pilot = match boarding {
             Boarding::Fly(pilot) => pilot,
             Boarding::Land(record, result, event) => {
-                emit(&record, event);
+                if let Some(event) = event {
+                    emit(&record, event);
+                }
                 return result;
             }
             Boarding::Expire(record, update, error) => {
@@ -112,14 +112,9 @@ impl Flight<'_> {
                         .store
                         .update(&record.name, update)
                         .await
-                        .map_err(|e| e.with_intent(&record.name, Some(record.key.clone())))?;
+                        .map_err(|e| context(&record, e))?;
                 }
-                emit(
-                    &record,
-                    Some(EventKind::Failed {
-                        error: error.clone(),
-                    }),
-                );
+                emit(&record, EventKind::Failed { error: error.clone() });
                 return Err(error);
             }
         };
@@ -130,17 +125,15 @@ impl Flight<'_> {
                     .store
                     .update(&pilot.record().name, update)
                     .await
-                    .map_err(|e| {
-                        e.with_intent(&pilot.record().name, Some(pilot.record().key.clone()))
-                    })?;
+                    .map_err(|e| context(pilot.record(), e))?;
             }
-            emit(pilot.record(), Some(EventKind::Attempt { number }));
+            emit(pilot.record(), EventKind::Attempt { number });
 
             // Offline (the browser says so), the attempt could only fail:
             // wait for the network, without counting the wait against the
             // deadline.
             if let Some(online) = runtime::until_online() {
-                emit(pilot.record(), Some(EventKind::Offline));
+                emit(pilot.record(), EventKind::Offline);
                 let since = inner.clock.now_ms();
                 online.await;
                 pilot.waited_offline(inner.clock.now_ms().saturating_sub(since));
@@ -155,7 +148,7 @@ impl Flight<'_> {
             let result = inner.transport.send(outgoing, timeout).await;
             let class = (inner.classifier)(result.as_ref());
             let step = pilot.land(result, class, inner.clock.now_ms(), &inner.budget);
-            let event = step.event().or_else(|| pilot.retry_event(&step));
+            let event = pilot.event(&step);
             let record = pilot.record();
             match step {
                 Step::Settle(update, outcome) => {

@@ -59,24 +59,17 @@ impl Iterator for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::TopRandom;
     // The same tests in the browser (wasm-bindgen-test), one body for both.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    /// Always the largest draw just under 1.
-    struct Top;
-    impl Random for Top {
-        fn fill(&self, dest: &mut [u8]) {
-            dest.fill(0xff);
-        }
-    }
 
     #[test]
     fn ceiling_doubles_then_caps() {
         let mut backoff = Backoff::new(
             Duration::from_millis(500),
             Duration::from_secs(4),
-            Arc::new(Top),
+            Arc::new(TopRandom),
         );
         let ceilings = [500, 1000, 2000, 4000, 4000, 4000].map(Duration::from_millis);
         for ceiling in ceilings {
@@ -94,7 +87,7 @@ mod tests {
         let mut backoff = Backoff::new(
             Duration::from_millis(500),
             Duration::from_secs(20),
-            Arc::new(Top),
+            Arc::new(TopRandom),
         );
         let last = backoff.nth(200).unwrap_or_default();
         assert!(last <= Duration::from_secs(20));

@@ -92,6 +92,18 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A test source that always draws the largest value just under 1: each
+/// jittered delay is its ceiling.
+#[cfg(test)]
+pub(crate) struct TopRandom;
+
+#[cfg(test)]
+impl Random for TopRandom {
+    fn fill(&self, dest: &mut [u8]) {
+        dest.fill(0xFF);
+    }
+}
+
 /// A uniform draw in `[0, 1)` from `random`.
 pub(crate) fn unit_interval(random: &dyn Random) -> f64 {
     let mut bytes = [0u8; 8];
