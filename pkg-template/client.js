@@ -279,12 +279,15 @@ class Oncely {
       release = await locking;
       const found = await this.#store.createOrGet(intent, flight.candidate());
       let next = flight.board(found, Date.now(), this.#core);
-      let info = this.#step(flight, intent);
+      let info = this.#read(flight);
       entry.key = info.key;
+      const recorded = (write) => this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
       while (next !== DONE) {
+        this.#announce(intent, info); // "created", or "retry" before its wait
+        if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
         const attempt = flight.attempt();
         const write = flight.write();
-        if (write) await this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
+        if (write) await recorded(write);
         this.#emit('attempt', intent, info.key, { attempt });
         let offline = 0;
         if (scope.navigator?.onLine === false) {
@@ -296,17 +299,17 @@ class Oncely {
         const timeout = flight.timeout(offline, Date.now());
         const [status, text, body] = await this.#attempt(parts, bytes, `"${info.key}"`, timeout);
         next = flight.land(status, text, body, Date.now(), this.#core);
-        info = this.#step(flight, intent, attempt);
-        if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
+        info = this.#read(flight);
       }
+      // As the Rust client: an expiry is recorded before it is reported (a
+      // failed write is the error); a failure is recorded, a lost write only
+      // warned of; a settlement is reported without waiting for its write (a
+      // lost one re-sends under the same key and the server replays).
       const write = flight.write();
-      if (write) {
-        const written = this.#store.put(intent, write);
-        if (info.code === 'expired') await written.catch((e) => { throw storageError(e, intent, info.key); });
-        else if (info.code) await written.catch(warn);
-        // Settled: nobody waits for the write; a lost one re-sends under the same key and the server replays.
-        else written.catch(warn);
-      }
+      if (write && info.code === 'expired') await recorded(write);
+      else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
+      else if (write) this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
+      this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
       return new Landed(intent, info, flight.body());
     } finally {
@@ -315,14 +318,17 @@ class Oncely {
     }
   }
 
-  // Reads what the core's last step produced, and emits its event.
-  #step(flight, intent, attempt) {
+  // What the core's last step produced.
+  #read(flight) {
     const fields = flight.info().split('\n');
     const count = +fields[10];
-    const info = {
+    return {
+      type: fields[0],
       key: fields[1],
       attempts: +fields[2],
       delay: +fields[3],
+      retryStatus: fields[4] ? +fields[4] : undefined,
+      reason: fields[5],
       status: fields[6] ? +fields[6] : undefined,
       replayed: fields[7] === '1',
       code: fields[8],
@@ -330,18 +336,21 @@ class Oncely {
       headers: () => toHeaders(fields, 11, count),
       message: fields.slice(11 + 2 * count).join('\n'),
     };
-    const type = fields[0];
+  }
+
+  // Emits the event of the core's last step, if it has one.
+  #announce(intent, info) {
+    const { type, key } = info;
     if (type === 'retry') {
-      const status = fields[4] ? { status: +fields[4] } : {};
-      this.#emit(type, intent, info.key, { attempt, delayMs: info.delay, reason: fields[5], ...status });
+      const status = info.retryStatus === undefined ? {} : { status: info.retryStatus };
+      this.#emit(type, intent, key, { attempt: info.attempts, delayMs: info.delay, reason: info.reason, ...status });
     } else if (type === 'settled') {
-      this.#emit(type, intent, info.key, { attempt: info.attempts, status: info.status });
+      this.#emit(type, intent, key, { attempt: info.attempts, status: info.status });
     } else if (type === 'failed') {
-      this.#emit(type, intent, info.key, { error: failure(info.message, info.code, intent, info.key, info.lastStatus) });
+      this.#emit(type, intent, key, { error: failure(info.message, info.code, intent, key, info.lastStatus) });
     } else if (type) {
-      this.#emit(type, intent, info.key);
+      this.#emit(type, intent, key);
     }
-    return info;
   }
 
   // One attempt: [status, headers as lines, body], or [0 (1: timed out), why, empty].
@@ -400,7 +409,7 @@ function same(a, b) {
   return true;
 }
 
-const warn = (error) => console.warn(`oncely: settled, but the outcome could not be recorded: ${describe(error)}`);
+const warn = (what) => (error) => console.warn(`oncely: ${what}: ${describe(error)}`);
 const storageError = (error, intent, key) => (error instanceof OncelyError ? error : failure(describe(error), 'storage', intent, key));
 
 /** A flight's definitive result, as an `Outcome` or a `Response`. */
