@@ -48,17 +48,18 @@ test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 bench: setup-rust
 	$(CARGO) bench -p oncely --bench overhead
 
-## The npm package: the browser build of the core and its JavaScript API
-## (js/), bound by wasm-bindgen, shrunk by wasm-opt, beside pkg-template/.
-pkg: setup-rust setup-wasm setup-node
+## The npm package: the browser build of the core (js/, `no_std`, plain
+## exports: no bindings generator), shrunk by wasm-opt, beside the
+## JavaScript of pkg-template/ (minified).
+pkg: setup-rust setup-node
 	$(CARGO) build -p oncely-js --target wasm32-unknown-unknown --profile wasm
 	rm -rf pkg && mkdir -p pkg
-	wasm-bindgen --target web --no-typescript --out-dir pkg --out-name oncely $(WASM)
-	$(WASM_OPT) -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	$(WASM_OPT) -Oz --converge --strip-debug --strip-producers --strip-target-features \
+		--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
-		pkg/oncely_bg.wasm -o pkg/oncely_bg.wasm
+		$(WASM) -o pkg/oncely.wasm
 	cp pkg-template/* pkg/
-	for file in oncely.js client.js; do \
+	for file in core.js client.js; do \
 		node_modules/.bin/esbuild pkg/$$file --minify --format=esm --log-level=warning \
 			--outfile=pkg/$$file --allow-overwrite || exit 1; \
 	done

@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import init, { Core, stored, storedBody } from './oncely.js';
+import { Core, load, stored, storedBody } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "storage" or "invalid". */
 export class OncelyError extends Error {
@@ -55,7 +55,7 @@ export function entry(locate) {
   let ready;
   return {
     async open(options) {
-      ready ??= Promise.resolve(locate()).then((module_or_path) => init({ module_or_path }));
+      ready ??= Promise.resolve(locate()).then(load);
       try {
         await ready;
       } catch (cause) {
@@ -278,7 +278,7 @@ class Oncely {
       // Flying alone across tabs: the record read below is the latest.
       release = await locking;
       const found = await this.#store.createOrGet(intent, flight.candidate());
-      let next = flight.board(found, Date.now(), this.#core);
+      let next = flight.board(found, Date.now());
       let info = this.#read(flight);
       entry.key = info.key;
       const recorded = (write) => this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
@@ -298,7 +298,7 @@ class Oncely {
         }
         const timeout = flight.timeout(offline, Date.now());
         const [status, text, body] = await this.#attempt(parts, bytes, `"${info.key}"`, timeout);
-        next = flight.land(status, text, body, Date.now(), this.#core);
+        next = flight.land(status, text, body, Date.now());
         info = this.#read(flight);
       }
       // As the Rust client: an expiry is recorded before it is reported (a

@@ -4,4 +4,4 @@
 import { entry } from './client.js';
 
 export { OncelyError } from './client.js';
-export const Oncely = entry(() => new URL('./oncely_bg.wasm', import.meta.url));
+export const Oncely = entry(() => new URL('./oncely.wasm', import.meta.url));

@@ -4,4 +4,4 @@ import { readFile } from 'node:fs/promises';
 import { entry } from './client.js';
 
 export { OncelyError } from './client.js';
-export const Oncely = entry(() => readFile(new URL('./oncely_bg.wasm', import.meta.url)));
+export const Oncely = entry(() => readFile(new URL('./oncely.wasm', import.meta.url)));

@@ -1,7 +1,8 @@
 //! The one error type.
 
-use std::fmt;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::fmt;
 
 use crate::Key;
 
@@ -19,7 +20,7 @@ pub enum ErrorKind {
     /// Never retried.
     Rejected,
     /// Attempts, deadline or the server's `Retry-After` ran past the policy;
-    /// [`Error::last_status`] and [`std::error::Error::source`] give the last cause.
+    /// [`Error::last_status`] and [`core::error::Error::source`] give the last cause.
     /// The intent stays recorded: a later call or `resume` retries it under the
     /// same key.
     GaveUp,
@@ -67,7 +68,7 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+type Source = Box<dyn core::error::Error + Send + Sync + 'static>;
 
 /// The error of every fallible oncely call.
 ///
@@ -237,11 +238,11 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         self.inner
             .source
             .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
+            .map(|s| s as &(dyn core::error::Error + 'static))
     }
 }

@@ -1,8 +1,9 @@
 //! Intents: what is recorded per intent (the request, its fingerprint, its
 //! state) and the outcome a caller gets back.
 
-use std::fmt;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::fmt;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -43,9 +44,15 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
         name.chars().any(char::is_control)
     };
     if name.is_empty() || name.len() > MAX_NAME_LEN || control {
-        return Err(crate::Error::invalid_input(format!(
-            "invalid intent name \"{name}\": 1 to {MAX_NAME_LEN} bytes, no control characters"
-        )));
+        // Joined, not formatted: no `core::fmt` in the browser build.
+        let message = [
+            "invalid intent name \"",
+            name,
+            "\": 1 to ",
+            &MAX_NAME_LEN.to_string(),
+            " bytes, no control characters",
+        ];
+        return Err(crate::Error::invalid_input(message.concat()));
     }
     Ok(())
 }

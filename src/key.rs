@@ -1,8 +1,9 @@
 //! Idempotency keys: ULIDs minted from a CSPRNG, or the caller's own.
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::fmt;
+use core::str::FromStr;
 
 use crate::runtime::Random;
 
@@ -46,7 +47,7 @@ impl Key {
             value >>= 5;
         }
         // Every byte comes from the ASCII alphabet, so this is valid UTF-8.
-        Key(std::str::from_utf8(&text).unwrap_or_default().into())
+        Key(core::str::from_utf8(&text).unwrap_or_default().into())
     }
 
     /// A key the caller chose: 1 to 255 printable ASCII characters, without
@@ -121,7 +122,7 @@ impl fmt::Display for InvalidKey {
     }
 }
 
-impl std::error::Error for InvalidKey {}
+impl core::error::Error for InvalidKey {}
 
 impl FromStr for Key {
     type Err = InvalidKey;

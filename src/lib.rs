@@ -40,6 +40,11 @@
 //! package's JavaScript, which ships the crate without its `browser` feature
 //! (the pilot, records, keys, retry decisions) as a small WebAssembly module.
 #![deny(missing_docs)]
+// The synchronous core alone (wasm32 without `browser`) needs no operating
+// system: the npm package's WebAssembly builds it without `std`, so no
+// panic machinery or `std` runtime ships (the package supplies its own
+// panic handler and allocator).
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "browser")), no_std)]
 // In the browser nothing is `Send`: the same `Arc`s serve both targets.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 // The synchronous core alone (wasm32 without `browser`) leaves the client's
@@ -48,6 +53,18 @@
     all(target_arch = "wasm32", not(feature = "browser")),
     allow(dead_code, unused_imports)
 )]
+
+extern crate alloc;
+
+/// What the standard prelude holds, from `alloc`: the same names with or
+/// without `std` (every module of the synchronous core imports it).
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+}
 
 /// Items for native targets (tokio, reqwest, SQLite).
 macro_rules! if_native {
@@ -100,11 +117,15 @@ pub mod store;
 pub mod transport;
 
 pub use error::{Error, ErrorKind};
-pub use event::{Event, EventHandler, EventKind, Subscription};
+pub use event::{Event, EventHandler, EventKind};
 pub use intent::{Failure, Fingerprint, Outcome, Record, Request, Response, State};
 pub use key::Key;
 pub use retry::RetryPolicy;
-pub use store::{Durability, MemoryStore, Store};
+pub use store::{Durability, Store};
+if_client! {
+    pub use event::Subscription;
+    pub use store::MemoryStore;
+}
 if_native! {
     pub use store::{FileStore, FileStoreOptions};
 }

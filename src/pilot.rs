@@ -15,9 +15,13 @@
 //!                            └──── sleep ◄── Retry ◄──────────┤
 //!                                                 Settle/Fail ┘
 //! ```
+//!
+//! Messages are joined from pieces, not formatted: `core::fmt` would
+//! otherwise ship in the npm package's WebAssembly.
 
-use std::sync::Arc;
-use std::time::Duration;
+use crate::prelude::*;
+use alloc::sync::Arc;
+use core::time::Duration;
 
 use crate::event::EventKind;
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
@@ -126,9 +130,12 @@ impl Pilot {
         if let Some(key) = key.filter(|k| *k != record.key) {
             let error = fail(
                 ErrorKind::Conflict,
-                &format!(
-                    "the intent is recorded under another key than the request's {key}; nothing was sent"
-                ),
+                &[
+                    "the intent is recorded under another key than the request's ",
+                    key.as_str(),
+                    "; nothing was sent",
+                ]
+                .concat(),
             );
             return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
         }
@@ -281,34 +288,40 @@ impl Pilot {
                     self.counted -= 1;
                 }
                 let reason = match (&response, &cause) {
-                    (Some(response), _) => format!("status {}", response.status),
-                    (None, Some(cause)) => cause.to_string(),
+                    (Some(response), _) => ["status ", &response.status.to_string()].concat(),
+                    (None, Some(cause)) => cause.describe(),
                     (None, None) => "no response".to_owned(),
                 };
                 if self.counted >= self.policy.max_attempts {
-                    let message = format!("gave up after {} attempt(s); last: {reason}", self.counted);
-                    return self.fail(ErrorKind::GaveUp, message, last_status, cause);
+                    let counted = self.counted.to_string();
+                    let message = ["gave up after ", &counted, " attempt(s); last: ", &reason];
+                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
                 }
                 let mut delay = self.backoff.next().unwrap_or(self.policy.max_delay);
                 if let Some(wait) = response.as_ref().and_then(|r| retry_after(&r.headers, now_ms)) {
                     if wait > self.policy.max_retry_after {
-                        let message = format!(
-                            "the server asked to wait {} s, longer than max_retry_after ({} s); last: {reason}",
-                            wait.as_secs(),
-                            self.policy.max_retry_after.as_secs()
-                        );
-                        return self.fail(ErrorKind::GaveUp, message, last_status, cause);
+                        let message = [
+                            "the server asked to wait ",
+                            &wait.as_secs().to_string(),
+                            " s, longer than max_retry_after (",
+                            &self.policy.max_retry_after.as_secs().to_string(),
+                            " s); last: ",
+                            &reason,
+                        ];
+                        return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
                     }
                     delay = delay.max(wait);
                 }
                 delay = delay.max(budget.reserve(now_ms));
                 if now_ms.saturating_add(delay.as_millis() as u64) >= self.deadline {
                     budget.refund();
-                    let message = format!(
-                        "gave up: the next attempt would pass the {} s deadline; last: {reason}",
-                        self.policy.deadline.as_secs()
-                    );
-                    return self.fail(ErrorKind::GaveUp, message, last_status, cause);
+                    let message = [
+                        "gave up: the next attempt would pass the ",
+                        &self.policy.deadline.as_secs().to_string(),
+                        " s deadline; last: ",
+                        &reason,
+                    ];
+                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
                 }
                 Step::Retry {
                     delay,

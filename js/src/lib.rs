@@ -5,22 +5,36 @@
 //! The package's JavaScript (`pkg-template/client.js`) performs what a
 //! flight needs — `fetch`, IndexedDB, Web Locks, timers — and asks this
 //! module what to do next, as the Rust client's async flight does natively.
-//! Nothing here awaits: a browser downloads no async state machines, promise
-//! bridges or `web-sys` bindings, which kept the package above 70 KB.
+//! Nothing here awaits, and nothing here needs an operating system: the
+//! crate is `no_std` (its own allocator and panic handler), with plain
+//! exports and no bindings generator — `pkg-template/core.js` is the whole
+//! of the JavaScript side of the boundary.
 //!
-//! Few exports, each doing a whole step (every export costs glue on both
-//! sides): texts cross the boundary as strings of lines — a header list as
-//! `name\nvalue\n` lines (neither may hold a line break), a step's results
-//! as [`Flight::info`]'s fields — and bytes as `Uint8Array`s.
+//! # The boundary
+//!
+//! Numbers cross as numbers. Bytes and texts cross through the module's
+//! memory: the JavaScript asks [`alloc`] for room, writes there and hands
+//! the pointer over with its length (the callee takes it back); several
+//! inputs travel as one run of fields, each a little-endian `u32` length
+//! and its bytes. An answer with bytes is left in one buffer, read at
+//! [`out`] (a `u32` length, then the bytes) before the next call replaces
+//! it. Texts are UTF-8 lines: a header list as `name\nvalue\n` (neither
+//! may hold a line break), a step's results as [`info`]'s fields.
 #![deny(missing_docs)]
 // In the browser nothing is `Send`: the core's `Arc`s serve both targets.
 #![allow(clippy::arc_with_non_send_sync)]
-// Only the browser build has anything to export.
+// Only the browser build has anything to export; natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
-use std::cell::Cell;
-use std::sync::Arc;
-use std::time::Duration;
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::{Cell, UnsafeCell};
+use core::time::Duration;
 
 use bytes::Bytes;
 use oncely::intent::{SECRET_HEADERS, check_name};
@@ -32,30 +46,138 @@ use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
 };
-use wasm_bindgen::prelude::wasm_bindgen;
 
 /// The package's allocator: talc, smaller than dlmalloc. The browser build
 /// is single-threaded (no `atomics`), the case talc documents this for.
-#[cfg(not(target_feature = "atomics"))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-/// What the JavaScript does next, as [`Flight`]'s methods answer.
+/// No input reaches a panic (every length is checked, every failure is an
+/// error); should one happen all the same, the call traps and the
+/// JavaScript sees a `WebAssembly.RuntimeError`. Nothing is formatted, so
+/// no formatting machinery ships.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+/// What the JavaScript does next, as [`board`] and [`land`] answer.
 mod next {
-    /// Send the attempt ([`super::Flight::attempt`]).
-    pub const FLY: u8 = 0;
+    /// Send the attempt ([`super::attempt`]).
+    pub const FLY: u32 = 0;
     /// Finished: read the outcome or the error.
-    pub const DONE: u8 = 1;
-    /// Wait [`super::Flight::delay`], then attempt again.
-    pub const RETRY: u8 = 2;
+    pub const DONE: u32 = 1;
+    /// Wait the delay ([`super::info`]), then attempt again.
+    pub const RETRY: u32 = 2;
+}
+
+/// The answer of the last call that has bytes to give.
+struct Out(UnsafeCell<Vec<u8>>);
+
+// SAFETY: the package's WebAssembly is single-threaded (built without
+// `atomics`) and no export calls another: one call at a time touches it.
+unsafe impl Sync for Out {}
+
+static OUT: Out = Out(UnsafeCell::new(Vec::new()));
+
+/// Leaves `bytes` for the JavaScript to read at [`out`].
+fn answer(bytes: &[u8]) {
+    // SAFETY: see `Out`; no reference to the buffer outlives this call.
+    let out = unsafe { &mut *OUT.0.get() };
+    out.clear();
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Where the last answer is: a little-endian `u32` length, then its bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn out() -> *const u8 {
+    // SAFETY: see `Out`.
+    unsafe { (*OUT.0.get()).as_ptr() }
+}
+
+/// Room for `len` bytes the JavaScript writes, then hands to a call that
+/// takes it (with its length).
+#[unsafe(no_mangle)]
+pub extern "C" fn alloc(len: usize) -> *mut u8 {
+    Box::into_raw(alloc::vec![0u8; len].into_boxed_slice()).cast()
+}
+
+/// Takes back the room [`alloc`] gave, with what was written there.
+///
+/// # Safety
+/// `ptr` and `len` come from one call of [`alloc`], not taken before.
+unsafe fn take(ptr: *mut u8, len: usize) -> Vec<u8> {
+    // SAFETY: as the caller promises, a boxed slice of exactly `len` bytes.
+    unsafe { Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr, len)) }.into_vec()
+}
+
+/// Several inputs in one run of bytes: each a `u32` length and its bytes.
+/// A damaged run yields empty fields, never a panic.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn bytes(&mut self) -> &'a [u8] {
+        let len = match self.0.first_chunk::<4>() {
+            Some(len) => u32::from_le_bytes(*len) as usize,
+            None => return &[],
+        };
+        let rest = &self.0[4..];
+        let (field, rest) = rest.split_at(len.min(rest.len()));
+        self.0 = rest;
+        field
+    }
+
+    fn text(&mut self) -> Result<&'a str, Error> {
+        core::str::from_utf8(self.bytes())
+            .map_err(|_| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
+    }
 }
 
 /// The retry policy and budget one client's flights share.
-#[wasm_bindgen]
 pub struct Core {
     policy: RetryPolicy,
     budget: RetryBudget,
     retention: Duration,
+}
+
+/// A client's core (`0` keeps a default); free it with [`core_free`].
+#[unsafe(no_mangle)]
+pub extern "C" fn core_new(
+    max_attempts: u32,
+    base_delay_ms: f64,
+    max_delay_ms: f64,
+    deadline_ms: f64,
+) -> *mut Core {
+    let mut policy = RetryPolicy::default();
+    let ms = |n: f64, default: Duration| {
+        if n > 0.0 {
+            Duration::from_millis(n.min(1e15) as u64)
+        } else {
+            default
+        }
+    };
+    if max_attempts > 0 {
+        policy.max_attempts = max_attempts;
+    }
+    policy.base_delay = ms(base_delay_ms, policy.base_delay);
+    policy.max_delay = ms(max_delay_ms, policy.max_delay);
+    policy.deadline = ms(deadline_ms, policy.deadline);
+    Box::into_raw(Box::new(Core {
+        policy,
+        budget: RetryBudget::default(),
+        retention: Duration::from_secs(24 * 60 * 60),
+    }))
+}
+
+/// Frees a core of [`core_new`].
+///
+/// # Safety
+/// `core` comes from [`core_new`] and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn core_free(core: *mut Core) {
+    // SAFETY: as the caller promises.
+    drop(unsafe { Box::from_raw(core) });
 }
 
 /// The randomness of one flight, drawn by the JavaScript from
@@ -89,92 +211,8 @@ impl Random for Drawn {
     }
 }
 
-#[wasm_bindgen]
-impl Core {
-    /// A client's core (`0` keeps a default).
-    #[wasm_bindgen(constructor)]
-    pub fn new(max_attempts: u32, base_delay_ms: f64, max_delay_ms: f64, deadline_ms: f64) -> Core {
-        let mut policy = RetryPolicy::default();
-        let ms = |n: f64, default: Duration| {
-            if n > 0.0 {
-                Duration::from_millis(n.min(1e15) as u64)
-            } else {
-                default
-            }
-        };
-        if max_attempts > 0 {
-            policy.max_attempts = max_attempts;
-        }
-        policy.base_delay = ms(base_delay_ms, policy.base_delay);
-        policy.max_delay = ms(max_delay_ms, policy.max_delay);
-        policy.deadline = ms(deadline_ms, policy.deadline);
-        Core {
-            policy,
-            budget: RetryBudget::default(),
-            retention: Duration::from_secs(24 * 60 * 60),
-        }
-    }
-
-    /// A flight of the intent `name` for a call with this request (its
-    /// headers lower-case, as `Headers` lists them; an `idempotency-key`
-    /// among them is the intent's key). Throws a message when the name or
-    /// the key is invalid. `random`: fresh bytes from `crypto.getRandomValues`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn flight(
-        &self,
-        name: String,
-        method: String,
-        url: String,
-        headers: &str,
-        body: Vec<u8>,
-        now: f64,
-        random: Vec<u8>,
-    ) -> Result<Flight, String> {
-        check_name(&name).map_err(|e| e.to_string())?;
-        let headers = parse_headers(headers);
-        let key = match headers.iter().find(|(n, _)| n == "idempotency-key") {
-            Some((_, value)) => {
-                Some(Key::from_header(value).map_err(|_| "invalid Idempotency-Key header")?)
-            }
-            None => None,
-        };
-        let request = Arc::new(Request {
-            method,
-            url,
-            headers,
-            body: Bytes::from(body),
-        });
-        let now = now as u64;
-        let random = Arc::new(Drawn {
-            bytes: random,
-            used: Cell::new(0),
-            state: Cell::new(now),
-        });
-        let minted = key
-            .clone()
-            .unwrap_or_else(|| Key::mint(now, random.as_ref()));
-        let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
-        let record = candidate(name, stored, minted, now, self.retention);
-        Ok(Flight {
-            random,
-            fingerprint: record.fingerprint,
-            candidate: Some(record),
-            key,
-            pilot: None,
-            outcome: None,
-            error: None,
-            write: None,
-            event: None,
-            delay: 0,
-            reason: String::new(),
-            status: None,
-        })
-    }
-}
-
 /// One flight of one intent: its candidate record, then the pilot's
 /// decisions, and what the last one produced.
-#[wasm_bindgen]
 pub struct Flight {
     random: Arc<Drawn>,
     fingerprint: Fingerprint,
@@ -193,17 +231,253 @@ pub struct Flight {
     status: Option<u16>,
 }
 
-#[wasm_bindgen]
-impl Flight {
-    /// The record to add, if the intent has none yet.
-    pub fn candidate(&self) -> Vec<u8> {
-        self.candidate.as_ref().map(encode).unwrap_or_default()
+/// A flight of an intent for a call: `input` (from [`alloc`], `len` bytes)
+/// holds the fields name, method, URL, headers (lower-case, as `Headers`
+/// lists them; an `idempotency-key` among them is the intent's key), body
+/// and fresh bytes from `crypto.getRandomValues`. Answers the flight (free
+/// it with [`flight_free`]), or 0 with why at [`out`].
+///
+/// # Safety
+/// `core` comes from [`core_new`]; `input` and `len` from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flight(core: &Core, input: *mut u8, len: usize, now: f64) -> *mut Flight {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    match new_flight(core, Fields(&input), now as u64) {
+        Ok(flight) => Box::into_raw(Box::new(flight)),
+        Err(error) => {
+            answer(error.message().as_bytes());
+            core::ptr::null_mut()
+        }
     }
+}
 
-    /// Decides on the intent as stored: `stored` is the record found, or
-    /// `undefined` when the candidate was added. Answers `FLY` or `DONE`
-    /// (after writing [`write`](Self::write), when there is one).
-    pub fn board(&mut self, stored: Option<Vec<u8>>, now: f64, core: &Core) -> u8 {
+fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error> {
+    let name = input.text()?;
+    check_name(name)?;
+    let method = input.text()?.to_string();
+    let url = input.text()?.to_string();
+    let headers = parse_headers(input.text()?);
+    let key =
+        match headers.iter().find(|(n, _)| n == "idempotency-key") {
+            Some((_, value)) => Some(Key::from_header(value).map_err(|_| {
+                Error::new(ErrorKind::InvalidInput, "invalid Idempotency-Key header")
+            })?),
+            None => None,
+        };
+    let request = Arc::new(Request {
+        method,
+        url,
+        headers,
+        body: Bytes::copy_from_slice(input.bytes()),
+    });
+    let random = Arc::new(Drawn {
+        bytes: input.bytes().to_vec(),
+        used: Cell::new(0),
+        state: Cell::new(now),
+    });
+    let minted = key
+        .clone()
+        .unwrap_or_else(|| Key::mint(now, random.as_ref()));
+    let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
+    let record = candidate(name.to_string(), stored, minted, now, core.retention);
+    Ok(Flight {
+        random,
+        fingerprint: record.fingerprint,
+        candidate: Some(record),
+        key,
+        pilot: None,
+        outcome: None,
+        error: None,
+        write: None,
+        event: None,
+        delay: 0,
+        reason: String::new(),
+        status: None,
+    })
+}
+
+/// Frees a flight of [`flight`].
+///
+/// # Safety
+/// `flight` comes from [`flight`] and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flight_free(flight: *mut Flight) {
+    // SAFETY: as the caller promises.
+    drop(unsafe { Box::from_raw(flight) });
+}
+
+/// The record to add, if the intent has none yet, at [`out`].
+#[unsafe(no_mangle)]
+pub extern "C" fn candidate_record(flight: &Flight) {
+    answer(&flight.candidate.as_ref().map(encode).unwrap_or_default());
+}
+
+/// Decides on the intent as stored: `stored` (`len` bytes from [`alloc`])
+/// is the record found, or null when the candidate was added. Answers `FLY`
+/// or `DONE` (after writing [`write`], when there is one).
+///
+/// # Safety
+/// `stored` is null or comes from [`alloc`] with `len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn board(
+    flight: &mut Flight,
+    core: &Core,
+    stored: *mut u8,
+    len: usize,
+    now: f64,
+) -> u32 {
+    // SAFETY: as the caller promises.
+    let stored = (!stored.is_null()).then(|| unsafe { take(stored, len) });
+    flight.board(stored, now as u64, core)
+}
+
+/// Starts the next attempt: answers its number (write [`write`] first, when
+/// there is one).
+#[unsafe(no_mangle)]
+pub extern "C" fn attempt(flight: &mut Flight) -> u32 {
+    let Some(pilot) = flight.pilot.as_mut() else {
+        return 0;
+    };
+    let (number, update) = pilot.attempt();
+    flight.write = update.map(|update| {
+        let mut record = pilot.record().clone();
+        record.apply(update);
+        encode(&record)
+    });
+    number
+}
+
+/// The time limit in ms of the attempt about to be sent at `now`, after
+/// waiting `offline` ms to be online (not counted against the deadline).
+#[unsafe(no_mangle)]
+pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
+    let Some(pilot) = flight.pilot.as_mut() else {
+        return 0.0;
+    };
+    pilot.waited_offline(offline as u64);
+    pilot.attempt_timeout(now as u64).as_millis() as f64
+}
+
+/// The attempt's answer: a response (`status`; `input`, from [`alloc`],
+/// holds the fields headers and body), or none — `status` 0 with why as
+/// the headers field, 1 when it timed out. Answers `DONE` (write first) or
+/// `RETRY`.
+///
+/// # Safety
+/// `input` and `len` come from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn land(
+    flight: &mut Flight,
+    core: &Core,
+    status: u32,
+    input: *mut u8,
+    len: usize,
+    now: f64,
+) -> u32 {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    let mut fields = Fields(&input);
+    let text = fields.text().unwrap_or_default();
+    let result = match status {
+        0 | 1 => {
+            let kind = if status == 1 {
+                TransportErrorKind::Timeout
+            } else {
+                TransportErrorKind::Interrupted
+            };
+            Err(TransportError::new(kind, text))
+        }
+        _ => Ok(Response {
+            status: status as u16,
+            headers: parse_headers(text),
+            body: Bytes::copy_from_slice(fields.bytes()),
+        }),
+    };
+    flight.land(result, now as u64, core)
+}
+
+/// The record to write now, once, at [`out`] (empty: none).
+#[unsafe(no_mangle)]
+pub extern "C" fn write(flight: &mut Flight) {
+    answer(&flight.write.take().unwrap_or_default());
+}
+
+/// What the last step produced, at [`out`], one field per line: the
+/// event's type (once; empty: none), the key, the attempts, a retry's delay
+/// (ms), status and reason, the outcome's status and whether it is
+/// replayed (`1`), the error's code and last status, the outcome's header
+/// count and headers, and last the error's message (which may span lines).
+#[unsafe(no_mangle)]
+pub extern "C" fn info(flight: &mut Flight) {
+    answer(flight.info().as_bytes());
+}
+
+/// The outcome's body, at [`out`].
+#[unsafe(no_mangle)]
+pub extern "C" fn body(flight: &Flight) {
+    answer(flight.outcome.as_ref().map_or(&[][..], |o| o.body()));
+}
+
+/// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
+/// (`pending`, `resume`), at [`out`], one field per line: name, key,
+/// attempts, creation (ms since the epoch), state, whether it is unsettled
+/// (`1`), method, URL, then the request's headers. Answers 0 with why at
+/// [`out`] when the record is damaged or foreign.
+///
+/// # Safety
+/// `bytes` and `len` come from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
+    // SAFETY: as the caller promises.
+    let record = match decode(&unsafe { take(bytes, len) }) {
+        Ok(record) => record,
+        Err(error) => {
+            answer(error.message().as_bytes());
+            return 0;
+        }
+    };
+    let mut text = String::new();
+    for field in [
+        record.name.as_str(),
+        record.key.as_str(),
+        &record.attempts.to_string(),
+        &record.created_at.to_string(),
+        record.state.as_str(),
+        if record.is_unsettled() { "1" } else { "" },
+        &record.request.method,
+        &record.request.url,
+    ] {
+        text.push_str(field);
+        text.push('\n');
+    }
+    join_headers(&mut text, &record.request.headers);
+    answer(text.as_bytes());
+    1
+}
+
+/// The request body of a stored record (`len` bytes from [`alloc`]), at
+/// [`out`]; answers 0 with why there when the record is damaged.
+///
+/// # Safety
+/// `bytes` and `len` come from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stored_body(bytes: *mut u8, len: usize) -> u32 {
+    // SAFETY: as the caller promises.
+    match decode(&unsafe { take(bytes, len) }) {
+        Ok(record) => {
+            answer(&record.request.body);
+            1
+        }
+        Err(error) => {
+            answer(error.message().as_bytes());
+            0
+        }
+    }
+}
+
+impl Flight {
+    fn board(&mut self, stored: Option<Vec<u8>>, now: u64, core: &Core) -> u32 {
         let created = stored.is_none();
         let record = match stored.map(|bytes| decode(&bytes)) {
             Some(Ok(record)) => record,
@@ -227,7 +501,7 @@ impl Flight {
             created,
             self.fingerprint,
             self.key.take(),
-            now as u64,
+            now,
             &core.policy,
             Arc::clone(&self.random) as Arc<dyn Random>,
         );
@@ -247,59 +521,7 @@ impl Flight {
         }
     }
 
-    fn done(&mut self, result: Result<Outcome, Error>, event: Option<EventKind>) -> u8 {
-        self.event = event.as_ref().map(event_type);
-        match result {
-            Ok(outcome) => self.outcome = Some(outcome),
-            Err(error) => self.error = Some(error),
-        }
-        next::DONE
-    }
-
-    /// Starts the next attempt: answers its number (write
-    /// [`write`](Self::write) first, when there is one).
-    pub fn attempt(&mut self) -> u32 {
-        let Some(pilot) = self.pilot.as_mut() else {
-            return 0;
-        };
-        let (number, update) = pilot.attempt();
-        self.write = update.map(|update| {
-            let mut record = pilot.record().clone();
-            record.apply(update);
-            encode(&record)
-        });
-        number
-    }
-
-    /// The time limit in ms of the attempt about to be sent at `now`, after
-    /// waiting `offline` ms to be online (not counted against the deadline).
-    pub fn timeout(&mut self, offline: f64, now: f64) -> f64 {
-        let Some(pilot) = self.pilot.as_mut() else {
-            return 0.0;
-        };
-        pilot.waited_offline(offline as u64);
-        pilot.attempt_timeout(now as u64).as_millis() as f64
-    }
-
-    /// The attempt's answer: a response (`status`, `headers`, `body`), or
-    /// none — `status` 0 with why in `headers`, 1 when it timed out.
-    /// Answers `DONE` (write first) or `RETRY`.
-    pub fn land(&mut self, status: u16, headers: &str, body: Vec<u8>, now: f64, core: &Core) -> u8 {
-        let result = match status {
-            0 | 1 => {
-                let kind = if status == 1 {
-                    TransportErrorKind::Timeout
-                } else {
-                    TransportErrorKind::Interrupted
-                };
-                Err(TransportError::new(kind, headers))
-            }
-            _ => Ok(Response {
-                status,
-                headers: parse_headers(headers),
-                body: Bytes::from(body),
-            }),
-        };
+    fn land(&mut self, result: Result<Response, TransportError>, now: u64, core: &Core) -> u32 {
         let class = classify(result.as_ref());
         let Some(pilot) = self.pilot.as_mut() else {
             return self.done(
@@ -307,7 +529,7 @@ impl Flight {
                 None,
             );
         };
-        let step = pilot.land(result, class, now as u64, &core.budget);
+        let step = pilot.land(result, class, now, &core.budget);
         let event = pilot.event(&step);
         let written = |update| {
             let mut record = pilot.record().clone();
@@ -337,23 +559,17 @@ impl Flight {
         }
     }
 
-    /// The record to write now, once.
-    pub fn write(&mut self) -> Option<Vec<u8>> {
-        self.write.take()
+    fn done(&mut self, result: Result<Outcome, Error>, event: Option<EventKind>) -> u32 {
+        self.event = event.as_ref().map(event_type);
+        match result {
+            Ok(outcome) => self.outcome = Some(outcome),
+            Err(error) => self.error = Some(error),
+        }
+        next::DONE
     }
 
-    /// What the last step produced, one field per line: the event's type
-    /// (once; empty: none), the key, the attempts, a retry's delay (ms),
-    /// status and reason, the outcome's status and whether it is replayed
-    /// (`1`), the error's code and last status, the outcome's header count
-    /// and headers, and last the error's message (which may span lines).
-    pub fn info(&mut self) -> String {
-        let mut text = String::new();
-        let mut line = |field: &str| {
-            text.push_str(field);
-            text.push('\n');
-        };
-        line(self.event.take().unwrap_or(""));
+    fn info(&mut self) -> String {
+        let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         let record = self
             .pilot
             .as_ref()
@@ -365,86 +581,53 @@ impl Flight {
             (None, None, Some(error)) => error.key(),
             _ => None,
         };
-        line(key.map_or("", Key::as_str));
         let attempts = match (&self.outcome, record) {
             (Some(outcome), _) => outcome.attempts(),
             (None, Some(record)) => record.attempts,
             _ => 0,
         };
-        line(&attempts.to_string());
-        line(&self.delay.to_string());
-        line(&self.status.map(|s| s.to_string()).unwrap_or_default());
-        line(&self.reason);
-        line(
-            &self
-                .outcome
-                .as_ref()
-                .map(|o| o.status().to_string())
-                .unwrap_or_default(),
-        );
-        line(if self.outcome.as_ref().is_some_and(Outcome::replayed) {
-            "1"
-        } else {
-            ""
-        });
-        line(self.error.as_ref().map_or("", |e| e.kind().code()));
-        line(
-            &self
-                .error
-                .as_ref()
-                .and_then(Error::last_status)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-        );
-        let headers = self.outcome.as_ref().map_or(&[][..], Outcome::headers);
-        line(&headers.len().to_string());
-        text.push_str(&join_headers(headers));
-        if let Some(error) = &self.error {
-            text.push_str(&error.to_string());
+        let outcome = self.outcome.as_ref();
+        let error = self.error.as_ref();
+        let headers = outcome.map_or(&[][..], Outcome::headers);
+        let mut text = String::new();
+        for field in [
+            self.event.take().unwrap_or(""),
+            key.map_or("", Key::as_str),
+            &attempts.to_string(),
+            &self.delay.to_string(),
+            &number(self.status.map(u64::from)),
+            &self.reason,
+            &number(outcome.map(|o| u64::from(o.status()))),
+            if outcome.is_some_and(Outcome::replayed) {
+                "1"
+            } else {
+                ""
+            },
+            error.map_or("", |e| e.kind().code()),
+            &number(error.and_then(Error::last_status).map(u64::from)),
+            &headers.len().to_string(),
+        ] {
+            text.push_str(field);
+            text.push('\n');
+        }
+        join_headers(&mut text, headers);
+        if let Some(error) = error {
+            // As the error's `Display`, without `core::fmt`.
+            if let Some(intent) = error.intent() {
+                text.push_str("intent \"");
+                text.push_str(intent);
+                text.push('"');
+                if let Some(key) = error.key() {
+                    text.push_str(" (key ");
+                    text.push_str(key.as_str());
+                    text.push(')');
+                }
+                text.push_str(": ");
+            }
+            text.push_str(error.message());
         }
         text
     }
-
-    /// The outcome's body.
-    pub fn body(&self) -> Vec<u8> {
-        self.outcome
-            .as_ref()
-            .map(|o| o.body().to_vec())
-            .unwrap_or_default()
-    }
-}
-
-/// A stored record as JavaScript reads it (`pending`, `resume`), one field
-/// per line: name, key, attempts, creation (ms since the epoch), state,
-/// whether it is unsettled (`1`), method, URL, then the request's headers.
-/// Throws a message when the record is damaged or foreign.
-#[wasm_bindgen]
-pub fn stored(bytes: &[u8]) -> Result<String, String> {
-    let record = decode(bytes).map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    for field in [
-        record.name.as_str(),
-        record.key.as_str(),
-        &record.attempts.to_string(),
-        &record.created_at.to_string(),
-        record.state.as_str(),
-        if record.is_unsettled() { "1" } else { "" },
-        &record.request.method,
-        &record.request.url,
-    ] {
-        text.push_str(field);
-        text.push('\n');
-    }
-    text.push_str(&join_headers(&record.request.headers));
-    Ok(text)
-}
-
-/// The request body of a stored record.
-#[wasm_bindgen(js_name = storedBody)]
-pub fn stored_body(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    decode(bytes)
-        .map(|record| record.request.body.to_vec())
-        .map_err(|e| e.to_string())
 }
 
 fn event_type(event: &EventKind) -> &'static str {
@@ -465,18 +648,16 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut lines = text.split('\n');
     let mut headers = Vec::new();
     while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
-        headers.push((name.to_owned(), value.to_owned()));
+        headers.push((name.to_string(), value.to_string()));
     }
     headers
 }
 
-fn join_headers(headers: &[(String, String)]) -> String {
-    let mut text = String::new();
+fn join_headers(text: &mut String, headers: &[(String, String)]) {
     for (name, value) in headers {
         text.push_str(name);
         text.push('\n');
         text.push_str(value);
         text.push('\n');
     }
-    text
 }

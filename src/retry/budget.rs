@@ -1,5 +1,4 @@
-use std::sync::Mutex;
-use std::time::Duration;
+use core::time::Duration;
 
 /// A token bucket shared by every flight of one client: each retry reserves a
 /// token; tokens come back at a steady rate. When the bucket is empty a retry
@@ -16,7 +15,25 @@ use std::time::Duration;
 pub struct RetryBudget {
     capacity: f64,
     per_ms: f64,
-    bucket: Mutex<Bucket>,
+    bucket: Shared,
+}
+
+/// The bucket behind a mutex natively; in the browser, where one thread runs
+/// everything (and the npm package's core has no `std`), in a cell.
+#[derive(Debug)]
+struct Shared(
+    #[cfg(not(target_arch = "wasm32"))] std::sync::Mutex<Bucket>,
+    #[cfg(target_arch = "wasm32")] core::cell::RefCell<Bucket>,
+);
+
+impl Shared {
+    fn with<R>(&self, change: impl FnOnce(&mut Bucket) -> R) -> R {
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut bucket = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(target_arch = "wasm32")]
+        let mut bucket = self.0.borrow_mut();
+        change(&mut bucket)
+    }
 }
 
 #[derive(Debug)]
@@ -44,33 +61,44 @@ impl RetryBudget {
         RetryBudget {
             capacity,
             per_ms: per_second / 1000.0,
-            bucket: Mutex::new(Bucket {
-                tokens: capacity,
-                at_ms: None,
-            }),
+            bucket: Shared(
+                Bucket {
+                    tokens: capacity,
+                    at_ms: None,
+                }
+                .into(),
+            ),
         }
     }
 
     /// Reserves a token at `now_ms`; returns how long until it is really
     /// available (zero when the bucket had one).
     pub fn reserve(&self, now_ms: u64) -> Duration {
-        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = bucket.at_ms.map_or(0, |at| now_ms.saturating_sub(at));
-        bucket.tokens = (bucket.tokens + elapsed as f64 * self.per_ms).min(self.capacity);
-        bucket.at_ms = Some(now_ms.max(bucket.at_ms.unwrap_or(0)));
-        bucket.tokens -= 1.0;
-        if bucket.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis((-bucket.tokens / self.per_ms).ceil() as u64)
+        let tokens = self.bucket.with(|bucket| {
+            let elapsed = bucket.at_ms.map_or(0, |at| now_ms.saturating_sub(at));
+            bucket.tokens = (bucket.tokens + elapsed as f64 * self.per_ms).min(self.capacity);
+            bucket.at_ms = Some(now_ms.max(bucket.at_ms.unwrap_or(0)));
+            bucket.tokens -= 1.0;
+            bucket.tokens
+        });
+        if tokens >= 0.0 {
+            return Duration::ZERO;
         }
+        // The ceiling, by hand: `f64::ceil` needs `std`.
+        let wait = -tokens / self.per_ms;
+        let whole = wait as u64;
+        Duration::from_millis(if (whole as f64) < wait {
+            whole + 1
+        } else {
+            whole
+        })
     }
 
     /// Gives back a reserved token that was not used (the flight gave up
     /// instead of retrying).
     pub fn refund(&self) {
-        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        bucket.tokens = (bucket.tokens + 1.0).min(self.capacity);
+        self.bucket
+            .with(|bucket| bucket.tokens = (bucket.tokens + 1.0).min(self.capacity));
     }
 }
 

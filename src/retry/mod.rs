@@ -14,7 +14,7 @@ mod budget;
 mod classify;
 mod retry_after;
 
-use std::time::Duration;
+use core::time::Duration;
 
 pub use backoff::Backoff;
 pub use budget::RetryBudget;

@@ -7,9 +7,10 @@
 //! [`ClientBuilder::random`](crate::ClientBuilder::random)) so tests of backoff
 //! and expiry never sleep and never depend on luck.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
+use crate::prelude::*;
+use core::future::Future;
+use core::pin::Pin;
+use core::time::Duration;
 
 if_native! {
     mod native;
@@ -72,7 +73,7 @@ impl Random for OsRandom {
         // all; fall back to a time-and-address mix rather than panic, since a
         // key must still be minted (uniqueness matters more than secrecy here).
         if getrandom::fill(dest).is_err() {
-            let mut seed = std::ptr::from_ref(dest).addr() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+            let mut seed = core::ptr::from_ref(dest).addr() as u64 ^ 0x9E37_79B9_7F4A_7C15;
             for byte in dest.iter_mut() {
                 seed = splitmix64(&mut seed);
                 *byte = seed as u8;

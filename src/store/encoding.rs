@@ -7,7 +7,8 @@
 //! byte runs as a little-endian `u32` length and the bytes; integers little
 //! endian; an optional field as a presence byte and the value.
 
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
 
 use bytes::Bytes;
 

@@ -4,10 +4,13 @@
 //! [`FileStore`] keeps intents in SQLite across crashes and processes; in the
 //! browser an IndexedDB store takes its place.
 
+use crate::prelude::*;
 pub mod encoding;
-mod memory;
 
-pub use memory::MemoryStore;
+if_client! {
+    mod memory;
+    pub use memory::MemoryStore;
+}
 
 if_native! {
     mod file;
@@ -179,8 +182,8 @@ impl Drop for IntentLock {
     }
 }
 
-impl std::fmt::Debug for IntentLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for IntentLock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IntentLock").finish_non_exhaustive()
     }
 }

@@ -4,8 +4,9 @@
 //! browser's own `fetch`. Both buffer the whole response, so an outcome can be
 //! recorded and replayed byte for byte.
 
-use std::fmt;
-use std::time::Duration;
+use crate::prelude::*;
+use core::fmt;
+use core::time::Duration;
 
 use crate::intent::{Request, Response};
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
@@ -42,7 +43,7 @@ impl<'a> Outgoing<'a> {
             .iter()
             .chain(self.credentials)
             .map(|(name, value)| (name.as_str(), value.as_str()))
-            .chain(std::iter::once(("idempotency-key", self.idempotency_key)))
+            .chain(core::iter::once(("idempotency-key", self.idempotency_key)))
     }
 }
 
@@ -113,10 +114,10 @@ impl TransportError {
     pub fn message(&self) -> &str {
         &self.message
     }
-}
 
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// What went wrong and why, for people (its `Display`, joined without
+    /// `core::fmt`).
+    pub fn describe(&self) -> String {
         let what = match self.kind {
             TransportErrorKind::Connect => "could not connect",
             TransportErrorKind::Timeout => "timed out",
@@ -124,7 +125,13 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Offline => "offline",
             TransportErrorKind::Other => "transport error",
         };
-        write!(f, "{what}: {}", self.message)
+        [what, ": ", &self.message].concat()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -142,4 +149,4 @@ if_wasm! {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl core::error::Error for TransportError {}
