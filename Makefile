@@ -49,8 +49,9 @@ bench: setup-rust
 	$(CARGO) bench -p oncely --bench overhead
 
 ## The npm package: the browser build of the core (js/, `no_std`, plain
-## exports: no bindings generator), shrunk by wasm-opt, beside the
-## JavaScript of pkg-template/ (minified).
+## exports: no bindings generator), shrunk by wasm-opt, and the JavaScript
+## of pkg-template/ bundled by esbuild into one minified module per entry
+## (index.js for browsers and bundlers, node.js for Node).
 pkg: setup-rust setup-node
 	$(CARGO) build -p oncely-js --target wasm32-unknown-unknown --profile wasm
 	rm -rf pkg && mkdir -p pkg
@@ -58,11 +59,9 @@ pkg: setup-rust setup-node
 		--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		$(WASM) -o pkg/oncely.wasm
-	cp pkg-template/* pkg/
-	for file in core.js client.js; do \
-		node_modules/.bin/esbuild pkg/$$file --minify --format=esm --log-level=warning \
-			--outfile=pkg/$$file --allow-overwrite || exit 1; \
-	done
+	cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md pkg-template/LICENSE pkg/
+	node_modules/.bin/esbuild pkg-template/index.js pkg-template/node.js --bundle --minify \
+		--format=esm --platform=neutral --external:node:* --log-level=warning --outdir=pkg
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -102,6 +102,26 @@ impl Error {
         }
     }
 
+    /// An error of `kind` about the intent `record` (one allocation, where
+    /// [`Error::new`] and `with_*` make several).
+    pub(crate) fn of_intent(
+        kind: ErrorKind,
+        message: &str,
+        record: &crate::Record,
+        last_status: Option<u16>,
+    ) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.to_owned(),
+                intent: Some(record.name.clone()),
+                key: Some(record.key.clone()),
+                last_status,
+                source: None,
+            }),
+        }
+    }
+
     pub(crate) fn invalid_input(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidInput, message)
     }
@@ -145,10 +165,6 @@ impl Error {
             inner.intent = Some(intent.to_owned());
             inner.key = key.or(inner.key.take());
         })
-    }
-
-    pub(crate) fn with_last_status(self, status: Option<u16>) -> Error {
-        self.with(|inner| inner.last_status = status)
     }
 
     /// What went wrong.

@@ -5,10 +5,18 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 use core::fmt;
 
-use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::{ErrorKind, Key};
+
+/// A request's or a response's body: [`bytes::Bytes`] in the Rust client
+/// (reqwest hands bodies over as such, without a copy).
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+pub type Body = bytes::Bytes;
+/// A request's or a response's body: in the npm package's `no_std` core, a
+/// shared slice (the `bytes` crate's machinery would ship for nothing).
+#[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+pub type Body = Arc<[u8]>;
 
 /// An HTTP request as oncely records and sends it: the body is buffered once,
 /// so every attempt (and a resume after a restart) sends it byte for byte.
@@ -21,7 +29,7 @@ pub struct Request {
     /// Header names (lower-case) and values, in order.
     pub headers: Vec<(String, String)>,
     /// The body.
-    pub body: Bytes,
+    pub body: Body,
 }
 
 /// Headers never written to a store: sent with each attempt, supplied anew
@@ -44,12 +52,12 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
         name.chars().any(char::is_control)
     };
     if name.is_empty() || name.len() > MAX_NAME_LEN || control {
-        // Joined, not formatted: no `core::fmt` in the browser build.
+        // Joined, not formatted (see `crate::text`).
         let message = [
             "invalid intent name \"",
             name,
             "\": 1 to ",
-            &MAX_NAME_LEN.to_string(),
+            &crate::text::decimal(MAX_NAME_LEN as u64),
             " bytes, no control characters",
         ];
         return Err(crate::Error::invalid_input(message.concat()));
@@ -100,7 +108,7 @@ pub struct Response {
     /// Header names (lower-case) and values.
     pub headers: Vec<(String, String)>,
     /// The body.
-    pub body: Bytes,
+    pub body: Body,
 }
 
 impl Response {
@@ -321,7 +329,7 @@ impl Outcome {
     }
 
     /// The response body.
-    pub fn body(&self) -> &Bytes {
+    pub fn body(&self) -> &Body {
         &self.inner.response.body
     }
 

@@ -74,7 +74,7 @@ impl Key {
     /// # Errors
     /// When the value is not a valid key.
     pub fn from_header(value: &str) -> Result<Key, InvalidKey> {
-        let value = value.trim();
+        let value = value.trim_ascii();
         let inner = match value.strip_prefix('"') {
             Some(rest) => rest.strip_suffix('"').ok_or(InvalidKey)?,
             None => value,

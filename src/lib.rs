@@ -62,7 +62,7 @@ mod prelude {
     pub(crate) use alloc::borrow::ToOwned;
     pub(crate) use alloc::boxed::Box;
     pub(crate) use alloc::format;
-    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::string::String;
     pub(crate) use alloc::vec::Vec;
 }
 
@@ -114,6 +114,7 @@ pub mod pilot;
 pub mod retry;
 pub mod runtime;
 pub mod store;
+pub mod text;
 pub mod transport;
 
 pub use error::{Error, ErrorKind};

@@ -16,8 +16,7 @@
 //!                                                 Settle/Fail ┘
 //! ```
 //!
-//! Messages are joined from pieces, not formatted: `core::fmt` would
-//! otherwise ship in the npm package's WebAssembly.
+//! Messages are joined from pieces, not formatted (see [`crate::text`]).
 
 use crate::prelude::*;
 use alloc::sync::Arc;
@@ -28,6 +27,7 @@ use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
 use crate::retry::{Backoff, Class, RetryBudget, RetryPolicy, retry_after};
 use crate::runtime::Random;
 use crate::store::Update;
+use crate::text::decimal;
 use crate::transport::TransportError;
 use crate::{Error, ErrorKind, Key, Outcome};
 
@@ -117,9 +117,7 @@ impl Pilot {
         policy: &RetryPolicy,
         random: Arc<dyn Random>,
     ) -> Boarding {
-        let fail = |kind, message: &str| {
-            Error::new(kind, message).with_intent(&record.name, Some(record.key.clone()))
-        };
+        let fail = |kind, message: &str| Error::of_intent(kind, message, &record, None);
         if record.fingerprint != fingerprint {
             let error = fail(
                 ErrorKind::Conflict,
@@ -150,8 +148,12 @@ impl Pilot {
                 return Boarding::Land(record, Ok(outcome), Some(EventKind::Replayed));
             }
             (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
-                let error = fail(ErrorKind::Rejected, &failure.message)
-                    .with_last_status(failure.last_status);
+                let error = Error::of_intent(
+                    ErrorKind::Rejected,
+                    &failure.message,
+                    &record,
+                    failure.last_status,
+                );
                 let event = EventKind::Failed {
                     error: error.clone(),
                 };
@@ -160,7 +162,7 @@ impl Pilot {
             // Past the server's retention its key may be forgotten: sending
             // again could repeat the effect. Say so; never send.
             _ if expired => {
-                let update = (record.state != State::Settled).then(|| Update {
+                let update = (record.state != State::Settled).then_some(Update {
                     attempts: record.attempts,
                     state: State::Expired,
                     failure: None,
@@ -288,12 +290,12 @@ impl Pilot {
                     self.counted -= 1;
                 }
                 let reason = match (&response, &cause) {
-                    (Some(response), _) => ["status ", &response.status.to_string()].concat(),
+                    (Some(response), _) => ["status ", &decimal(response.status.into())].concat(),
                     (None, Some(cause)) => cause.describe(),
                     (None, None) => "no response".to_owned(),
                 };
                 if self.counted >= self.policy.max_attempts {
-                    let counted = self.counted.to_string();
+                    let counted = decimal(self.counted.into());
                     let message = ["gave up after ", &counted, " attempt(s); last: ", &reason];
                     return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
                 }
@@ -302,9 +304,9 @@ impl Pilot {
                     if wait > self.policy.max_retry_after {
                         let message = [
                             "the server asked to wait ",
-                            &wait.as_secs().to_string(),
+                            &decimal(wait.as_secs()),
                             " s, longer than max_retry_after (",
-                            &self.policy.max_retry_after.as_secs().to_string(),
+                            &decimal(self.policy.max_retry_after.as_secs()),
                             " s); last: ",
                             &reason,
                         ];
@@ -317,7 +319,7 @@ impl Pilot {
                     budget.refund();
                     let message = [
                         "gave up: the next attempt would pass the ",
-                        &self.policy.deadline.as_secs().to_string(),
+                        &decimal(self.policy.deadline.as_secs()),
                         " s deadline; last: ",
                         &reason,
                     ];
@@ -350,12 +352,16 @@ impl Pilot {
         last_status: Option<u16>,
         cause: Option<TransportError>,
     ) -> Step {
-        let mut error = Error::new(kind, message.clone())
-            .with_intent(&self.record.name, Some(self.record.key.clone()))
-            .with_last_status(last_status);
-        if let Some(cause) = cause {
-            error = error.with_source(cause);
-        }
+        let error = Error::of_intent(kind, &message, &self.record, last_status);
+        // The cause, for Rust callers (`source()`); the npm package's core
+        // hands its JavaScript the message alone.
+        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+        let error = match cause {
+            Some(cause) => error.with_source(cause),
+            None => error,
+        };
+        #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+        drop(cause);
         self.record.state = State::Failed;
         let update = Update {
             attempts: self.record.attempts,

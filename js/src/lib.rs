@@ -29,28 +29,31 @@
 
 extern crate alloc;
 
+use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
-use bytes::Bytes;
-use oncely::intent::{SECRET_HEADERS, check_name};
+use oncely::intent::{Body, SECRET_HEADERS, check_name};
 use oncely::pilot::{Boarding, Pilot, Step, candidate};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
-use oncely::store::encoding::{decode, encode};
+use oncely::store::encoding::{decode, encode, encode_updated};
+use oncely::text::decimal;
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
 };
 
-/// The package's allocator: talc, smaller than dlmalloc. The browser build
-/// is single-threaded (no `atomics`), the case talc documents this for.
+/// The package's allocator: a small free list (see `Cargo.toml`).
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: the package's WebAssembly is single-threaded (built without
+    // `atomics`), the one use `AssumeSingleThreaded` allows.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 /// No input reaches a panic (every length is checked, every failure is an
 /// error); should one happen all the same, the call traps and the
@@ -255,8 +258,8 @@ pub unsafe extern "C" fn flight(core: &Core, input: *mut u8, len: usize, now: f6
 fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error> {
     let name = input.text()?;
     check_name(name)?;
-    let method = input.text()?.to_string();
-    let url = input.text()?.to_string();
+    let method = input.text()?.to_owned();
+    let url = input.text()?.to_owned();
     let headers = parse_headers(input.text()?);
     let key =
         match headers.iter().find(|(n, _)| n == "idempotency-key") {
@@ -269,7 +272,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         method,
         url,
         headers,
-        body: Bytes::copy_from_slice(input.bytes()),
+        body: Body::from(input.bytes()),
     });
     let random = Arc::new(Drawn {
         bytes: input.bytes().to_vec(),
@@ -280,7 +283,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
     let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
-    let record = candidate(name.to_string(), stored, minted, now, core.retention);
+    let record = candidate(name.to_owned(), stored, minted, now, core.retention);
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -340,11 +343,7 @@ pub extern "C" fn attempt(flight: &mut Flight) -> u32 {
         return 0;
     };
     let (number, update) = pilot.attempt();
-    flight.write = update.map(|update| {
-        let mut record = pilot.record().clone();
-        record.apply(update);
-        encode(&record)
-    });
+    flight.write = update.map(|update| encode_updated(pilot.record(), &update));
     number
 }
 
@@ -391,7 +390,7 @@ pub unsafe extern "C" fn land(
         _ => Ok(Response {
             status: status as u16,
             headers: parse_headers(text),
-            body: Bytes::copy_from_slice(fields.bytes()),
+            body: Body::from(fields.bytes()),
         }),
     };
     flight.land(result, now as u64, core)
@@ -441,8 +440,8 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
     for field in [
         record.name.as_str(),
         record.key.as_str(),
-        &record.attempts.to_string(),
-        &record.created_at.to_string(),
+        &decimal(record.attempts.into()),
+        &decimal(record.created_at),
         record.state.as_str(),
         if record.is_unsettled() { "1" } else { "" },
         &record.request.method,
@@ -510,13 +509,10 @@ impl Flight {
                 self.pilot = Some(pilot);
                 next::FLY
             }
-            Boarding::Land(_, result, event) => self.done(result, event),
-            Boarding::Expire(mut record, update, error) => {
-                if let Some(update) = update {
-                    record.apply(update);
-                    self.write = Some(encode(&record));
-                }
-                self.done(Err(error.clone()), Some(EventKind::Failed { error }))
+            Boarding::Land(_, result, event) => self.done(result, event.as_ref().map(event_type)),
+            Boarding::Expire(record, update, error) => {
+                self.write = update.map(|update| encode_updated(&record, &update));
+                self.done(Err(error), Some("failed"))
             }
         }
     }
@@ -530,19 +526,14 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now, &core.budget);
-        let event = pilot.event(&step);
-        let written = |update| {
-            let mut record = pilot.record().clone();
-            record.apply(update);
-            Some(encode(&record))
-        };
+        let written = |update| Some(encode_updated(pilot.record(), &update));
         match step {
             Step::Retry {
                 delay,
                 reason,
                 status,
             } => {
-                self.event = Some(event_type(&event));
+                self.event = Some("retry");
                 self.delay = delay.as_millis() as u64;
                 self.reason = reason;
                 self.status = status;
@@ -550,17 +541,17 @@ impl Flight {
             }
             Step::Settle(update, outcome) => {
                 self.write = written(update);
-                self.done(Ok(outcome), Some(event))
+                self.done(Ok(outcome), Some("settled"))
             }
             Step::Fail(update, error) => {
                 self.write = written(update);
-                self.done(Err(error), Some(event))
+                self.done(Err(error), Some("failed"))
             }
         }
     }
 
-    fn done(&mut self, result: Result<Outcome, Error>, event: Option<EventKind>) -> u32 {
-        self.event = event.as_ref().map(event_type);
+    fn done(&mut self, result: Result<Outcome, Error>, event: Option<&'static str>) -> u32 {
+        self.event = event;
         match result {
             Ok(outcome) => self.outcome = Some(outcome),
             Err(error) => self.error = Some(error),
@@ -569,7 +560,7 @@ impl Flight {
     }
 
     fn info(&mut self) -> String {
-        let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let number = |n: Option<u64>| n.map(decimal).unwrap_or_default();
         let record = self
             .pilot
             .as_ref()
@@ -593,8 +584,8 @@ impl Flight {
         for field in [
             self.event.take().unwrap_or(""),
             key.map_or("", Key::as_str),
-            &attempts.to_string(),
-            &self.delay.to_string(),
+            &decimal(attempts.into()),
+            &decimal(self.delay),
             &number(self.status.map(u64::from)),
             &self.reason,
             &number(outcome.map(|o| u64::from(o.status()))),
@@ -605,7 +596,7 @@ impl Flight {
             },
             error.map_or("", |e| e.kind().code()),
             &number(error.and_then(Error::last_status).map(u64::from)),
-            &headers.len().to_string(),
+            &decimal(headers.len() as u64),
         ] {
             text.push_str(field);
             text.push('\n');
@@ -644,11 +635,20 @@ fn event_type(event: &EventKind) -> &'static str {
     }
 }
 
+/// Headers from `name\nvalue\n` lines (by hand: `str::split` weighs more).
 fn parse_headers(text: &str) -> Vec<(String, String)> {
-    let mut lines = text.split('\n');
     let mut headers = Vec::new();
-    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
-        headers.push((name.to_string(), value.to_string()));
+    let mut name = None;
+    let mut start = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if byte == b'\n' {
+            let line = text.get(start..at).unwrap_or_default().to_owned();
+            start = at + 1;
+            match name.take() {
+                None => name = Some(line),
+                Some(name) => headers.push((name, line)),
+            }
+        }
     }
     headers
 }

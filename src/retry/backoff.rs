@@ -52,7 +52,10 @@ impl Iterator for Backoff {
     fn next(&mut self) -> Option<Duration> {
         let ceiling = self.ceiling();
         self.retry = self.retry.saturating_add(1);
-        Some(ceiling.mul_f64(unit_interval(self.random.as_ref())))
+        // To the nearest nanosecond, without `Duration::mul_f64`'s checks
+        // (the draw is in [0, 1): the result never exceeds the ceiling).
+        let nanos = ceiling.as_secs_f64() * 1e9 * unit_interval(self.random.as_ref());
+        Some(Duration::from_nanos((nanos + 0.5) as u64))
     }
 }
 

@@ -21,7 +21,7 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
     if let Some(ms) = header(headers, "retry-after-ms").and_then(parse_millis) {
         return Some(ms);
     }
-    let value = header(headers, "retry-after")?.trim();
+    let value = header(headers, "retry-after")?.trim_ascii();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -29,6 +29,7 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
     Some(Duration::from_millis(date_ms.saturating_sub(now_ms)))
 }
 
+/// The weekdays from Monday, as RFC 850 dates spell them.
 const WEEKDAYS: [&str; 7] = [
     "Monday",
     "Tuesday",
@@ -38,116 +39,120 @@ const WEEKDAYS: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-const MONTHS: [&[u8]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+/// Days in each month of a common year.
+const MONTH_DAYS: &[u8; 12] = &[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /// An HTTP-date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime
 /// forms) in seconds since the epoch; `None` unless it names a real moment
-/// from 1970 to 9999 on the weekday it says. Parsed by hand, as `httpdate`
-/// does, byte for byte: that crate's checks would bring `Debug` formatting
-/// of `SystemTime` errors into the browser build.
+/// from 1970 to 9999 on the weekday it says. Parsed by hand, byte for byte
+/// as `httpdate` does (a test holds them together): that crate's checks
+/// would bring `Debug` formatting of `SystemTime` errors into the browser
+/// build, and each form is one template read by one loop.
 fn http_date_secs(value: &str) -> Option<u64> {
     let s = value.as_bytes();
-    if !value.is_ascii() {
-        return None;
-    }
-    let number = |digits: &[u8]| {
-        digits.iter().try_fold(0u64, |n, &b| {
-            let digit = b.wrapping_sub(b'0');
-            (digit < 10).then(|| n * 10 + u64::from(digit))
-        })
+    // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`; asctime: `Sun Nov  6
+    // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`.
+    let (date, weekday) = match read_date(s, b"www, dd nnn yyyy hh:mm:ss GMT")
+        .or_else(|| read_date(s, b"www nnn _d hh:mm:ss yyyy"))
+    {
+        Some(date) => (date, s.get(..3)?),
+        None => {
+            let comma = s.iter().position(|&byte| byte == b',')?;
+            WEEKDAYS
+                .iter()
+                .any(|name| name.as_bytes() == &s[..comma])
+                .then_some(())?;
+            let mut date = read_date(&s[comma + 1..], b" dd-nnn-yy?hh:mm:ss GMT")?;
+            date.year += if date.year < 70 { 2000 } else { 1900 };
+            (date, &s[..3])
+        }
     };
-    // (weekday, day, month, year, "hh:mm:ss")
-    let (weekday, day, month, year, time) = if s.len() == 29 {
-        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
-        if &s[3..5] != b", "
-            || s[7] != b' '
-            || s[11] != b' '
-            || s[16] != b' '
-            || &s[25..] != b" GMT"
-        {
-            return None;
-        }
-        (
-            &s[..3],
-            number(&s[5..7])?,
-            &s[8..11],
-            number(&s[12..16])?,
-            &s[17..25],
-        )
-    } else if s.len() == 24 {
-        // asctime: `Sun Nov  6 08:49:37 1994`
-        if s[3] != b' ' || s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
-            return None;
-        }
-        let day = if s[8] == b' ' { &s[9..10] } else { &s[8..10] };
-        (
-            &s[..3],
-            number(day)?,
-            &s[4..7],
-            number(&s[20..24])?,
-            &s[11..19],
-        )
-    } else {
-        // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
-        let name = WEEKDAYS
-            .iter()
-            .find(|name| s.starts_with(name.as_bytes()) && s[name.len()..].starts_with(b", "))?;
-        let rest = &s[name.len() + 2..];
-        if rest.len() != 22 || rest[2] != b'-' || rest[6] != b'-' || &rest[18..] != b" GMT" {
-            return None;
-        }
-        let yy = number(&rest[7..9])?;
-        let year = yy + if yy < 70 { 2000 } else { 1900 };
-        (
-            &name.as_bytes()[..3],
-            number(&rest[..2])?,
-            &rest[3..6],
-            year,
-            &rest[10..18],
-        )
-    };
-    if time[2] != b':' || time[5] != b':' {
-        return None;
-    }
-    let (hour, minute, second) = (
-        number(&time[..2])?,
-        number(&time[3..5])?,
-        number(&time[6..])?,
-    );
-    let month = MONTHS.iter().position(|m| *m == month)?;
+    let month = MONTHS.chunks(3).position(|m| *m == date.month)?;
+    let (year, [day, hour, minute, second]) = (date.year, date.numbers);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in = |month: usize| match month {
-        1 if leap => 29,
-        1 => 28,
-        3 | 5 | 8 | 10 => 30,
-        _ => 31,
-    };
+    let month_days = u64::from(MONTH_DAYS[month]) + u64::from(month == 1 && leap);
     if !(1970..=9999).contains(&year)
         || day == 0
-        || day > days_in(month)
+        || day > month_days
         || hour > 23
         || minute > 59
         || second > 59
     {
         return None;
     }
-    let days_before_month: u64 = (0..month).map(days_in).sum();
-    let y = year - 1;
-    let leap_days = (y - 1968) / 4 - (y - 1900) / 100 + (y - 1600) / 400;
-    let days = (year - 1970) * 365 + leap_days + days_before_month + day - 1;
+    // Days since 1970-01-01 (the civil-from-days algorithm, reversed:
+    // years start in March, so February's leap day ends a year).
+    let (y, m) = if month < 2 {
+        (year - 1, month as u64 + 10)
+    } else {
+        (year, month as u64 - 2)
+    };
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
     // 1970-01-01 was a Thursday.
-    if WEEKDAYS[((days + 3) % 7) as usize].as_bytes()[..3] != *weekday {
+    let named = &b"MonTueWedThuFriSatSun"[(days as usize + 3) % 7 * 3..][..3];
+    if named != weekday {
         return None;
     }
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
+/// The parts of an HTTP-date, as [`read_date`] reads them.
+struct Date {
+    /// Day, hour, minute, second.
+    numbers: [u64; 4],
+    year: u64,
+    month: [u8; 3],
+}
+
+/// Reads `s` against `template`: `d` `h` `m` `s` `y` are digits of the day,
+/// hour, minute, second and year (`_`: a day digit or a space), `n` the
+/// month's letters, `w` and `?` any byte; everything else stands for itself.
+#[inline(never)] // one loop for every template, not one unrolled per template
+fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
+    if s.len() != template.len() {
+        return None;
+    }
+    let mut date = Date {
+        numbers: [0; 4],
+        year: 0,
+        month: [0; 3],
+    };
+    let mut letters = 0;
+    for (&part, &byte) in template.iter().zip(s) {
+        let number = match part {
+            b'd' | b'_' => &mut date.numbers[0],
+            b'h' => &mut date.numbers[1],
+            b'm' => &mut date.numbers[2],
+            b's' => &mut date.numbers[3],
+            b'y' => &mut date.year,
+            b'n' => {
+                *date.month.get_mut(letters)? = byte;
+                letters += 1;
+                continue;
+            }
+            b'w' | b'?' => continue,
+            _ if part == byte => continue,
+            _ => return None,
+        };
+        let digit = match byte {
+            b' ' if part == b'_' => 0,
+            _ => byte.wrapping_sub(b'0'),
+        };
+        if digit > 9 {
+            return None;
+        }
+        *number = *number * 10 + u64::from(digit);
+    }
+    Some(date)
+}
+
 /// Milliseconds, possibly with a fraction, which rounds up (never early).
 /// Parsed by hand: float parsing would add kilobytes to the browser build.
 fn parse_millis(value: &str) -> Option<Duration> {
-    let (whole, fraction) = value.trim().split_once('.').unwrap_or((value.trim(), ""));
+    let value = value.trim_ascii();
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
         return None;

@@ -10,9 +10,8 @@
 use crate::prelude::*;
 use alloc::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
+use super::Update;
+use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State};
 use crate::{Error, ErrorKind, Key};
 
 /// The layout's version: a record written by a later layout is refused, not
@@ -21,8 +20,35 @@ const VERSION: u8 = 1;
 
 /// `record` as bytes.
 pub fn encode(record: &Record) -> Vec<u8> {
+    encode_parts(
+        record,
+        record.attempts,
+        record.state,
+        record.failure.as_ref(),
+        record.response.as_ref(),
+    )
+}
+
+/// `record` with `update` applied, as bytes (without copying the record).
+pub fn encode_updated(record: &Record, update: &Update) -> Vec<u8> {
+    encode_parts(
+        record,
+        update.attempts,
+        update.state,
+        update.failure.as_ref(),
+        update.response.as_ref(),
+    )
+}
+
+fn encode_parts(
+    record: &Record,
+    attempts: u32,
+    state: State,
+    failure: Option<&Failure>,
+    response: Option<&Response>,
+) -> Vec<u8> {
     let request = &record.request;
-    let response_len = record.response.as_ref().map_or(0, |r| r.body.len());
+    let response_len = response.map_or(0, |r| r.body.len());
     let mut out = Vec::with_capacity(128 + request.body.len() + response_len);
     out.push(VERSION);
     put_str(&mut out, &record.name);
@@ -34,9 +60,9 @@ pub fn encode(record: &Record) -> Vec<u8> {
     out.extend_from_slice(&record.fingerprint.0);
     out.extend_from_slice(&record.created_at.to_le_bytes());
     out.extend_from_slice(&record.expires_at.to_le_bytes());
-    out.extend_from_slice(&record.attempts.to_le_bytes());
-    out.push(state_byte(record.state));
-    match &record.failure {
+    out.extend_from_slice(&attempts.to_le_bytes());
+    out.push(state_byte(state));
+    match failure {
         None => out.push(0),
         Some(failure) => {
             out.push(1);
@@ -45,7 +71,7 @@ pub fn encode(record: &Record) -> Vec<u8> {
             put_status(&mut out, failure.last_status);
         }
     }
-    match &record.response {
+    match response {
         None => out.push(0),
         Some(response) => {
             out.push(1);
@@ -63,30 +89,37 @@ pub fn encode(record: &Record) -> Vec<u8> {
 /// [`ErrorKind::Store`] when the bytes are not a record of this layout
 /// (damaged, or written by a later version of oncely).
 pub fn decode(bytes: &[u8]) -> Result<Record, Error> {
-    let mut input = Reader { bytes };
-    let version = input.u8()?;
-    if version != VERSION {
+    if bytes.first().is_some_and(|version| *version > VERSION) {
         return Err(Error::store(
             "a record was written by a newer version of oncely; update oncely to read it",
         ));
     }
+    read(&mut Reader { bytes }).ok_or_else(damaged)
+}
+
+/// The record, or `None` where the bytes do not hold one (each failed read
+/// only says so: one error is made, by [`decode`]).
+fn read(input: &mut Reader) -> Option<Record> {
+    if input.u8()? != VERSION {
+        return None;
+    }
     let name = input.string()?;
-    let key = Key::new(&input.string()?).map_err(|_| damaged())?;
+    let key = Key::new(&input.string()?).ok()?;
     let request = Request {
         method: input.string()?,
         url: input.string()?,
         headers: input.headers()?,
-        body: Bytes::copy_from_slice(input.bytes()?),
+        body: Body::from(input.bytes()?.to_vec()),
     };
-    let fingerprint = Fingerprint(input.take(32)?.try_into().map_err(|_| damaged())?);
-    let created_at = input.u64()?;
-    let expires_at = input.u64()?;
+    let fingerprint = Fingerprint(input.array()?);
+    let created_at = u64::from_le_bytes(input.array()?);
+    let expires_at = u64::from_le_bytes(input.array()?);
     let attempts = input.u32()?;
     let state = state_from_byte(input.u8()?)?;
     let failure = match input.u8()? {
         0 => None,
         _ => Some(Failure {
-            kind: ErrorKind::from_code(&input.string()?).ok_or_else(damaged)?,
+            kind: ErrorKind::from_code(&input.string()?)?,
             message: input.string()?,
             last_status: input.status()?,
         }),
@@ -96,13 +129,13 @@ pub fn decode(bytes: &[u8]) -> Result<Record, Error> {
         _ => Some(Response {
             status: input.u16()?,
             headers: input.headers()?,
-            body: Bytes::copy_from_slice(input.bytes()?),
+            body: Body::from(input.bytes()?.to_vec()),
         }),
     };
     if !input.bytes.is_empty() {
-        return Err(damaged());
+        return None;
     }
-    Ok(Record {
+    Some(Record {
         name,
         key,
         request: Arc::new(request),
@@ -129,13 +162,13 @@ fn state_byte(state: State) -> u8 {
     }
 }
 
-fn state_from_byte(byte: u8) -> Result<State, Error> {
-    Ok(match byte {
+fn state_from_byte(byte: u8) -> Option<State> {
+    Some(match byte {
         0 => State::Pending,
         1 => State::Settled,
         2 => State::Failed,
         3 => State::Expired,
-        _ => return Err(damaged()),
+        _ => return None,
     })
 }
 
@@ -172,53 +205,45 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], Error> {
-        if len > self.bytes.len() {
-            return Err(damaged());
-        }
-        let (head, rest) = self.bytes.split_at(len);
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.bytes.split_at_checked(len)?;
         self.bytes = rest;
-        Ok(head)
+        Some(head)
     }
 
-    fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.take(1)?[0])
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
     }
 
-    fn u16(&mut self) -> Result<u16, Error> {
-        Ok(u16::from_le_bytes(self.array()?))
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.array()?))
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.array()?))
     }
 
-    fn u64(&mut self) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.array()?))
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        self.take(N)?.try_into().map_err(|_| damaged())
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], Error> {
+    fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = self.u32()? as usize;
         self.take(len)
     }
 
-    fn string(&mut self) -> Result<String, Error> {
-        let bytes = self.bytes()?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| damaged())
+    fn string(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
     }
 
-    fn status(&mut self) -> Result<Option<u16>, Error> {
-        Ok(match self.u8()? {
+    fn status(&mut self) -> Option<Option<u16>> {
+        Some(match self.u8()? {
             0 => None,
             _ => Some(self.u16()?),
         })
     }
 
-    fn headers(&mut self) -> Result<Vec<(String, String)>, Error> {
+    fn headers(&mut self) -> Option<Vec<(String, String)>> {
         let count = self.u32()? as usize;
         // Each header takes at least 8 bytes: a damaged count cannot make
         // this allocate more than the input could hold.
@@ -226,7 +251,7 @@ impl<'a> Reader<'a> {
         for _ in 0..count {
             headers.push((self.string()?, self.string()?));
         }
-        Ok(headers)
+        Some(headers)
     }
 }
 
@@ -245,7 +270,7 @@ mod tests {
                 method: "POST".to_owned(),
                 url: "http://127.0.0.1:8080/api/charges".to_owned(),
                 headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-                body: Bytes::from_static(b"{\"amount\":4200}\0\xff"),
+                body: bytes::Bytes::from_static(b"{\"amount\":4200}\0\xff"),
             }),
             fingerprint: Fingerprint([7; 32]),
             created_at: 1_700_000_000_123,
@@ -260,7 +285,7 @@ mod tests {
             response: Some(Response {
                 status: 201,
                 headers: vec![("x-a".to_owned(), "1".to_owned())],
-                body: Bytes::from_static(b"\x00\x01binary"),
+                body: bytes::Bytes::from_static(b"\x00\x01binary"),
             }),
         }
     }

@@ -115,8 +115,8 @@ impl TransportError {
         &self.message
     }
 
-    /// What went wrong and why, for people (its `Display`, joined without
-    /// `core::fmt`).
+    /// What went wrong and why, for people (its `Display`, joined: see
+    /// [`crate::text`]).
     pub fn describe(&self) -> String {
         let what = match self.kind {
             TransportErrorKind::Connect => "could not connect",
