@@ -8,23 +8,15 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const memory = () => wasm.memory.buffer;
 
-/** Instantiates the core from a URL (fetched, streamed when served as application/wasm) or its bytes. */
+/** Instantiates the core from a URL (fetched: the module is small, compiled at once) or its bytes. */
 export async function load(source) {
   if (wasm) return;
-  let loaded;
   if (source instanceof URL || typeof source === 'string') {
     const response = await fetch(source);
     if (!response.ok) throw new Error(`${response.status} fetching ${source}`);
-    try {
-      loaded = await WebAssembly.instantiateStreaming(response.clone(), {});
-    } catch {
-      // Served with another content type: compile from the bytes instead.
-      loaded = await WebAssembly.instantiate(await response.arrayBuffer(), {});
-    }
-  } else {
-    loaded = await WebAssembly.instantiate(source, {});
+    source = await response.arrayBuffer();
   }
-  wasm = loaded.instance.exports;
+  wasm = (await WebAssembly.instantiate(source, {})).instance.exports;
 }
 
 // Copies `parts` (texts or bytes) into the core as one run of fields.
