@@ -268,8 +268,10 @@ class Oncely {
     const locking = this.#locks && this.#lock(intent);
     let flight;
     let release;
+    let candidate;
     try {
       flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
+      candidate = flight.candidate();
     } catch (message) {
       (await locking)?.();
       throw invalid(describe(message), intent);
@@ -277,7 +279,7 @@ class Oncely {
     try {
       // Flying alone across tabs: the record read below is the latest.
       release = await locking;
-      const found = await this.#store.createOrGet(intent, flight.candidate());
+      const found = await this.#store.createOrGet(intent, candidate);
       let next = flight.board(found, Date.now());
       let info = this.#read(flight);
       entry.key = info.key;
@@ -556,16 +558,25 @@ function indexedDbStore(db, durability) {
     }
     return placed;
   };
+  // The add alone, one request (the common case: a new intent). Where the
+  // record exists the add fails and the transaction aborts, having written
+  // nothing; the record is then read — still under the intent's lock, so
+  // still the latest (removed meanwhile by another tab: added again).
+  const createOrGet = (name, bytes) =>
+    run('readwrite', (store, done) => new Promise((resolve) => {
+      const added = store.add(bytes, name);
+      added.onsuccess = () => resolve(done.then(() => undefined));
+      added.onerror = (event) => {
+        event.preventDefault();
+        resolve(
+          added.error?.name === 'ConstraintError'
+            ? run('readonly', (store) => result(store.get(name))).then((found) => found ?? createOrGet(name, bytes))
+            : done.then(() => Promise.reject(failure(`IndexedDB refused the record: ${describe(added.error)}`, 'storage'))),
+        );
+      };
+    }));
   return {
-    // The read and the add are placed together: where the record exists the
-    // add fails and the transaction aborts, having written nothing.
-    createOrGet: (name, bytes) =>
-      run('readwrite', (store, done) => {
-        const found = result(store.get(name));
-        const added = store.add(bytes, name);
-        added.onerror = (event) => event.preventDefault();
-        return found.then((existing) => (existing === undefined ? done.then(() => undefined) : existing));
-      }),
+    createOrGet,
     put: (name, bytes) =>
       run('readwrite', (store, done) => {
         store.put(bytes, name);
