@@ -355,7 +355,7 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
         return 0.0;
     };
     pilot.waited_offline(offline as u64);
-    pilot.attempt_timeout(now as u64).as_millis() as f64
+    pilot.attempt_timeout(now as u64).as_secs_f64() * 1000.0
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
