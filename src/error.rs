@@ -167,6 +167,34 @@ impl Error {
         })
     }
 
+    /// The error as its `Display` writes it (`intent "…" (key …): message`),
+    /// built without `core::fmt`'s machinery (see [`crate::text`]): the npm
+    /// package's core hands this text to its JavaScript.
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        // Writing to a `String` cannot fail.
+        let _ = self.write_to(&mut text);
+        text
+    }
+
+    fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let inner = &self.inner;
+        if let Some(intent) = &inner.intent {
+            out.write_str("intent \"")?;
+            out.write_str(intent)?;
+            out.write_str("\"")?;
+            if let Some(key) = &inner.key {
+                out.write_str(" (key ")?;
+                out.write_str(key.as_str())?;
+                out.write_str(")")?;
+            }
+            out.write_str(": ")?;
+        }
+        // The cause is reachable through `source()`, not repeated here (the
+        // convention reqwest and std follow, so reporters do not print it twice).
+        out.write_str(&inner.message)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -226,17 +254,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &self.inner;
-        if let Some(intent) = &inner.intent {
-            write!(f, "intent \"{intent}\"")?;
-            if let Some(key) = &inner.key {
-                write!(f, " (key {key})")?;
-            }
-            f.write_str(": ")?;
-        }
-        // The cause is reachable through `source()`, not repeated here (the
-        // convention reqwest and std follow, so reporters do not print it twice).
-        f.write_str(&inner.message)
+        self.write_to(f)
     }
 }
 

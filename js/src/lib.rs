@@ -436,8 +436,7 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
             return 0;
         }
     };
-    let mut text = String::new();
-    for field in [
+    let fields = [
         record.name.as_str(),
         record.key.as_str(),
         &decimal(record.attempts.into()),
@@ -446,12 +445,8 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
         if record.is_unsettled() { "1" } else { "" },
         &record.request.method,
         &record.request.url,
-    ] {
-        text.push_str(field);
-        text.push('\n');
-    }
-    join_headers(&mut text, &record.request.headers);
-    answer(text.as_bytes());
+    ];
+    answer(lines(&fields, &record.request.headers).as_bytes());
     1
 }
 
@@ -580,8 +575,7 @@ impl Flight {
         let outcome = self.outcome.as_ref();
         let error = self.error.as_ref();
         let headers = outcome.map_or(&[][..], Outcome::headers);
-        let mut text = String::new();
-        for field in [
+        let fields = [
             self.event.take().unwrap_or(""),
             key.map_or("", Key::as_str),
             &decimal(attempts.into()),
@@ -597,25 +591,10 @@ impl Flight {
             error.map_or("", |e| e.kind().code()),
             &number(error.and_then(Error::last_status).map(u64::from)),
             &decimal(headers.len() as u64),
-        ] {
-            text.push_str(field);
-            text.push('\n');
-        }
-        join_headers(&mut text, headers);
+        ];
+        let mut text = lines(&fields, headers);
         if let Some(error) = error {
-            // As the error's `Display`, without `core::fmt`.
-            if let Some(intent) = error.intent() {
-                text.push_str("intent \"");
-                text.push_str(intent);
-                text.push('"');
-                if let Some(key) = error.key() {
-                    text.push_str(" (key ");
-                    text.push_str(key.as_str());
-                    text.push(')');
-                }
-                text.push_str(": ");
-            }
-            text.push_str(error.message());
+            text.push_str(&error.describe());
         }
         text
     }
@@ -653,11 +632,19 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
     headers
 }
 
-fn join_headers(text: &mut String, headers: &[(String, String)]) {
-    for (name, value) in headers {
-        text.push_str(name);
+/// `fields`, then `headers` (name, value), one per line.
+fn lines(fields: &[&str], headers: &[(String, String)]) -> String {
+    let mut text = String::new();
+    let mut line = |part: &str| {
+        text.push_str(part);
         text.push('\n');
-        text.push_str(value);
-        text.push('\n');
+    };
+    for field in fields {
+        line(field);
     }
+    for (name, value) in headers {
+        line(name);
+        line(value);
+    }
+    text
 }
