@@ -204,7 +204,7 @@ fn criterion_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("join");
     group.bench_function("flight alone", |b| b.to_async(rt).iter(|| bench.flight(0)));
     group.bench_function("flight + 1000 duplicates", |b| {
-        b.to_async(rt).iter(|| bench.flight(1000))
+        b.to_async(rt).iter(|| bench.flight(DUPLICATES))
     });
     group.finish();
 
@@ -266,6 +266,43 @@ where
         .collect()
 }
 
+/// Duplicates joining each flight in the join figures.
+const DUPLICATES: usize = 1000;
+/// Flights per timed round of the join figures.
+const FLIGHTS: usize = 10;
+
+/// Rounds of `FLIGHTS` runs of `run(0)` against as many of
+/// `run(DUPLICATES)`.
+fn with_duplicates<F>(
+    runtime: &tokio::runtime::Runtime,
+    rounds: usize,
+    run: impl Fn(usize) -> F,
+) -> Vec<(f64, f64)>
+where
+    F: std::future::Future<Output = ()>,
+{
+    let flights = |duplicates| {
+        let run = &run;
+        async move {
+            for _ in 0..FLIGHTS {
+                run(duplicates).await;
+            }
+        }
+    };
+    interleave(runtime, rounds, || flights(0), || flights(DUPLICATES))
+}
+
+/// The median extra time per duplicate, in ns, of [`with_duplicates`]' rounds.
+fn per_duplicate_ns(rounds: &[(f64, f64)]) -> f64 {
+    let duplicates = (FLIGHTS * DUPLICATES) as f64;
+    median(
+        rounds
+            .iter()
+            .map(|(alone, with)| (with - alone) / duplicates * 1e9)
+            .collect(),
+    )
+}
+
 /// Rounds of 50 raw calls against rounds of 50 calls through `client`.
 fn against_raw(bench: &Bench, rounds: usize, client: &Client) -> Vec<(f64, f64)> {
     interleave(
@@ -296,50 +333,15 @@ fn summary(bench: &Bench) {
     let core_ratio = median(core.iter().map(|(raw, core)| core / raw).collect());
     let per_call = median(per_call.iter().map(|(raw, oncely)| oncely / raw).collect());
 
-    let join = interleave(
-        rt,
-        rounds,
-        || async {
-            for _ in 0..10 {
-                bench.flight(0).await;
-            }
-        },
-        || async {
-            for _ in 0..10 {
-                bench.flight(1000).await;
-            }
-        },
-    );
-    let join_ns = median(
-        join.iter()
-            .map(|(alone, joined)| (joined - alone) / 10_000.0 * 1e9)
-            .collect(),
-    );
-    let gathering = interleave(
-        rt,
-        rounds,
-        || async {
-            for _ in 0..10 {
-                bench.gathering(0).await;
-            }
-        },
-        || async {
-            for _ in 0..10 {
-                bench.gathering(1000).await;
-            }
-        },
-    );
-    let gathering_ns = median(
-        gathering
-            .iter()
-            .map(|(alone, gathered)| (gathered - alone) / 10_000.0 * 1e9)
-            .collect(),
-    );
+    let join = with_duplicates(rt, rounds, |duplicates| bench.flight(duplicates));
+    let join_ns = per_duplicate_ns(&join);
     let join_ratio = median(
         join.iter()
-            .map(|(alone, joined)| (joined - alone) / 1000.0 / alone)
+            .map(|(alone, joined)| (joined - alone) / DUPLICATES as f64 / alone)
             .collect(),
     );
+    let gathering = with_duplicates(rt, rounds, |duplicates| bench.gathering(duplicates));
+    let gathering_ns = per_duplicate_ns(&gathering);
 
     let throughput = interleave(
         rt,
