@@ -201,26 +201,27 @@ test('the Vite dev server (dependency pre-bundling) loads the WebAssembly and ch
   await assertOneCharge(server, account, seen);
 });
 
-test('a plain <script type="module"> page imports /pkg/index.js and charges once', { timeout: TIMEOUT }, async (t) => {
+// Opens the fixture page `file` (pkg-tests/fixtures/pages, served with the
+// package by the reference server) for a fresh account and namespace.
+async function fixturePage(t, file) {
   const s = scope(t);
   const pages = await site(join(fixtures, 'pages'));
   s.defer(() => pages.remove());
   const server = await s.server(pages.dir);
   const browser = await s.browser();
-  const account = unique('plain');
-  const seen = await outcomeOf(browser, `${server.url}/plain.html?ns=${unique('ns')}&account=${account}`);
+  const account = unique(file);
+  const seen = await outcomeOf(browser, `${server.url}/${file}.html?ns=${unique('ns')}&account=${account}`);
+  return { server, account, seen };
+}
+
+test('a plain <script type="module"> page imports /pkg/index.js and charges once', { timeout: TIMEOUT }, async (t) => {
+  const { server, account, seen } = await fixturePage(t, 'plain');
   assert.equal(seen.result.store, 'indexeddb');
   await assertOneCharge(server, account, seen);
 });
 
 test('a dedicated module worker opens an IndexedDB client and charges once', { timeout: TIMEOUT }, async (t) => {
-  const s = scope(t);
-  const pages = await site(join(fixtures, 'pages'));
-  s.defer(() => pages.remove());
-  const server = await s.server(pages.dir);
-  const browser = await s.browser();
-  const account = unique('worker');
-  const seen = await outcomeOf(browser, `${server.url}/worker.html?ns=${unique('ns')}&account=${account}`);
+  const { server, account, seen } = await fixturePage(t, 'worker');
   assert.equal(seen.result.store, 'indexeddb');
   assert.equal(seen.result.webLocks, 'true');
   await assertOneCharge(server, account, seen);

@@ -10,7 +10,7 @@ use crate::intent::header;
 ///
 /// # Examples
 /// ```
-/// use core::time::Duration;
+/// use std::time::Duration;
 /// use oncely::retry::retry_after;
 /// let headers = [("retry-after".to_owned(), "3".to_owned())];
 /// assert_eq!(retry_after(&headers, 0), Some(Duration::from_secs(3)));

@@ -4,7 +4,6 @@
 //! [`FileStore`] keeps intents in SQLite across crashes and processes; in the
 //! browser an IndexedDB store takes its place.
 
-use crate::prelude::*;
 pub mod encoding;
 
 if_client! {
@@ -24,6 +23,7 @@ if_browser! {
 
 use crate::Error;
 use crate::intent::{Failure, Record, Response, State};
+use crate::prelude::*;
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
 
 /// Sorts records oldest first (by creation time, then name: names are
