@@ -10,7 +10,7 @@
 //! it ends (finished, panicked or dropped), so no entry outlives its flight.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, hash_map};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -211,8 +211,10 @@ impl Drop for EntryGuard {
         let mut map = self.flights.map();
         // Only this flight's entry: a later flight under the same name may
         // already have taken the slot.
-        if map.get(&self.name).is_some_and(|entry| entry.id == self.id) {
-            map.remove(&self.name);
+        if let hash_map::Entry::Occupied(entry) = map.entry(Arc::clone(&self.name))
+            && entry.get().id == self.id
+        {
+            entry.remove();
         }
     }
 }

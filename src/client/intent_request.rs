@@ -223,12 +223,16 @@ fn is_token_byte(b: u8) -> bool {
 
 /// A valid header name, lower-cased (copied only if it was not already).
 fn lower_header_name(name: Cow<'_, str>) -> Result<Cow<'_, str>, Error> {
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    // One pass: every byte a token byte, and whether any is upper-case.
+    let (valid, upper) = name.bytes().fold((!name.is_empty(), false), |(valid, upper), b| {
+        (valid & is_token_byte(b), upper | b.is_ascii_uppercase())
+    });
+    if !valid {
         return Err(Error::invalid_input(format!(
             "invalid header name \"{name}\""
         )));
     }
-    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+    if upper {
         return Ok(Cow::Owned(name.to_ascii_lowercase()));
     }
     Ok(name)

@@ -1,6 +1,7 @@
 //! The transport on native targets: reqwest.
 
 use std::error::Error as _;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,12 +10,17 @@ use super::{Outgoing, Transport, TransportError, TransportErrorKind};
 use crate::Error;
 use crate::intent::{Request, Response};
 use crate::runtime::BoxFuture;
+use reqwest::Url;
 
 /// Sends attempts with reqwest (rustls, HTTP/1.1 and HTTP/2, connection
 /// pooling).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// The URL last sent to, as given and parsed: programs send to few
+    /// endpoints, and parsing a URL costs more than the rest of preparing
+    /// an attempt. Clones share it.
+    last_url: Arc<Mutex<Option<(String, Url)>>>,
 }
 
 impl HttpTransport {
@@ -29,13 +35,31 @@ impl HttpTransport {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::invalid_input(format!("cannot build the HTTP client: {e}")).with_source(e))?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport::from_client(client))
     }
 
     /// A transport over an existing reqwest client (proxies, root
     /// certificates, pool settings: yours).
     pub fn from_client(client: reqwest::Client) -> HttpTransport {
-        HttpTransport { client }
+        HttpTransport {
+            client,
+            last_url: Arc::default(),
+        }
+    }
+
+    /// `url`, parsed (once per endpoint in a row), if oncely can send to it.
+    fn url(&self, url: &str) -> Result<Url, String> {
+        let mut last = self.last_url.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, parsed)) = last.as_ref().filter(|(text, _)| text == url) {
+            debug_assert_eq!(text, url);
+            return Ok(parsed.clone());
+        }
+        let parsed = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("unsupported URL scheme {:?}", parsed.scheme()));
+        }
+        *last = Some((url.to_owned(), parsed.clone()));
+        Ok(parsed)
     }
 }
 
@@ -46,23 +70,25 @@ fn method(request: &Request) -> Result<reqwest::Method, String> {
 impl Transport for HttpTransport {
     fn check(&self, request: &Request) -> Result<(), String> {
         method(request)?;
-        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("invalid URL {:?}: {e}", request.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("unsupported URL scheme {:?}", url.scheme()));
-        }
+        self.url(&request.url)?;
         for (name, value) in &request.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name {name:?}"))?;
-            reqwest::header::HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name:?}"))?;
+            // What `HeaderValue` accepts (visible ASCII, tab, obs-text),
+            // checked without building one.
+            if !value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+                return Err(format!("invalid value for header {name:?}"));
+            }
         }
         Ok(())
     }
 
     fn send<'a>(&'a self, outgoing: Outgoing<'a>, timeout: Duration) -> BoxFuture<'a, Result<Response, TransportError>> {
-        Box::pin(async move {
+        let attempt = async move {
             let request = outgoing.request;
-            let method = method(request).map_err(|m| TransportError::new(TransportErrorKind::Other, m))?;
-            let mut builder = self.client.request(method, &request.url).timeout(timeout);
+            let other = |message| TransportError::new(TransportErrorKind::Other, message);
+            let method = method(request).map_err(other)?;
+            let mut builder = self.client.request(method, self.url(&request.url).map_err(other)?);
             for (name, value) in outgoing.headers() {
                 builder = builder.header(name, value);
             }
@@ -74,8 +100,22 @@ impl Transport for HttpTransport {
                 .filter(|(name, _)| *name != reqwest::header::SET_COOKIE)
                 .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
                 .collect();
-            let body: Bytes = response.bytes().await.map_err(transport_error)?;
+            // A copy of its own: the bytes hyper hands over share its read
+            // buffer (kilobytes), which a stored body would otherwise pin for
+            // the record's life, and which hyper can then reuse.
+            let body = Bytes::copy_from_slice(&response.bytes().await.map_err(transport_error)?);
             Ok(Response { status, headers, body })
+        };
+        // The time limit covers the whole exchange, the body included: a
+        // tokio timer in the future itself (reqwest's own `timeout` costs
+        // allocations per request).
+        Box::pin(async move {
+            tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| {
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    format!("timed out: no complete response within {} ms", timeout.as_millis()),
+                ))
+            })
         })
     }
 }
@@ -100,4 +140,46 @@ fn transport_error(error: reqwest::Error) -> TransportError {
         source = cause.source();
     }
     TransportError::new(kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".to_owned(),
+            url: url.to_owned(),
+            headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn the_remembered_url_is_the_one_asked_for() {
+        let transport = HttpTransport::new().expect("a client");
+        for url in ["http://a.test/x", "http://b.test/y", "http://a.test/x", "HTTP://A.test/x?q=1"] {
+            assert_eq!(transport.url(url), Ok(Url::parse(url).expect("valid")), "{url}");
+        }
+        // A remembered URL never vouches for another one.
+        assert!(transport.check(&request("http://a.test/x", &[])).is_ok());
+        assert!(transport.check(&request("http://a.test:99999/x", &[])).is_err());
+        assert!(transport.check(&request("ftp://a.test/x", &[])).unwrap_err().contains("scheme"));
+        assert!(transport.check(&request("http://a.test/x", &[])).is_ok());
+    }
+
+    #[test]
+    fn header_values_are_checked_as_http_checks_them() {
+        let transport = HttpTransport::new().expect("a client");
+        for value in ["plain", "tab\there", "caf\u{e9}", ""] {
+            let checked = transport.check(&request("http://a.test/", &[("x-v", value)]));
+            assert!(checked.is_ok(), "{value:?}");
+            assert!(reqwest::header::HeaderValue::from_str(value).is_ok());
+        }
+        for value in ["bell\u{7}", "del\u{7f}", "line\nbreak", "nul\0"] {
+            let checked = transport.check(&request("http://a.test/", &[("x-v", value)]));
+            assert!(checked.is_err(), "{value:?}");
+            assert!(reqwest::header::HeaderValue::from_str(value).is_err());
+        }
+    }
 }
