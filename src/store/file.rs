@@ -48,8 +48,15 @@ CREATE TABLE IF NOT EXISTS intents (
 ) STRICT;
 ";
 
-const COLUMNS: &str = "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
-                       failure_kind, failure_message, last_status, status, response_headers, response_body";
+/// The columns of a record, in the order every statement names them (a
+/// macro, so the statements are whole constants: formatting them anew for
+/// each operation cost more than binding its values).
+macro_rules! columns {
+    () => {
+        "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
+         failure_kind, failure_message, last_status, status, response_headers, response_body"
+    };
+}
 
 /// How to open a [`FileStore`].
 ///
@@ -237,8 +244,8 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Dur
         }
         let sync = durability == Durability::Strict && batch.iter().any(|job| job.durable);
         if sync != syncing {
-            let mode = if sync { "FULL" } else { "NORMAL" };
-            if connection.execute_batch(&format!("PRAGMA synchronous = {mode}")).is_ok() {
+            let mode = if sync { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            if connection.execute_batch(mode).is_ok() {
                 syncing = sync;
             }
         }
@@ -411,7 +418,7 @@ impl Store for FileStore {
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
         self.call(false, |c| {
             let mut statement = c
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM intents ORDER BY created_at, name"))
+                .prepare_cached(concat!("SELECT ", columns!(), " FROM intents ORDER BY created_at, name"))
                 .map_err(sql_error)?;
             let rows = statement.query_map([], read_row).map_err(sql_error)?;
             rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect()
@@ -486,14 +493,16 @@ impl<'a> OutcomeColumns<'a> {
 fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
     let request = &record.request;
     let outcome = OutcomeColumns::of(&record.failure, &record.response);
-    c.prepare_cached(&format!(
-        "INSERT INTO intents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17) ON CONFLICT (name) DO NOTHING"
+    c.prepare_cached(concat!(
+        "INSERT INTO intents (",
+        columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+         ON CONFLICT (name) DO NOTHING"
     ))
     .and_then(|mut s| {
         s.execute(params![
             record.name,
-            record.key.to_string(),
+            record.key.as_str(),
             request.method,
             request.url,
             encode_headers(&request.headers),
@@ -516,7 +525,7 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
 }
 
 fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
-    c.prepare_cached(&format!("SELECT {COLUMNS} FROM intents WHERE name = ?1"))
+    c.prepare_cached(concat!("SELECT ", columns!(), " FROM intents WHERE name = ?1"))
         .and_then(|mut s| s.query_row([name], read_row).optional())
         .map_err(sql_error)?
         .transpose()
