@@ -264,8 +264,9 @@ class Oncely {
   }
 
   async #fly(intent, parts, bytes, entry) {
-    // Asked for now, awaited below: the request is hashed while it is granted.
-    const locking = this.#locks && this.#lock(intent);
+    // Asked for now (if free), awaited below: the request is hashed and its
+    // record added while the browser answers.
+    const locking = this.#locks ? this.#lock(intent, true) : Promise.resolve(() => {});
     let flight;
     let release;
     let candidate;
@@ -277,9 +278,23 @@ class Oncely {
       throw invalid(describe(message), intent);
     }
     try {
-      // Flying alone across tabs: the record read below is the latest.
+      // Flying alone across tabs. Where the intent's lock was free, nobody
+      // else is flying it: a record just added is ours to fly, and one found
+      // is the latest (read under the lock). Where another tab holds it,
+      // that tab may be flying the intent, even with the record just added:
+      // wait for the lock, then read what it left.
+      const adding = this.#store.add(intent, candidate);
+      adding.catch(() => {}); // awaited below, once the lock is held
       release = await locking;
-      const found = await this.#store.createOrGet(intent, candidate);
+      const contended = release === null;
+      if (contended) release = await this.#lock(intent, false);
+      let created = (await adding) && !contended;
+      let found = created ? undefined : await this.#store.get(intent);
+      // Forgotten by another tab meanwhile: recorded anew, still under the lock.
+      while (!created && found === undefined) {
+        created = await this.#store.add(intent, candidate);
+        if (!created) found = await this.#store.get(intent);
+      }
       let next = flight.board(found, Date.now());
       let info = this.#read(flight);
       entry.key = info.key;
@@ -378,8 +393,9 @@ class Oncely {
     }
   }
 
-  // The intent's Web Lock: resolves with the function that releases it.
-  #lock(intent) {
+  // The intent's Web Lock: resolves with the function that releases it, or
+  // with null when `ifAvailable` and another context holds it.
+  #lock(intent, ifAvailable) {
     return new Promise((granted) => {
       const refused = (error) => {
         console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
@@ -387,7 +403,9 @@ class Oncely {
       };
       try {
         this.#locks
-          .request(`oncely:${this.namespace}/${intent}`, () => new Promise((release) => granted(release)))
+          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable }, (lock) =>
+            lock ? new Promise((release) => granted(release)) : granted(null),
+          )
           .catch(refused);
       } catch (error) {
         refused(error);
@@ -475,10 +493,13 @@ class Outcome {
 function memoryStore() {
   const records = new Map();
   return {
-    async createOrGet(name, bytes) {
-      const found = records.get(name);
-      if (!found) records.set(name, bytes);
-      return found;
+    async add(name, bytes) {
+      if (records.has(name)) return false;
+      records.set(name, bytes);
+      return true;
+    },
+    async get(name) {
+      return records.get(name);
     },
     async put(name, bytes) {
       records.set(name, bytes);
@@ -558,25 +579,25 @@ function indexedDbStore(db, durability) {
     }
     return placed;
   };
-  // The add alone, one request (the common case: a new intent). Where the
-  // record exists the add fails and the transaction aborts, having written
-  // nothing; the record is then read — still under the intent's lock, so
-  // still the latest (removed meanwhile by another tab: added again).
-  const createOrGet = (name, bytes) =>
+  // Adds the record unless the name is taken: true when added. One request:
+  // where the record exists the add fails and the transaction, having
+  // written nothing, ends.
+  const add = (name, bytes) =>
     run('readwrite', (store, done) => new Promise((resolve) => {
       const added = store.add(bytes, name);
-      added.onsuccess = () => resolve(done.then(() => undefined));
+      added.onsuccess = () => resolve(done.then(() => true));
       added.onerror = (event) => {
         event.preventDefault();
         resolve(
           added.error?.name === 'ConstraintError'
-            ? run('readonly', (store) => result(store.get(name))).then((found) => found ?? createOrGet(name, bytes))
+            ? false
             : done.then(() => Promise.reject(failure(`IndexedDB refused the record: ${describe(added.error)}`, 'storage'))),
         );
       };
     }));
   return {
-    createOrGet,
+    add,
+    get: (name) => run('readonly', (store) => result(store.get(name))),
     put: (name, bytes) =>
       run('readwrite', (store, done) => {
         store.put(bytes, name);

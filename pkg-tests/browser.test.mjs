@@ -127,6 +127,55 @@ test('two tabs racing one intent send one request (Web Locks); the second replay
   await context.close();
 });
 
+test('a tab that finds the intent\'s lock held reads the record again once it holds it', async () => {
+  // A record is added while the lock is asked for. Where another tab holds
+  // the lock, that tab may change the record meanwhile: here the first
+  // tab's record is forgotten and a different request recorded under the
+  // intent while the lock is held elsewhere. Once it has the lock, the first
+  // tab must see that record (a conflict), not fly the one it had added.
+  const context = await browser.newContext();
+  const [first, holder] = [await tab(context), await tab(context)];
+  const counts = [countCharges(first), countCharges(holder)];
+  const account = unique('held');
+  const namespace = unique('ns');
+  const intent = 'order-held';
+  await holder.evaluate(async ({ lock }) => {
+    await new Promise((held) => {
+      navigator.locks.request(lock, () => new Promise((release) => {
+        window.releaseLock = release;
+        held();
+      }));
+    });
+  }, { lock: `oncely:${namespace}/${intent}` });
+  await first.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    window.paying = client.send(request).then(
+      (outcome) => ({ status: outcome.status }),
+      (error) => ({ code: error.code }),
+    );
+  }, { request: charge(account, intent, 100), namespace });
+  const second = await holder.evaluate(async ({ request, namespace, intent }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    const recorded = async () => (await client.pending()).some((record) => record.intent === intent);
+    while (!(await recorded())) await new Promise((wake) => setTimeout(wake, 10));
+    const firstKey = (await client.pending())[0].key;
+    await client.forget(intent);
+    const paying = client.send(request); // records itself, then waits for the lock
+    while (!(await recorded())) await new Promise((wake) => setTimeout(wake, 10));
+    window.releaseLock();
+    const outcome = await paying;
+    return { status: outcome.status, key: outcome.key, firstKey };
+  }, { request: charge(account, intent, 999), namespace, intent });
+  const firstResult = await first.evaluate(() => window.paying);
+  assert.deepEqual(firstResult, { code: 'conflict' });
+  assert.equal(second.status, 201);
+  assert.notEqual(second.key, second.firstKey);
+  assert.equal(counts[0].posts + counts[1].posts, 1, 'one request: the recorded one');
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  await context.close();
+});
+
 test('a changed request under a recorded intent is an OncelyError "conflict"; nothing is sent', async () => {
   const context = await browser.newContext();
   const page = await tab(context);
