@@ -289,11 +289,11 @@ class Oncely {
       const contended = release === null;
       if (contended) release = await this.#lock(intent, false);
       let created = (await adding) && !contended;
-      let found = created ? undefined : await this.#store.get(intent);
-      // Forgotten by another tab meanwhile: recorded anew, still under the lock.
-      while (!created && found === undefined) {
+      let found;
+      // Not ours: read under the lock; forgotten by another tab meanwhile:
+      // recorded anew, still under the lock.
+      while (!created && (found = await this.#store.get(intent)) === undefined) {
         created = await this.#store.add(intent, candidate);
-        if (!created) found = await this.#store.get(intent);
       }
       let next = flight.board(found, Date.now());
       let info = this.#read(flight);
