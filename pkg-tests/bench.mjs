@@ -5,7 +5,7 @@
 // the page with performance.now(). For an IndexedDB client with durability
 // "strict", one with "relaxed", and the memory store as a reference.
 //
-//   node pkg-tests/bench.mjs            (SAMPLES=200 WARMUP=20 by default)
+//   node pkg-tests/bench.mjs   (SAMPLES=200 WARMUP=20 PAUSE_MS=5 by default)
 //
 // Needs pkg/ (make pkg) and target/debug/oncely-server (cargo build --bin
 // oncely-server). "added" is the per-round difference oncely − fetch, so
@@ -15,6 +15,7 @@ import { startServer, site, launch, unique, root } from './harness.mjs';
 
 const SAMPLES = Number(process.env.SAMPLES ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 20);
+const PAUSE_MS = Number(process.env.PAUSE_MS ?? 5);
 
 const CONFIGS = [
   { label: 'indexeddb, strict', options: { store: 'indexeddb', durability: 'strict' } },
@@ -23,7 +24,7 @@ const CONFIGS = [
 ];
 
 /** Runs in the page: one client, `warmup + samples` rounds of fetch and send. */
-async function measure({ options, account, samples, warmup }) {
+async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS }) {
   const { Oncely } = await import('/pkg/index.js');
   const opened = performance.now();
   const client = await Oncely.open(options);
@@ -55,15 +56,22 @@ async function measure({ options, account, samples, warmup }) {
     return ms;
   };
 
+  // Each timing starts after a pause, so neither includes what the other
+  // left running (oncely's outcome write and lock release, the browser's
+  // own bookkeeping of the previous request).
+  const pause = () => new Promise((resume) => setTimeout(resume, PAUSE_MS));
   const fetchMs = [];
   const oncelyMs = [];
   for (let round = 0; round < warmup + samples; round++) {
     let f, o;
+    await pause();
     if (round % 2 === 0) {
       f = await plain();
+      await pause();
       o = await once();
     } else {
       o = await once();
+      await pause();
       f = await plain();
     }
     if (round >= warmup) {
@@ -108,7 +116,7 @@ try {
   for (const config of CONFIGS) {
     const account = unique('bench');
     const options = { ...config.options, namespace: unique('bench') };
-    const { openMs, fetchMs, oncelyMs } = await page.evaluate(measure, { options, account, samples: SAMPLES, warmup: WARMUP });
+    const { openMs, fetchMs, oncelyMs } = await page.evaluate(measure, { options, account, samples: SAMPLES, warmup: WARMUP, pauseMs: PAUSE_MS });
     const added = oncelyMs.map((ms, i) => ms - fetchMs[i]);
     // Every request of the run is one charge: none lost, none doubled.
     const ledger = await server.ledger(account);

@@ -66,6 +66,33 @@ function countCharges(page) {
   return seen;
 }
 
+test('what a tab does right after a send sees its outcome: nothing pending, the intent replays', async () => {
+  // The outcome is written once the caller has it; every call that follows
+  // must still find the intent settled, in either store.
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const count = countCharges(page);
+  const account = unique('after');
+  const results = await page.evaluate(async ({ request, namespace }) => {
+    const results = [];
+    for (const store of ['indexeddb', 'memory']) {
+      const client = await oncely.Oncely.open({ namespace, store });
+      const intent = { ...request, intent: `${request.intent}-${store}` };
+      const first = await client.send(intent);
+      const pending = (await client.pending()).length;
+      const again = await client.send(intent);
+      results.push({ store, pending, keys: first.key === again.key, replayed: [first.replayed, again.replayed] });
+    }
+    return results;
+  }, { request: charge(account, 'order-after'), namespace: unique('ns') });
+  for (const result of results) {
+    assert.deepEqual(result, { store: result.store, pending: 0, keys: true, replayed: [false, true] });
+  }
+  assert.equal(count.posts, 2, 'one request per intent');
+  assert.equal((await server.ledger(account)).length, 2);
+  await context.close();
+});
+
 test('an intent pending at a reload resumes with its original key: one ledger row', async () => {
   const context = await browser.newContext();
   const page = await tab(context);
