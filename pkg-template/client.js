@@ -345,8 +345,11 @@ class Oncely {
       // whoever takes the lock next reads the record behind that write.
       if (settle) {
         this.#later.push(() => {
-          settle();
-          release();
+          try {
+            settle();
+          } finally {
+            release();
+          }
         });
         setTimeout(() => this.#place());
       } else {
