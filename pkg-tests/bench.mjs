@@ -3,7 +3,10 @@
 // plain `fetch` (a fresh Idempotency-Key each time) and with `send` (a fresh
 // intent each time), interleaved in rounds whose order alternates, timed in
 // the page with performance.now(). For an IndexedDB client with durability
-// "strict", one with "relaxed", and the memory store as a reference.
+// "strict", one with "relaxed", and two references: the memory store (no
+// lock, no IndexedDB), and the floor — the same lock and strict record
+// write a few lines of JavaScript need before the request leaves, and
+// nothing else (what no implementation of the guarantee can avoid).
 //
 //   node pkg-tests/bench.mjs   (SAMPLES=200 WARMUP=20 PAUSE_MS=5 by default)
 //
@@ -21,13 +24,56 @@ const CONFIGS = [
   { label: 'indexeddb, strict', options: { store: 'indexeddb', durability: 'strict' } },
   { label: 'indexeddb, relaxed', options: { store: 'indexeddb', durability: 'relaxed' } },
   { label: 'memory (reference)', options: { store: 'memory' } },
+  { label: 'floor (reference)', options: { floor: true } },
 ];
 
 /** Runs in the page: one client, `warmup + samples` rounds of fetch and send. */
 async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS }) {
+  /**
+   * What any client must do before a request leaves under
+   * the same guarantees, and nothing else: a ~300-byte record added in a
+   * strict IndexedDB transaction while the intent's Web Lock is asked for,
+   * both answered; then the request; then the outcome written and the lock
+   * released once the caller has it. The browser's own floor for `send`.
+   */
+  async function floor(namespace) {
+    const db = await new Promise((resolve, reject) => {
+      const request = indexedDB.open(`floor:${namespace}`, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore('intents');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const write = (mode, bytes, intent) => {
+      const tx = db.transaction('intents', 'readwrite', { durability: 'strict' });
+      tx.objectStore('intents')[mode](bytes, intent);
+      tx.commit();
+      return new Promise((resolve, reject) => {
+        tx.oncomplete = resolve;
+        tx.onerror = tx.onabort = () => reject(tx.error);
+      });
+    };
+    return {
+      async send({ intent, method, url, headers, body }) {
+        const record = crypto.getRandomValues(new Uint8Array(300));
+        const added = write('add', record, intent);
+        const release = await new Promise((granted) => {
+          navigator.locks.request(`floor:${namespace}/${intent}`, { ifAvailable: true }, () => new Promise(granted));
+        });
+        await added;
+        const response = await fetch(url, { method, headers: { ...headers, 'idempotency-key': crypto.randomUUID() }, body });
+        const outcome = new Uint8Array(await response.arrayBuffer());
+        setTimeout(() => {
+          write('put', outcome, intent).catch(() => {});
+          release();
+        });
+        return { status: response.status, attempts: 1 };
+      },
+    };
+  }
+
   const { Oncely } = await import('/pkg/index.js');
   const opened = performance.now();
-  const client = await Oncely.open(options);
+  const client = options.floor ? await floor(options.namespace) : await Oncely.open(options);
   const openMs = performance.now() - opened;
   const headers = { 'content-type': 'application/json', 'x-account': account };
   const body = JSON.stringify({ amount: 100, currency: 'eur' });
