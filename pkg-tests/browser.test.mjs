@@ -93,6 +93,40 @@ test('what a tab does right after a send sees its outcome: nothing pending, the 
   await context.close();
 });
 
+test('an attempt slower than the deadline is cut off: "gave_up" with its key; a later call settles under it', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('slow');
+  const namespace = unique('ns');
+  await server.faults(account, { slow_ms: 1500 });
+  const first = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { deadlineMs: 300 } });
+    try {
+      await client.send(request);
+      return { thrown: false };
+    } catch (error) {
+      return { code: error.code, key: error.key, message: error.message, pending: (await client.pending()).length };
+    }
+  }, { request: charge(account, 'order-slow'), namespace });
+  assert.equal(first.code, 'gave_up');
+  assert.match(first.message, /timed out/);
+  assert.equal(first.pending, 1, 'the intent stays recorded, to be settled later');
+  // The server finishes the charge it was slow on; the next call asks again
+  // under the same key and gets that charge.
+  await server.faults(account, { slow_ms: 0 });
+  for (let waited = 0; (await server.ledger(account)).length === 0 && waited < 10_000; waited += 50) {
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
+  const second = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    const outcome = await client.send(request);
+    return { status: outcome.status, key: outcome.key, serverReplayed: outcome.headers.get('idempotent-replayed') };
+  }, { request: charge(account, 'order-slow'), namespace });
+  assert.deepEqual(second, { status: 201, key: first.key, serverReplayed: 'true' });
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
 test('an intent pending at a reload resumes with its original key: one ledger row', async () => {
   const context = await browser.newContext();
   const page = await tab(context);
@@ -233,6 +267,40 @@ test('a changed request under a recorded intent is an OncelyError "conflict"; no
   assert.match(result.message, /nothing was sent/);
   assert.equal(count.posts, 1);
   assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('bad input is an OncelyError "invalid" before anything is recorded or sent', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const count = countCharges(page);
+  const account = unique('invalid');
+  const results = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    const bad = {
+      'a GET with a body': { ...request, method: 'GET' },
+      'a header name with a space': { ...request, headers: { 'x bad': '1' } },
+      'a header value with a line break': { ...request, headers: { 'x-note': 'a\nb' } },
+      'a method that is not a token': { ...request, method: 'PO ST' },
+      'a URL that does not parse': { ...request, url: 'http://[::1' },
+      'an empty intent name': { ...request, intent: '' },
+      'an intent that is not a string': { ...request, intent: 42 },
+      'a body that is a number': { ...request, body: 7 },
+    };
+    const results = {};
+    for (const [what, input] of Object.entries(bad)) {
+      try {
+        await client.send(input);
+        results[what] = 'sent';
+      } catch (error) {
+        results[what] = error instanceof oncely.OncelyError ? error.code : `${error.name}: ${error.message}`;
+      }
+    }
+    return { results, recorded: (await client.pending()).length };
+  }, { request: charge(account, 'order-bad'), namespace: unique('ns') });
+  for (const [what, code] of Object.entries(results.results)) assert.equal(code, 'invalid', what);
+  assert.equal(results.recorded, 0, 'nothing recorded');
+  assert.equal(count.posts, 0, 'nothing sent');
   await context.close();
 });
 
