@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import { Core, load, stored, storedBody } from './core.js';
+import { Core, decoder, encoder, load, stored, storedBody } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "storage" or "invalid". */
 export class OncelyError extends Error {
@@ -19,8 +19,6 @@ const DONE = 1;
 const RETRY = 2;
 const TYPES = ['created', 'attempt', 'retry', 'joined', 'replayed', 'conflict', 'settled', 'failed', 'offline', '*'];
 const NULL_BODY = [101, 103, 204, 205, 304];
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const scope = globalThis;
 
 function failure(message, code, intent, key, lastStatus) {

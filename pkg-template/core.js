@@ -4,9 +4,11 @@
 // length, then the bytes); an answer with bytes is read at `out()` before
 // the next call replaces it. The module imports nothing.
 let wasm;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const memory = () => wasm.memory.buffer;
+let bytes; // a view of the module's memory, renewed when the memory grows
+/** UTF-8, for the core and the client alike. */
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
+const memory = () => (bytes?.buffer === wasm.memory.buffer ? bytes : (bytes = new Uint8Array(wasm.memory.buffer)));
 
 /** Instantiates the core from a URL (fetched: the module is small, compiled at once) or its bytes. */
 export async function load(source) {
@@ -19,19 +21,23 @@ export async function load(source) {
   wasm = (await WebAssembly.instantiate(source, {})).instance.exports;
 }
 
-// Copies `parts` (texts or bytes) into the core as one run of fields.
+// Copies `parts` (texts or bytes) into the core as one run of fields. Texts
+// are encoded in place, into room for their longest UTF-8 (3 bytes per
+// UTF-16 unit); what is left over after the last field is not read.
 function fields(...parts) {
-  const list = parts.map((part) => (typeof part === 'string' ? encoder.encode(part) : part));
-  const length = list.reduce((sum, part) => sum + 4 + part.length, 0);
-  const at = wasm.alloc(length) >>> 0;
-  const view = new DataView(memory(), at, length);
-  let offset = 0;
-  for (const part of list) {
-    view.setUint32(offset, part.length, true);
-    new Uint8Array(memory(), at + offset + 4, part.length).set(part);
-    offset += 4 + part.length;
+  let room = 0;
+  for (const part of parts) room += 4 + (typeof part === 'string' ? 3 * part.length : part.length);
+  const at = wasm.alloc(room) >>> 0;
+  const view = memory();
+  let offset = at;
+  for (const part of parts) {
+    let length = part.length;
+    if (typeof part === 'string') length = encoder.encodeInto(part, view.subarray(offset + 4, at + room)).written;
+    else view.set(part, offset + 4);
+    new DataView(view.buffer).setUint32(offset, length, true);
+    offset += 4 + length;
   }
-  return [at, length];
+  return [at, room];
 }
 
 // Copies `bytes` into the core as they are (anything else as no bytes,
@@ -39,16 +45,19 @@ function fields(...parts) {
 function put(bytes) {
   if (!(bytes instanceof Uint8Array)) bytes = new Uint8Array();
   const at = wasm.alloc(bytes.length) >>> 0;
-  new Uint8Array(memory(), at, bytes.length).set(bytes);
+  memory().set(bytes, at);
   return [at, bytes.length];
 }
 
-// The last answer's bytes (a copy), or its text.
-function out() {
+// The last answer, in the module's memory (valid until the next call).
+function answer() {
   const at = wasm.out() >>> 0;
-  return new Uint8Array(memory(), at + 4, new DataView(memory()).getUint32(at, true)).slice();
+  const view = memory();
+  return view.subarray(at + 4, at + 4 + new DataView(view.buffer).getUint32(at, true));
 }
-const text = () => decoder.decode(out());
+// The last answer's bytes (a copy), or its text.
+const out = () => answer().slice();
+const text = () => decoder.decode(answer());
 
 const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 

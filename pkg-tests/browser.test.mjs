@@ -270,6 +270,35 @@ test('a changed request under a recorded intent is an OncelyError "conflict"; no
   await context.close();
 });
 
+test('texts beyond ASCII cross into the core and back intact', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('utf8');
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  const names = ['commande-été-☕-注文', 'ставка-🎟️'];
+  const result = await page.evaluate(async ({ request, names, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 } });
+    const url = `${request.url}?note=${encodeURIComponent('ça va')}&x=ü`;
+    // The first is answered 503 once and given up on: left pending.
+    const failed = await client.send({ ...request, intent: names[1], url }).catch((error) => ({ code: error.code, intent: error.intent }));
+    const sent = await client.send({ ...request, intent: names[0], url });
+    const again = await client.send({ ...request, intent: names[0], url });
+    return {
+      failed,
+      sent: { intent: sent.intent, status: sent.status },
+      again: { intent: again.intent, replayed: again.replayed, sameKey: again.key === sent.key },
+      pending: (await client.pending()).map((record) => record.intent),
+    };
+  }, { request: charge(account, 'unused'), names, namespace: unique('ns') });
+  assert.deepEqual(result, {
+    failed: { code: 'gave_up', intent: names[1] },
+    sent: { intent: names[0], status: 201 },
+    again: { intent: names[0], replayed: true, sameKey: true },
+    pending: [names[1]],
+  });
+  await context.close();
+});
+
 test('bad input is an OncelyError "invalid" before anything is recorded or sent', async () => {
   const context = await browser.newContext();
   const page = await tab(context);
