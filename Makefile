@@ -44,9 +44,12 @@ test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 	$(CARGO) build --bin oncely-server
 	node --test --test-concurrency=1 pkg-tests/ demo/
 
-## Benchmarks (criterion); the figures summary prints last.
-bench: setup-rust
+## Benchmarks: the native ones (criterion; their figures summary prints
+## after them), then what `send` adds over plain `fetch` in Chromium.
+bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
+	$(CARGO) build --bin oncely-server
+	node pkg-tests/bench.mjs
 
 ## The npm package: the browser build of the core (js/, `no_std`, plain
 ## exports: no bindings generator), shrunk by wasm-opt, and the JavaScript
