@@ -9,7 +9,9 @@
 //!    flight alone, difference per duplicate (target: ≤ 200 ns), beside what
 //!    gathering 1000 do-nothing calls the same way costs (the harness);
 //! 3. throughput of 64 concurrent distinct intents on the durable
-//!    `FileStore` vs 64 concurrent raw reqwest POSTs (target: ≥ 50 %).
+//!    `FileStore` vs 64 concurrent raw reqwest POSTs (target: ≥ 50 %);
+//! 4. what `pending` (and so `resume`) reads in a `FileStore` holding 10,000
+//!    settled intents and 10 pending ones, against reading every record.
 //!
 //! Criterion reports each benchmark; the summary at the end interleaves the
 //! two sides of each comparison round by round and reports the median ratio.
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use oncely::{Client, FileStore, MemoryStore};
+use oncely::{Client, FileStore, MemoryStore, Store};
 
 const BODY: &str = r#"{"amount":4200,"currency":"usd"}"#;
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -351,6 +353,8 @@ fn summary(bench: &Bench) {
     );
     let throughput = median(throughput.iter().map(|(raw, file)| raw / file).collect());
 
+    let (pending_ms, all_ms) = reading_pending(rt);
+
     println!();
     println!(
         "oncely figures (medians of interleaved rounds, each against its baseline in the same run)"
@@ -372,6 +376,64 @@ fn summary(bench: &Bench) {
         "  64 concurrent intents, FileStore strict vs raw:    {:.1} % of raw throughput   (target >= 50 %)",
         100.0 * throughput
     );
+    println!(
+        "  pending() among 10,000 settled intents, FileStore: {pending_ms:.2} ms = {:.3} of reading every record ({all_ms:.2} ms)",
+        pending_ms / all_ms
+    );
+}
+
+/// A `FileStore` with 10,000 settled intents and 10 pending ones: the median
+/// time of `pending()` and of reading every record, interleaved, in ms.
+fn reading_pending(runtime: &tokio::runtime::Runtime) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::options()
+        .durability(oncely::Durability::Relaxed)
+        .open(dir.path().join("many.db"))
+        .unwrap();
+    let client = runtime.block_on(async {
+        let client = Client::builder()
+            .store(store)
+            .transport(Immediate)
+            .build()
+            .unwrap();
+        let calls = (0..10_000).map(|_| {
+            let client = client.clone();
+            async move {
+                client
+                    .intent(fresh_name())
+                    .post("http://127.0.0.1:1/charge")
+                    .body(BODY)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+        futures_util::future::join_all(calls).await;
+        client
+    });
+    let store = FileStore::open(dir.path().join("many.db")).unwrap();
+    runtime.block_on(async {
+        let settled = client.records().await.unwrap();
+        for (i, mut record) in settled.into_iter().take(10).enumerate() {
+            record.name = format!("waiting-{i}");
+            record.state = oncely::State::Pending;
+            record.response = None;
+            store.create_or_get(record).await.unwrap();
+        }
+    });
+    let rounds = interleave(
+        runtime,
+        21,
+        || async {
+            assert!(client.records().await.unwrap().len() > 10_000);
+        },
+        || async {
+            assert_eq!(client.pending().await.unwrap().len(), 10);
+        },
+    );
+    let all = median(rounds.iter().map(|(all, _)| all * 1e3).collect());
+    let pending = median(rounds.iter().map(|(_, pending)| pending * 1e3).collect());
+    (pending, all)
 }
 
 criterion_group! {

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use oncely::runtime::OsRandom;
-use oncely::{Client, ErrorKind, FileStore, Fingerprint, Key, Record, Request, State, Store};
+use oncely::{
+    Client, ErrorKind, FileStore, Fingerprint, Key, Record, Request, Response, State, Store,
+};
 use serde_json::json;
 use support::{TestServer, charge, quick_policy};
 
@@ -254,6 +256,51 @@ async fn a_corrupted_or_truncated_store_is_a_clear_error_never_a_silent_loss() {
         .build()
         .unwrap();
     assert_eq!(client.pending().await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn pending_intents_resume_past_a_damaged_settled_record_never_past_a_damaged_pending_one() {
+    // `pending` and `resume` read only what may be unsettled (settled
+    // records pile up); one damaged among those must not block the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    {
+        let store = FileStore::open(&path).unwrap();
+        let waiting = pending_record("order-waiting", "http://127.0.0.1:1/", "{}");
+        store.create_or_get(waiting).await.unwrap();
+        let mut paid = pending_record("order-paid", "http://127.0.0.1:1/", "{}");
+        paid.state = State::Settled;
+        paid.response = Some(Response {
+            status: 201,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"{}"),
+        });
+        store.create_or_get(paid).await.unwrap();
+    }
+    let damage = |sql: &str| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(sql, [])
+            .unwrap();
+    };
+    damage("UPDATE intents SET fingerprint = x'00' WHERE name = 'order-paid'");
+    let client = Client::builder()
+        .store(FileStore::open(&path).unwrap())
+        .build()
+        .unwrap();
+    let pending = client.pending().await.unwrap();
+    let names: Vec<&str> = pending.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["order-waiting"]);
+    // Reading every record still says which one is damaged.
+    let error = client.records().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("order-paid"), "{error}");
+
+    // A pending record whose state is damaged is an error, not left out.
+    damage("UPDATE intents SET state = 'pendng' WHERE name = 'order-waiting'");
+    let error = client.pending().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("order-waiting"), "{error}");
 }
 
 #[test]

@@ -124,9 +124,7 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn pending(&self) -> Result<Vec<Record>, Error> {
-        let mut records = self.records().await?;
-        records.retain(Record::is_unsettled);
-        Ok(records)
+        self.inner.store.unsettled().await
     }
 
     /// Every record in the store, whatever its state, oldest first.

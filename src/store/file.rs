@@ -416,12 +416,24 @@ impl Store for FileStore {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        self.call(false, |c| select_all(c, concat!("SELECT ", columns!(), " FROM intents ORDER BY created_at, name")))
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
         self.call(false, |c| {
-            let mut statement = c
-                .prepare_cached(concat!("SELECT ", columns!(), " FROM intents ORDER BY created_at, name"))
-                .map_err(sql_error)?;
-            let rows = statement.query_map([], read_row).map_err(sql_error)?;
-            rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect()
+            // Settled and expired rows (they pile up) are not even read. Any
+            // other row is, and judged: a damaged one is an error, so a
+            // pending intent is never silently left out.
+            let mut records = select_all(
+                c,
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM intents WHERE state NOT IN ('settled', 'expired') ORDER BY created_at, name"
+                ),
+            )?;
+            records.retain(Record::is_unsettled);
+            Ok(records)
         })
     }
 
@@ -522,6 +534,13 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
     })
     .map(|inserted| inserted == 1)
     .map_err(sql_error)
+}
+
+/// Every row `sql` selects (the record's columns), in its order.
+fn select_all(c: &Connection, sql: &str) -> Result<Vec<Record>, Error> {
+    let mut statement = c.prepare_cached(sql).map_err(sql_error)?;
+    let rows = statement.query_map([], read_row).map_err(sql_error)?;
+    rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect()
 }
 
 fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {

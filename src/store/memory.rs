@@ -31,6 +31,13 @@ impl MemoryStore {
         // behind (every change is one assignment), so the data is still sound.
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Copies of the records `keep` accepts, oldest first.
+    fn oldest_first(&self, keep: impl Fn(&Record) -> bool) -> Vec<Record> {
+        let mut records: Vec<Record> = self.records().values().filter(|r| keep(r)).cloned().collect();
+        super::oldest_first(&mut records);
+        records
+    }
 }
 
 impl Store for MemoryStore {
@@ -48,8 +55,12 @@ impl Store for MemoryStore {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
-        let mut records: Vec<Record> = self.records().values().cloned().collect();
-        super::oldest_first(&mut records);
+        let records = self.oldest_first(|_| true);
+        Box::pin(async move { Ok(records) })
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        let records = self.oldest_first(Record::is_unsettled);
         Box::pin(async move { Ok(records) })
     }
 

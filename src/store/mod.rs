@@ -121,6 +121,20 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     /// Every record, oldest first.
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>>;
 
+    /// The records whose outcome is still unknown
+    /// ([`Record::is_unsettled`]), oldest first: what `pending` and `resume`
+    /// read. The default reads every record and keeps those; a store that
+    /// can ask for them alone should, since settled records pile up for as
+    /// long as they are kept.
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        let all = self.list();
+        Box::pin(async move {
+            let mut records = all.await?;
+            records.retain(Record::is_unsettled);
+            Ok(records)
+        })
+    }
+
     /// Writes the changing part of the record named `name`.
     ///
     /// The write takes its place among the store's operations when `update`
