@@ -255,6 +255,13 @@ impl Record {
             State::Settled | State::Expired => false,
         }
     }
+
+    /// `true` once the record serves no call any more: its outcome is known
+    /// (not [unsettled](Self::is_unsettled)) and the server's retention for
+    /// its key has ended at `now_ms`.
+    pub fn is_prunable(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_at && !self.is_unsettled()
+    }
 }
 
 /// The answer to a call: the definitive response of the intent, with how it

@@ -10,12 +10,12 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use oncely::runtime::OsRandom;
+use oncely::runtime::{Clock, OsRandom};
 use oncely::{
     Client, ErrorKind, FileStore, Fingerprint, Key, Record, Request, Response, State, Store,
 };
 use serde_json::json;
-use support::{TestServer, charge, quick_policy};
+use support::{TestServer, VirtualClock, charge, quick_policy};
 
 fn pending_record(name: &str, url: &str, body: &str) -> Record {
     let request = Request {
@@ -301,6 +301,67 @@ async fn pending_intents_resume_past_a_damaged_settled_record_never_past_a_damag
     let error = client.pending().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(error.to_string().contains("order-waiting"), "{error}");
+}
+
+/// Prunes through `store`: what goes (past retention, outcome known) and
+/// what stays (within retention; pending whatever its age).
+async fn prune_through(store: impl Store + Clone, server: &TestServer, account: &str) {
+    let clock = VirtualClock::new();
+    let client = Client::builder()
+        .store(store.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let pay = |name: &'static str| {
+        client
+            .intent(name)
+            .post(server.charges_url())
+            .header("x-account", account)
+            .body(charge(700))
+            .send()
+    };
+    let old_key = pay("order-old").await.unwrap().key().clone();
+    // Recorded as long ago, never answered: resume still owes it one.
+    let mut waiting = pending_record("order-waiting", "http://127.0.0.1:1/", "{}");
+    waiting.created_at = clock.now_ms();
+    waiting.expires_at = clock.now_ms() + 24 * 3_600_000;
+    store.create_or_get(waiting).await.unwrap();
+    clock.advance(Duration::from_secs(25 * 3600));
+    pay("order-new").await.unwrap();
+    // Until pruned, the old intent refuses to be sent again blindly.
+    assert_eq!(
+        pay("order-old").await.unwrap_err().kind(),
+        ErrorKind::Expired
+    );
+
+    assert_eq!(client.prune().await.unwrap(), 1);
+    let names: Vec<String> = client
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["order-waiting", "order-new"]);
+    assert_eq!(client.prune().await.unwrap(), 0);
+    // Its name now starts a new intent: a new key, a new charge.
+    let anew = pay("order-old").await.unwrap();
+    assert_ne!(anew.key(), &old_key);
+    assert!(!anew.replayed());
+    assert_eq!(server.ledger(account).await.len(), 3);
+}
+
+#[tokio::test]
+async fn prune_removes_intents_past_retention_whose_outcome_is_known_and_keeps_the_rest() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    prune_through(
+        FileStore::open(dir.path().join("prune.db")).unwrap(),
+        &server,
+        "acct-file",
+    )
+    .await;
+    prune_through(oncely::MemoryStore::new(), &server, "acct-memory").await;
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod exit;
 mod forget;
 mod list;
 mod progress;
+mod prune;
 mod report;
 mod request;
 mod resume;
@@ -54,6 +55,13 @@ enum Command {
     /// Remove an intent from the store: the next send under that name starts a
     /// new intent with a new key.
     Forget(forget::ForgetArgs),
+    /// Remove every intent past its retention whose outcome is known
+    /// (settled, expired, or failed for good), so the store stops growing.
+    ///
+    /// Until then such an intent refuses a send under its name as expired;
+    /// once pruned, that name starts a new intent with a new key. Intents
+    /// still pending or given up are kept whatever their age.
+    Prune(prune::PruneArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -64,6 +72,7 @@ async fn main() -> ExitCode {
         Command::Resume(args) => resume::run(args).await,
         Command::List(args) => list::run(args).await,
         Command::Forget(args) => forget::run(args).await,
+        Command::Prune(args) => prune::run(args).await,
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1,8 +1,9 @@
-//! `oncely list` and `oncely forget`.
+//! `oncely list`, `oncely forget` and `oncely prune`.
 
 mod common;
 
 use common::{CHARGE, Harness, TestResult, run};
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_on_a_missing_store_is_empty_and_creates_nothing() -> TestResult {
@@ -107,6 +108,44 @@ async fn forget_removes_an_intent_so_its_name_starts_anew() -> TestResult {
     let summary = anew.json()?;
     assert_ne!(summary["key"], old_key, "a new intent, a new key");
     assert_eq!(summary["replayed"], false);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_only_intents_past_retention_whose_outcome_is_known() -> TestResult {
+    let h = Harness::start("prune").await?;
+    let none = run(h.oncely(&["prune"])).await?;
+    none.expect_code(0)?;
+    assert_eq!(none.stdout_text(), "pruned 0 intents\n");
+    assert!(!h.store().exists(), "prune does not create a store");
+
+    run(h.send("order-old", CHARGE, &[]))
+        .await?
+        .expect_code(0)?;
+    run(h.send("order-new", CHARGE, &[]))
+        .await?
+        .expect_code(0)?;
+    // A pending intent and a settled one, both recorded two days ago.
+    run(h.send("order-waiting", CHARGE, &[]))
+        .await?
+        .expect_code(0)?;
+    let two_days_ago = "strftime('%s', 'now') * 1000 - 2 * 86400000";
+    rusqlite::Connection::open(h.store())?.execute_batch(&format!(
+        "UPDATE intents SET created_at = {two_days_ago}, expires_at = {two_days_ago} + 86400000 \
+         WHERE name IN ('order-old', 'order-waiting'); \
+         UPDATE intents SET state = 'pending', status = NULL WHERE name = 'order-waiting';"
+    ))?;
+
+    let pruned = run(h.oncely(&["prune"])).await?;
+    pruned.expect_code(0)?;
+    assert_eq!(pruned.stdout_text(), "pruned 1 intent\n");
+    let names: Vec<Value> = h
+        .list()
+        .await?
+        .iter()
+        .map(|r| r["intent"].clone())
+        .collect();
+    assert_eq!(names, ["order-waiting", "order-new"]);
     Ok(())
 }
 

@@ -160,6 +160,24 @@ impl Client {
         self.inner.store.remove(name).await
     }
 
+    /// Removes the records of intents past their retention whose outcome is
+    /// known (settled, expired, or failed for good), and returns how many.
+    ///
+    /// Records are otherwise kept: a settled one replays its outcome until
+    /// the server's retention for its key ends, and past it refuses a call
+    /// with that name as [expired](crate::ErrorKind::Expired) instead of
+    /// sending it again blindly. Pruning trades that refusal for a store
+    /// that stops growing: a later call with a pruned name starts a new
+    /// intent with a new key. Intents whose outcome is unknown (pending, or
+    /// given up) are kept whatever their age: `resume` still owes them an
+    /// answer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store fails.
+    pub async fn prune(&self) -> Result<usize, Error> {
+        self.inner.store.prune(self.inner.clock.now_ms()).await
+    }
+
     /// Calls `handler` with every [`Event`](crate::Event) of this client until the returned
     /// [`Subscription`] is dropped.
     pub fn subscribe(&self, handler: impl EventHandler) -> Subscription {

@@ -476,6 +476,20 @@ impl Store for FileStore {
                 .map_err(sql_error)
         })
     }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        // What `Record::is_prunable` says, in SQL: past retention, and
+        // settled, expired or failed for good (any failure kind but
+        // gave_up, known kinds only: a damaged row is never removed).
+        self.call(false, move |c| {
+            c.prepare_cached(
+                "DELETE FROM intents WHERE expires_at <= ?1 AND (state IN ('settled', 'expired') \
+                 OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid')))",
+            )
+            .and_then(|mut s| s.execute([now_ms as i64]))
+            .map_err(sql_error)
+        })
+    }
 }
 
 /// The columns of a record's failure and response, as stored.

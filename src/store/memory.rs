@@ -81,4 +81,12 @@ impl Store for MemoryStore {
         let removed = self.records().remove(name).is_some();
         Box::pin(async move { Ok(removed) })
     }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        let mut records = self.records();
+        let before = records.len();
+        records.retain(|_, record| !record.is_prunable(now_ms));
+        let pruned = before - records.len();
+        Box::pin(async move { Ok(pruned) })
+    }
 }

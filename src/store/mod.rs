@@ -153,6 +153,22 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     /// Removes the record named `name`; `true` when there was one.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// Removes every record [prunable](Record::is_prunable) at `now_ms`
+    /// and returns how many. The default lists every record and removes
+    /// those one by one; a store that can remove them at once should.
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        let all = self.list();
+        Box::pin(async move {
+            let mut pruned = 0;
+            for record in all.await? {
+                if record.is_prunable(now_ms) && self.remove(&record.name).await? {
+                    pruned += 1;
+                }
+            }
+            Ok(pruned)
+        })
+    }
+
     /// For a store shared by contexts that cannot see each other's flights
     /// (browser tabs and workers): a future that completes when this context
     /// holds the intent `name` alone (in the browser a Web Lock). The client
