@@ -194,6 +194,15 @@ class Oncely {
     return this.#store.remove(intent);
   }
 
+  /** Removes the intents past their retention whose outcome is known (their names start anew); resolves with how many. */
+  async prune() {
+    let pruned = 0;
+    for (const { intent, unsettled, expiresAt } of await this.#records()) {
+      if (!unsettled && expiresAt <= Date.now() && (await this.#store.remove(intent))) pruned++;
+    }
+    return pruned;
+  }
+
   /** Calls `handler` with every event of `type` (or "*"); returns a function that unsubscribes it. */
   on(type, handler) {
     if (!TYPES.includes(type)) throw invalid(`on(): the event type must be one of ${TYPES.join(', ')}`);
@@ -237,11 +246,11 @@ class Oncely {
       } catch (message) {
         throw failure(describe(message), 'storage');
       }
-      const [intent, key, attempts, createdAt, state, unsettled, method, url, ...rest] = text.split('\n');
+      const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
       const headers = [];
       for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
       const body = () => storedBody(bytes);
-      return { intent, key, attempts: +attempts, createdAt: +createdAt, state, unsettled: !!unsettled, method, url, headers, body };
+      return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, method, url, headers, body };
     });
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }

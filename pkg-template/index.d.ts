@@ -15,6 +15,8 @@ export interface Oncely {
   pending(): Promise<PendingIntent[]>;
   /** Removes the intent: the next call with that name is a new intent with a new key. Resolves `true` when there was one. */
   forget(intent: string): Promise<boolean>;
+  /** Removes every intent past its retention (24 h) whose outcome is known: settled, expired, or failed for good. Until then such an intent refuses a call under its name ("expired"); once pruned, the name starts a new intent with a new key. Intents still unsettled stay whatever their age. Resolves with how many were removed. */
+  prune(): Promise<number>;
   /** Calls `handler` with every event of `type` ("*": all); returns a function that unsubscribes it. */
   on(type: OncelyEventType | '*', handler: (event: OncelyEvent) => void): () => void;
   /** Whether the browser granted persistent storage (`navigator.storage.persist()`, asked at open); `false` where it cannot be asked (workers, Node, the memory store). */

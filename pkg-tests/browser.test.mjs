@@ -270,6 +270,45 @@ test('a changed request under a recorded intent is an OncelyError "conflict"; no
   await context.close();
 });
 
+test('prune removes the intents past retention whose outcome is known; their names start anew', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('prune');
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 } });
+    const send = (intent) => client.send({ ...request, intent }).catch((error) => error);
+    // Two days ago (by the page's clock): one charged, one given up on.
+    const realNow = Date.now;
+    Date.now = () => realNow() - 2 * 86_400_000;
+    const waiting = await send('order-waiting'); // 503: gave up, unsettled
+    const old = await send('order-old');
+    Date.now = realNow;
+    await send('order-new');
+    const refused = await send('order-old');
+    const pruned = await client.prune();
+    const anew = await send('order-old');
+    return {
+      waiting: waiting.code,
+      refused: refused.code,
+      pruned,
+      left: (await client.pending()).map((record) => record.intent),
+      anew: { status: anew.status, newKey: anew.key !== old.key, replayed: anew.replayed },
+      again: await client.prune(),
+    };
+  }, { request: charge(account, 'unused'), namespace: unique('ns') });
+  assert.deepEqual(result, {
+    waiting: 'gave_up',
+    refused: 'expired',
+    pruned: 1,
+    left: ['order-waiting'],
+    anew: { status: 201, newKey: true, replayed: false },
+    again: 0,
+  });
+  assert.equal((await server.ledger(account)).length, 3, 'old, new, and old anew');
+  await context.close();
+});
+
 test('texts beyond ASCII cross into the core and back intact', async () => {
   const context = await browser.newContext();
   const page = await tab(context);

@@ -34,8 +34,9 @@ export async function checkout(cartId: string, amount: number): Promise<string> 
     const text: string = await outcome.text();
     const response: Response = await oncely.fetch('/api/charges', { method: 'POST', body: '{}', intent: 'order-1' });
     const forgotten: boolean = await oncely.forget('order-1');
+    const pruned: number = await oncely.prune();
     stop();
-    return \`\${status} \${replayed} \${text} \${response.status} \${forgotten} \${resumed.length} \${pending.length}\`;
+    return \`\${status} \${replayed} \${text} \${response.status} \${forgotten} \${pruned} \${resumed.length} \${pending.length}\`;
   } catch (error) {
     if (error instanceof OncelyError && error.code === 'conflict') return error.key ?? '';
     throw error;

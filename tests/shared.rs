@@ -226,10 +226,18 @@ async fn store_contract(store: impl Store) {
     assert_eq!(read.attempts, 2);
     assert_eq!(read.response, settled.response, "bodies byte for byte");
 
-    assert!(store.remove("b-intent").await.unwrap());
-    assert!(!store.remove("b-intent").await.unwrap());
-    assert_eq!(store.get("b-intent").await.unwrap(), None);
-    let error = store.update("b-intent", settled).await.unwrap_err();
+    let names = |records: Vec<Record>| records.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(store.unsettled().await.unwrap()), ["a-intent"]);
+    // Pruned: past retention (b's ends at 86,400,002 ms) with a known
+    // outcome; the pending one stays whatever its age.
+    assert_eq!(store.prune(86_400_001).await.unwrap(), 0);
+    assert_eq!(store.prune(u64::MAX).await.unwrap(), 1);
+    assert_eq!(names(store.list().await.unwrap()), ["a-intent"]);
+
+    assert!(store.remove("a-intent").await.unwrap());
+    assert!(!store.remove("a-intent").await.unwrap());
+    assert_eq!(store.get("a-intent").await.unwrap(), None);
+    let error = store.update("a-intent", settled).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
 }
 

@@ -419,9 +419,9 @@ pub extern "C" fn body(flight: &Flight) {
 }
 
 /// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
-/// (`pending`, `resume`), at [`out`], one field per line: name, key,
-/// attempts, creation (ms since the epoch), state, whether it is unsettled
-/// (`1`), method, URL, then the request's headers. Answers 0 with why at
+/// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
+/// key, attempts, creation and expiry (ms since the epoch), state, whether
+/// it is unsettled (`1`), method, URL, then the request's headers. Answers 0 with why at
 /// [`out`] when the record is damaged or foreign.
 ///
 /// # Safety
@@ -441,6 +441,7 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
         record.key.as_str(),
         &decimal(record.attempts.into()),
         &decimal(record.created_at),
+        &decimal(record.expires_at),
         record.state.as_str(),
         if record.is_unsettled() { "1" } else { "" },
         &record.request.method,

@@ -486,7 +486,7 @@ impl Store for FileStore {
                 "DELETE FROM intents WHERE expires_at <= ?1 AND (state IN ('settled', 'expired') \
                  OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid')))",
             )
-            .and_then(|mut s| s.execute([now_ms as i64]))
+            .and_then(|mut s| s.execute([i64::try_from(now_ms).unwrap_or(i64::MAX)]))
             .map_err(sql_error)
         })
     }
@@ -535,7 +535,8 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
             request.body.as_ref(),
             record.fingerprint.0.as_slice(),
             record.created_at as i64,
-            record.expires_at as i64,
+            // SQLite's integers are i64: "forever" stays the latest time.
+            i64::try_from(record.expires_at).unwrap_or(i64::MAX),
             record.attempts,
             record.state.as_str(),
             outcome.failure_kind,
