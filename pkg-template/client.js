@@ -103,7 +103,6 @@ class Oncely {
   #persisted;
   #listeners = [];
   #flights = new Map();
-  #later = []; // outcome writes to place once their callers have them (#fly)
 
   constructor(core, store, locks, credentials, persisted, namespace, kind) {
     this.#core = core;
@@ -190,17 +189,18 @@ class Oncely {
   async forget(intent) {
     if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
     if (this.#flights.has(intent)) throw invalid('cannot forget an intent while it is in flight', intent);
-    this.#place();
     return this.#store.remove(intent);
   }
 
   /** Removes the intents past their retention whose outcome is known (their names start anew); resolves with how many. */
   async prune() {
-    let pruned = 0;
-    for (const { intent, unsettled, expiresAt } of await this.#records()) {
-      if (!unsettled && expiresAt <= Date.now() && (await this.#store.remove(intent))) pruned++;
-    }
-    return pruned;
+    const now = Date.now();
+    // Judged and removed in one transaction: an intent forgotten and sent
+    // anew meanwhile is never taken for the old one.
+    return this.#store.prune((bytes) => {
+      const { intent, unsettled, expiresAt } = record(bytes);
+      return !unsettled && expiresAt <= now && !this.#flights.has(intent);
+    });
   }
 
   /** Calls `handler` with every event of `type` (or "*"); returns a function that unsubscribes it. */
@@ -237,30 +237,8 @@ class Oncely {
   }
 
   async #records() {
-    this.#place();
-    const values = await this.#store.list();
-    const records = values.map((bytes) => {
-      let text;
-      try {
-        text = stored(bytes);
-      } catch (message) {
-        throw failure(describe(message), 'storage');
-      }
-      const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
-      const headers = [];
-      for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
-      const body = () => storedBody(bytes);
-      return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, method, url, headers, body };
-    });
+    const records = (await this.#store.list()).map(record);
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
-  }
-
-  // Places the outcome writes still waiting, and releases their locks: the
-  // store operation that follows sees them.
-  #place() {
-    const later = this.#later;
-    this.#later = [];
-    for (const write of later) write();
   }
 
   // Joins the flight of the intent in progress, or launches it.
@@ -292,7 +270,6 @@ class Oncely {
       throw invalid(describe(message), intent);
     }
     let release;
-    let settle;
     try {
       // Flying alone across tabs. The record is added and the intent's lock
       // asked for (if free) at once, both answered below. Where the lock was
@@ -300,8 +277,8 @@ class Oncely {
       // to fly, and one found is the latest (read under the lock). Where
       // another tab holds it, that tab may be flying the intent, even with
       // the record just added: wait for the lock, then read what it left.
-      this.#place();
-      const adding = this.#store.add(intent, flight.candidate());
+      const candidate = flight.candidate();
+      const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
       release = await (this.#locks ? this.#lock(intent, true) : () => {});
       const contended = release === null;
@@ -338,33 +315,19 @@ class Oncely {
       }
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
-      // warned of; a settlement is reported first and written after (a lost
-      // write re-sends under the same key, and the server replays).
+      // warned of; a settlement's write is placed (every later operation, in
+      // any tab, sees it) but not awaited: a lost one re-sends under the
+      // same key, and the server replays.
       const write = flight.write();
       if (write && info.code === 'expired') await recorded(write);
       else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
-      else if (write) settle = () => this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
+      else if (write) this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
       this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
       return new Landed(intent, info, flight.body());
     } finally {
+      release?.();
       flight.free();
-      // The outcome's write is placed a task later, once the callers have
-      // the outcome (~0.3 ms sooner), or before this client's next store
-      // operation, whichever comes first; the lock is released after it:
-      // whoever takes the lock next reads the record behind that write.
-      if (settle) {
-        this.#later.push(() => {
-          try {
-            settle();
-          } finally {
-            release();
-          }
-        });
-        setTimeout(() => this.#place());
-      } else {
-        release?.();
-      }
     }
   }
 
@@ -443,6 +406,21 @@ class Oncely {
       }
     });
   }
+}
+
+// A stored record, as the core reads it (a damaged one is a "storage" error).
+function record(bytes) {
+  let text;
+  try {
+    text = stored(bytes);
+  } catch (message) {
+    throw failure(describe(message), 'storage');
+  }
+  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
+  const headers = [];
+  for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
+  const body = () => storedBody(bytes);
+  return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, method, url, headers, body };
 }
 
 // The request as checked by the platform (method, URL, headers), or "invalid".
@@ -541,6 +519,11 @@ function memoryStore() {
     async remove(name) {
       return records.delete(name);
     },
+    async prune(test) {
+      let pruned = 0;
+      for (const [name, bytes] of records) if (test(bytes) && records.delete(name)) pruned++;
+      return pruned;
+    },
   };
 }
 
@@ -599,12 +582,14 @@ function indexedDbStore(db, durability) {
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(failure(`an IndexedDB request failed: ${describe(request.error)}`, 'storage'));
     });
-  const run = async (mode, place) => {
+  // `open`: requests are still to come from callbacks (a cursor), so the
+  // transaction ends by itself after the last.
+  const run = async (mode, place, open) => {
     let placed;
     try {
       const [store, tx, done] = transaction(mode);
       placed = place(store, done);
-      tx.commit?.();
+      if (!open) tx.commit?.();
     } catch (error) {
       throw failure(`cannot use IndexedDB: ${describe(error)}`, 'storage');
     }
@@ -641,5 +626,20 @@ function indexedDbStore(db, durability) {
         store.delete(name);
         return Promise.all([counted, done]).then(([count]) => count > 0);
       }),
+    // Removes the records `test` accepts, each judged as its cursor passes
+    // (a test that throws aborts the whole transaction).
+    prune: (test) =>
+      run('readwrite', (store, done) => {
+        let pruned = 0;
+        store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
+          if (!cursor) return;
+          if (test(cursor.value)) {
+            cursor.delete();
+            pruned++;
+          }
+          cursor.continue();
+        };
+        return done.then(() => pruned);
+      }, true),
   };
 }

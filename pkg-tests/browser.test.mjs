@@ -270,6 +270,35 @@ test('a changed request under a recorded intent is an OncelyError "conflict"; no
   await context.close();
 });
 
+test('an intent forgotten by another client while a send looks it up is recorded anew and sent once', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const count = countCharges(page);
+  const account = unique('forgotten');
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const [a, b] = [await oncely.Oncely.open({ namespace }), await oncely.Oncely.open({ namespace })];
+    const first = await a.send(request);
+    // a finds the record, then reads it under its lock: b removed it meanwhile.
+    const sending = a.send(request);
+    const forgot = await b.forget(request.intent);
+    const second = await sending.then((o) => ({ status: o.status, key: o.key, replayed: o.replayed }), (e) => `${e.name}: ${e.message}`);
+    // Right after a send, another client sees the outcome.
+    const pending = (await b.pending()).length;
+    const third = await b.send(request);
+    return { forgot, second, newKey: second.key !== first.key, pending, third: { key: third.key === second.key, replayed: third.replayed } };
+  }, { request: charge(account, 'order-forgotten'), namespace: unique('ns') });
+  assert.deepEqual(result, {
+    forgot: true,
+    second: { status: 201, key: result.second.key, replayed: false },
+    newKey: true,
+    pending: 0,
+    third: { key: true, replayed: true },
+  });
+  assert.equal(count.posts, 2, 'the first intent, then the one recorded anew');
+  assert.equal((await server.ledger(account)).length, 2);
+  await context.close();
+});
+
 test('prune removes the intents past retention whose outcome is known; their names start anew', async () => {
   const context = await browser.newContext();
   const page = await tab(context);

@@ -257,6 +257,7 @@ test('Node ≥ 20 uses the "node" export: memory store, global fetch, replay and
   assert.equal(seen.conflict.name, 'OncelyError');
   assert.equal(seen.conflict.code, 'conflict');
   assert.equal(seen.conflict.key, seen.first.key);
+  assert.deepEqual(seen.deadlined, Array(10).fill(201), 'attempt limits in whole milliseconds');
 
   const ledger = await server.ledger(account);
   assert.equal(ledger.length, 1, `ledger rows: ${JSON.stringify(ledger)}`);

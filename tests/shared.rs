@@ -229,10 +229,16 @@ async fn store_contract(store: impl Store) {
     let names = |records: Vec<Record>| records.into_iter().map(|r| r.name).collect::<Vec<_>>();
     assert_eq!(names(store.unsettled().await.unwrap()), ["a-intent"]);
     // Pruned: past retention (b's ends at 86,400,002 ms) with a known
-    // outcome; the pending one stays whatever its age.
+    // outcome; the pending one stays whatever its age, and one kept
+    // "forever" stays until the end of time.
+    let mut forever = record("c-intent", 4);
+    forever.expires_at = u64::MAX;
+    forever.state = State::Settled;
+    store.create_or_get(forever).await.unwrap();
     assert_eq!(store.prune(86_400_001).await.unwrap(), 0);
-    assert_eq!(store.prune(u64::MAX).await.unwrap(), 1);
-    assert_eq!(names(store.list().await.unwrap()), ["a-intent"]);
+    assert_eq!(store.prune(4_000_000_000_000).await.unwrap(), 1);
+    assert_eq!(names(store.list().await.unwrap()), ["a-intent", "c-intent"]);
+    assert!(store.remove("c-intent").await.unwrap());
 
     assert!(store.remove("a-intent").await.unwrap());
     assert!(!store.remove("a-intent").await.unwrap());

@@ -480,10 +480,11 @@ impl Store for FileStore {
     fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
         // What `Record::is_prunable` says, in SQL: past retention, and
         // settled, expired or failed for good (any failure kind but
-        // gave_up, known kinds only: a damaged row is never removed).
+        // gave_up, known kinds only: a damaged row is never removed). A
+        // negative expiry is "forever" as an earlier version bound it.
         self.call(false, move |c| {
             c.prepare_cached(
-                "DELETE FROM intents WHERE expires_at <= ?1 AND (state IN ('settled', 'expired') \
+                "DELETE FROM intents WHERE expires_at BETWEEN 0 AND ?1 AND (state IN ('settled', 'expired') \
                  OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid')))",
             )
             .and_then(|mut s| s.execute([i64::try_from(now_ms).unwrap_or(i64::MAX)]))
