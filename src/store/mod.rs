@@ -155,7 +155,10 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
 
     /// Removes every record [prunable](Record::is_prunable) at `now_ms`
     /// and returns how many. The default lists every record and removes
-    /// those one by one; a store that can remove them at once should.
+    /// those one by one, which is not atomic: an intent forgotten and
+    /// recorded anew in between would be removed too. A store that can
+    /// judge and remove in one transaction should (`FileStore` and
+    /// `MemoryStore` do).
     fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
         let all = self.list();
         Box::pin(async move {
