@@ -30,11 +30,11 @@ const CONFIGS = [
 /** Runs in the page: one client, `warmup + samples` rounds of fetch and send. */
 async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS }) {
   /**
-   * What any client must do before a request leaves under
-   * the same guarantees, and nothing else: a ~300-byte record added in a
-   * strict IndexedDB transaction while the intent's Web Lock is asked for,
-   * both answered; then the request; then the outcome written and the lock
-   * released once the caller has it. The browser's own floor for `send`.
+   * What any client must do for a request under the same guarantees, and
+   * nothing else: a ~300-byte record added in a strict IndexedDB
+   * transaction while the intent's Web Lock is asked for, both answered;
+   * then the request; then the outcome's write placed (not awaited) and
+   * the lock released. The browser's own floor for `send`.
    */
   async function floor(namespace) {
     const db = await new Promise((resolve, reject) => {
@@ -62,10 +62,8 @@ async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS })
         await added;
         const response = await fetch(url, { method, headers: { ...headers, 'idempotency-key': crypto.randomUUID() }, body });
         const outcome = new Uint8Array(await response.arrayBuffer());
-        setTimeout(() => {
-          write('put', outcome, intent).catch(() => {});
-          release();
-        });
+        write('put', outcome, intent).catch(() => {}); // placed, not awaited
+        release();
         return { status: response.status, attempts: 1 };
       },
     };
@@ -103,8 +101,8 @@ async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS })
   };
 
   // Each timing starts after a pause, so neither includes what the other
-  // left running (oncely's outcome write and lock release, the browser's
-  // own bookkeeping of the previous request).
+  // left running (an outcome's write still committing, the browser's own
+  // bookkeeping of the previous request).
   const pause = () => new Promise((resume) => setTimeout(resume, PAUSE_MS));
   const fetchMs = [];
   const oncelyMs = [];
