@@ -487,7 +487,7 @@ impl Store for FileStore {
                 "DELETE FROM intents WHERE expires_at BETWEEN 0 AND ?1 AND (state IN ('settled', 'expired') \
                  OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid')))",
             )
-            .and_then(|mut s| s.execute([i64::try_from(now_ms).unwrap_or(i64::MAX)]))
+            .and_then(|mut s| s.execute([sql_time(now_ms)]))
             .map_err(sql_error)
         })
     }
@@ -536,8 +536,7 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
             request.body.as_ref(),
             record.fingerprint.0.as_slice(),
             record.created_at as i64,
-            // SQLite's integers are i64: "forever" stays the latest time.
-            i64::try_from(record.expires_at).unwrap_or(i64::MAX),
+            sql_time(record.expires_at),
             record.attempts,
             record.state.as_str(),
             outcome.failure_kind,
@@ -550,6 +549,12 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
     })
     .map(|inserted| inserted == 1)
     .map_err(sql_error)
+}
+
+/// A time (ms since the epoch) as SQLite compares it: its integers are
+/// `i64`, so "forever" (`u64::MAX`) stays the latest time, not -1.
+fn sql_time(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Every row `sql` selects (the record's columns), in its order.
