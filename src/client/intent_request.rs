@@ -4,7 +4,9 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::Client;
+use std::future::Future;
+
+use super::{Client, Run};
 use crate::flight::Candidate;
 use crate::intent::check_name;
 use crate::{Error, Key, Outcome};
@@ -151,7 +153,7 @@ impl<'a> IntentRequest<'a> {
     /// - [`ErrorKind::Expired`](crate::ErrorKind::Expired): the intent is past
     ///   its retention
     /// - [`ErrorKind::Store`](crate::ErrorKind::Store): the store failed
-    pub async fn send(self) -> Result<Outcome, Error> {
+    pub fn send(self) -> impl Future<Output = Result<Outcome, Error>> + 'a {
         let IntentRequest {
             client,
             name,
@@ -162,14 +164,12 @@ impl<'a> IntentRequest<'a> {
             body,
             error,
         } = self;
-        let fail = |e: Error| e.with_intent(&name, key.clone());
+        let error = error.or_else(|| {
+            url.is_empty()
+                .then(|| Error::invalid_input("no URL: call .post(url) or .method(method, url)"))
+        });
         if let Some(error) = error {
-            return Err(fail(error));
-        }
-        if url.is_empty() {
-            return Err(fail(Error::invalid_input(
-                "no URL: call .post(url) or .method(method, url)",
-            )));
+            return Run::refused(error.with_intent(&name, key));
         }
         let candidate = Candidate::New {
             method,
@@ -177,7 +177,7 @@ impl<'a> IntentRequest<'a> {
             headers,
             body,
         };
-        client.run(name, candidate, key).await
+        client.run(name, candidate, key)
     }
 }
 

@@ -5,13 +5,16 @@ mod drive;
 mod intent_request;
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 pub use intent_request::IntentRequest;
 
 use crate::event::{EventHandler, EventKind, Events, Handler};
-use crate::flight::{Boarding, Candidate, Flights};
+use crate::flight::{Boarding, Candidate, Flights, Landing, Pilot};
 use crate::intent::{Record, Request};
 use crate::retry::{Classifier, ClassifyFn, RetryBudget, RetryPolicy};
 use crate::runtime::{Clock, MaybeSend, MaybeSync, OsRandom, Random, SystemClock};
@@ -188,33 +191,118 @@ impl Client {
         }
     }
 
-    /// Joins the flight of `name` or launches it; every path through a call
-    /// and through `resume` ends here.
-    pub(crate) async fn run(
+    /// Joins the flight of `name` or launches it, at the returned future's
+    /// first poll; every path through a call and through `resume` ends here.
+    pub(crate) fn run<'a>(
         &self,
-        name: Cow<'_, str>,
-        candidate: Candidate<'_>,
+        name: Cow<'a, str>,
+        candidate: Candidate<'a>,
         key: Option<Key>,
-    ) -> Result<Outcome, Error> {
+    ) -> Run<'a> {
+        Run {
+            state: RunState::Boarding {
+                client: self.clone(),
+                name,
+                candidate,
+                key,
+            },
+        }
+    }
+}
+
+/// One call's way through a flight: boards at its first poll (nothing
+/// happens until it is awaited), then waits for the flight it joined or
+/// flies its own.
+///
+/// Written by hand rather than as an `async fn`: a generated future keeps
+/// its arguments beside every later state (a call's whole request stays
+/// in it while it only waits), and a joining duplicate pays for copying it.
+/// Here each state holds only what it needs: the request until boarding,
+/// then one shared slot to wait on, or the flight.
+#[must_use = "nothing happens until it is awaited"]
+pub(crate) struct Run<'a> {
+    state: RunState<'a>,
+}
+
+enum RunState<'a> {
+    Boarding {
+        client: Client,
+        name: Cow<'a, str>,
+        candidate: Candidate<'a>,
+        key: Option<Key>,
+    },
+    /// The call was refused before it boarded.
+    Refused(Error),
+    Joined(Landing),
+    Flying(Pilot),
+    Done,
+}
+
+impl<'a> Run<'a> {
+    /// A call that fails with `error`, at its first poll like any other.
+    pub(crate) fn refused(error: Error) -> Run<'a> {
+        Run {
+            state: RunState::Refused(error),
+        }
+    }
+}
+
+impl Client {
+    /// Joins the flight of `name` when it carries the same request, or
+    /// launches one.
+    fn board(self, name: Cow<'_, str>, candidate: Candidate<'_>, key: Option<Key>) -> RunState<'static> {
         let inner = &self.inner;
         match inner.flights.board(&name, candidate) {
             Boarding::Joined(landing) => {
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
-                landing.await
+                RunState::Joined(landing)
             }
             Boarding::Conflict(flying_key) => {
                 let key = flying_key.or(key);
                 inner.events.emit(&name, key.as_ref(), EventKind::Conflict);
-                Err(Error::new(
-                    crate::ErrorKind::Conflict,
-                    "a different request (method, URL or body) is in flight under this intent; nothing was sent",
+                RunState::Refused(
+                    Error::new(
+                        crate::ErrorKind::Conflict,
+                        "a different request (method, URL or body) is in flight under this intent; nothing was sent",
+                    )
+                    .with_intent(&name, key),
                 )
-                .with_intent(&name, key))
             }
             Boarding::Departing(departure, request) => {
                 let flight = drive::fly(Arc::clone(inner), name.into_owned(), request, key);
-                departure.fly(Box::pin(flight)).await
+                RunState::Flying(departure.fly(Box::pin(flight)))
             }
+        }
+    }
+}
+
+impl Future for Run<'_> {
+    type Output = Result<Outcome, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let state = &mut self.get_mut().state;
+        loop {
+            let result = match state {
+                RunState::Joined(landing) => ready!(Pin::new(landing).poll(cx)),
+                RunState::Flying(pilot) => ready!(Pin::new(pilot).poll(cx)),
+                RunState::Boarding { .. } | RunState::Refused(_) | RunState::Done => {
+                    match std::mem::replace(state, RunState::Done) {
+                        RunState::Boarding {
+                            client,
+                            name,
+                            candidate,
+                            key,
+                        } => {
+                            *state = client.board(name, candidate, key);
+                            continue;
+                        }
+                        RunState::Refused(error) => Err(error),
+                        _ => Err(Error::invalid_input("a finished call was polled again")),
+                    }
+                }
+            };
+            *state = RunState::Done;
+            return Poll::Ready(result);
         }
     }
 }

@@ -1,6 +1,7 @@
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use foldhash::HashMap;
 
 use super::{Store, Update};
 use crate::Error;
@@ -8,7 +9,8 @@ use crate::intent::Record;
 use crate::runtime::BoxFuture;
 
 /// Records kept in memory: for tests, Node and programs that need no
-/// durability. Clones share the same records.
+/// durability. Clones share the same records (by name, hashed with
+/// foldhash, as the flights are).
 ///
 /// # Examples
 /// ```
