@@ -361,7 +361,8 @@ fn summary(bench: &Bench) {
     );
     println!("  raw reqwest POST on loopback:                     {raw_us:.1} µs per call");
     println!(
-        "  per-call overhead, MemoryStore / raw reqwest:      {per_call:.3}x   (target <= 1.02)"
+        "  per-call overhead, MemoryStore / raw reqwest:      {per_call:.3}x = {:.1} µs added per call   (target <= 1.02)",
+        (per_call - 1.0) * raw_us
     );
     println!(
         "  the core alone (no network):                       {core_us:.1} µs per call = {core_ratio:.3} of a raw call"
@@ -371,6 +372,10 @@ fn summary(bench: &Bench) {
     );
     println!(
         "    of which the benchmark's own gathering:          {gathering_ns:.0} ns (join_all of do-nothing calls, same run)"
+    );
+    println!(
+        "    so oncely's own, per joining duplicate:          {:.0} ns",
+        join_ns - gathering_ns
     );
     println!(
         "  64 concurrent intents, FileStore strict vs raw:    {:.1} % of raw throughput   (target >= 50 %)",

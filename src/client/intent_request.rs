@@ -76,24 +76,31 @@ impl<'a> IntentRequest<'a> {
         self
     }
 
+    /// One of the common methods, valid and upper-case already.
+    fn known(mut self, method: &'static str, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
+        self.method = Cow::Borrowed(method);
+        self.url = url.into();
+        self
+    }
+
     /// A `POST` to `url`.
     pub fn post(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
-        self.method("POST", url)
+        self.known("POST", url)
     }
 
     /// A `PUT` to `url`.
     pub fn put(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
-        self.method("PUT", url)
+        self.known("PUT", url)
     }
 
     /// A `PATCH` to `url`.
     pub fn patch(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
-        self.method("PATCH", url)
+        self.known("PATCH", url)
     }
 
     /// A `DELETE` of `url`.
     pub fn delete(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
-        self.method("DELETE", url)
+        self.known("DELETE", url)
     }
 
     /// Adds a header. `Authorization`, `Cookie`, `Proxy-Authorization` and
