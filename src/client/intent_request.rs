@@ -42,6 +42,7 @@ impl std::fmt::Debug for IntentRequest<'_> {
 }
 
 impl<'a> IntentRequest<'a> {
+    #[inline]
     pub(super) fn new(client: Client, name: Cow<'a, str>) -> IntentRequest<'a> {
         let error = check_name(&name).err();
         IntentRequest {
@@ -77,6 +78,7 @@ impl<'a> IntentRequest<'a> {
     }
 
     /// One of the common methods, valid and upper-case already.
+    #[inline]
     fn known(mut self, method: &'static str, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.method = Cow::Borrowed(method);
         self.url = url.into();
@@ -84,6 +86,7 @@ impl<'a> IntentRequest<'a> {
     }
 
     /// A `POST` to `url`.
+    #[inline]
     pub fn post(self, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         self.known("POST", url)
     }
@@ -107,6 +110,7 @@ impl<'a> IntentRequest<'a> {
     /// the client's [secret headers](crate::ClientBuilder::secret_header) are
     /// sent but never stored. An `Idempotency-Key` header sets the intent's
     /// key (oncely never overwrites a caller's key).
+    #[inline]
     pub fn header(
         mut self,
         name: impl Into<Cow<'a, str>>,
@@ -136,6 +140,7 @@ impl<'a> IntentRequest<'a> {
     }
 
     /// Sets the body, buffered once so every attempt sends it byte for byte.
+    #[inline]
     pub fn body(mut self, body: impl Into<Bytes>) -> IntentRequest<'a> {
         self.body = body.into();
         self
