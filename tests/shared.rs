@@ -226,6 +226,28 @@ async fn store_contract(store: impl Store) {
     assert_eq!(read.attempts, 2);
     assert_eq!(read.response, settled.response, "bodies byte for byte");
 
+    // A settled record is final: a late write of another client's retry
+    // (pending, then given up) leaves its outcome; only expiry follows.
+    for late in [State::Pending, State::Failed] {
+        let failure = (late == State::Failed).then(|| oncely::Failure {
+            kind: ErrorKind::GaveUp,
+            message: "gave up".to_owned(),
+            last_status: Some(409),
+        });
+        let write = Update {
+            attempts: 3,
+            state: late,
+            failure,
+            response: None,
+        };
+        store.update("b-intent", write).await.unwrap();
+        assert_eq!(
+            store.get("b-intent").await.unwrap().unwrap(),
+            read,
+            "{late:?}"
+        );
+    }
+
     let names = |records: Vec<Record>| records.into_iter().map(|r| r.name).collect::<Vec<_>>();
     assert_eq!(names(store.unsettled().await.unwrap()), ["a-intent"]);
     // Pruned: past retention (b's ends at 86,400,002 ms) with a known

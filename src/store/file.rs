@@ -444,7 +444,8 @@ impl Store for FileStore {
             let changed = c
                 .prepare_cached(
                     "UPDATE intents SET attempts = ?2, state = ?3, failure_kind = ?4, failure_message = ?5, \
-                     last_status = ?6, status = ?7, response_headers = ?8, response_body = ?9 WHERE name = ?1",
+                     last_status = ?6, status = ?7, response_headers = ?8, response_body = ?9 \
+                     WHERE name = ?1 AND (state IN ('pending', 'failed') OR (state = 'settled' AND ?3 = 'expired'))",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -460,7 +461,13 @@ impl Store for FileStore {
                     ])
                 })
                 .map_err(sql_error)?;
-            if changed == 0 {
+            // Nothing changed: the record is final (see `Update::applies_to`,
+            // the rule the statement above writes in SQL), or gone.
+            let exists = changed > 0
+                || c.prepare_cached("SELECT 1 FROM intents WHERE name = ?1")
+                    .and_then(|mut s| s.exists(params![name]))
+                    .map_err(sql_error)?;
+            if !exists {
                 return Err(Error::store(format!("no record named {name:?}: it was forgotten")));
             }
             Ok(())

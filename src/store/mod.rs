@@ -94,13 +94,33 @@ pub struct Update {
     pub response: Option<Response>,
 }
 
+impl Update {
+    /// Whether this update may change a record in `current` state. A
+    /// settled or expired record is final, except that a settled one
+    /// expires: another client or process that flew the same intent (after
+    /// a 409, say) must not turn a recorded outcome back into a pending or
+    /// failed one, losing the response the server gave.
+    pub fn applies_to(&self, current: State) -> bool {
+        match current {
+            State::Settled => self.state == State::Expired,
+            State::Expired => false,
+            State::Pending | State::Failed => true,
+        }
+    }
+}
+
 impl Record {
-    /// Applies `update` to this record.
-    pub fn apply(&mut self, update: Update) {
+    /// Applies `update` to this record, unless the record is final (see
+    /// [`Update::applies_to`]); `false` when it was left as it was.
+    pub fn apply(&mut self, update: Update) -> bool {
+        if !update.applies_to(self.state) {
+            return false;
+        }
         self.attempts = update.attempts;
         self.state = update.state;
         self.failure = update.failure;
         self.response = update.response;
+        true
     }
 }
 
@@ -144,6 +164,9 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     /// ended. The client relies on this to answer its callers without
     /// waiting for an outcome's write; a store should report a failure that
     /// nobody awaits itself (`FileStore` logs it through `tracing`).
+    ///
+    /// An update that does not [apply](Update::applies_to) to the stored
+    /// record (it settled meanwhile) leaves it as it is, and is no error.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the record does not
