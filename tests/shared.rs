@@ -297,6 +297,35 @@ async fn concurrent_duplicates_join_one_flight() {
 }
 
 #[async_test]
+async fn a_call_with_its_own_key_joins_only_a_flight_under_that_key() {
+    let script = Script::delayed(Duration::from_millis(20));
+    let client = client(MemoryStore::new(), &script);
+    let own = |intent: &'static str, key: &'static str| {
+        client
+            .intent(intent)
+            .post(URL)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(r#"{"amount":4200,"currency":"eur"}"#)
+            .send()
+    };
+    // The flight mints its key; a duplicate bringing another key is refused
+    // once the flight has answered, instead of getting an outcome under a
+    // key that is not its own.
+    let (flown, other) =
+        futures_util::join!(pay(&client, "order-42", 4200), own("order-42", "k-2"));
+    let flown = flown.unwrap();
+    let error = other.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert_eq!(error.key(), Some(flown.key()));
+    // A duplicate bringing the flight's own key joins it.
+    let (first, same) = futures_util::join!(own("order-7", "k-7"), own("order-7", "k-7"));
+    assert_eq!(first.unwrap().key().as_str(), "k-7");
+    assert_eq!(same.unwrap().key().as_str(), "k-7");
+    assert_eq!(script.sent(), 2, "one request per flight");
+}
+
+#[async_test]
 async fn a_changed_request_is_a_conflict_and_nothing_is_sent() {
     let script = Script::default();
     let client = client(Durable::new().open().await, &script);

@@ -233,7 +233,9 @@ enum RunState<'a> {
     },
     /// The call was refused before it boarded.
     Refused(Error),
-    Joined(Landing),
+    /// Waiting for the flight it joined; with the caller's own key, if it
+    /// brought one.
+    Joined(Landing, Option<Key>),
     Flying(Pilot),
     Done,
 }
@@ -255,7 +257,7 @@ impl Client {
         match inner.flights.board(&name, candidate) {
             Boarding::Joined(landing) => {
                 inner.events.emit(&name, key.as_ref(), EventKind::Joined);
-                RunState::Joined(landing)
+                RunState::Joined(landing, key)
             }
             Boarding::Conflict(flying_key) => {
                 let key = flying_key.or(key);
@@ -276,6 +278,30 @@ impl Client {
     }
 }
 
+/// What a caller that brought its own key gets from the flight it joined
+/// (joining compares method, URL and body, not keys): the flight's result
+/// when it flew under that key, else a conflict, as the record's key would
+/// have refused the call after the flight.
+fn under_key(result: Result<Outcome, Error>, key: Key) -> Result<Outcome, Error> {
+    let (intent, flown) = match &result {
+        Ok(outcome) => (outcome.intent(), Some(outcome.key())),
+        Err(error) => (error.intent().unwrap_or_default(), error.key()),
+    };
+    match flown {
+        Some(flown) if *flown != key => Err(Error::new(
+            crate::ErrorKind::Conflict,
+            [
+                "the intent flew under another key than the request's ",
+                key.as_str(),
+                "; nothing was sent",
+            ]
+            .concat(),
+        )
+        .with_intent(intent, Some(flown.clone()))),
+        _ => result,
+    }
+}
+
 impl Future for Run<'_> {
     type Output = Result<Outcome, Error>;
 
@@ -283,7 +309,13 @@ impl Future for Run<'_> {
         let state = &mut self.get_mut().state;
         loop {
             let result = match state {
-                RunState::Joined(landing) => ready!(Pin::new(landing).poll(cx)),
+                RunState::Joined(landing, key) => {
+                    let result = ready!(Pin::new(landing).poll(cx));
+                    match key.take() {
+                        Some(key) => under_key(result, key),
+                        None => result,
+                    }
+                }
                 RunState::Flying(pilot) => ready!(Pin::new(pilot).poll(cx)),
                 RunState::Boarding { .. } | RunState::Refused(_) | RunState::Done => {
                     match std::mem::replace(state, RunState::Done) {
