@@ -179,3 +179,31 @@ async fn a_callers_own_credentials_win_over_the_hook() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_bad_header_from_the_hook_fails_at_once_with_nothing_sent() {
+    let (url, seen) = header_recorder().await;
+    for (name, value) in [("Bad Name", "x"), ("authorization", "Bearer \u{1}")] {
+        let client = Client::builder()
+            .credentials(move |_: &oncely::Request| vec![(name.to_owned(), value.to_owned())])
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let error = client.intent("a").post(&url).send().await.unwrap_err();
+            assert_eq!(
+                error.kind(),
+                oncely::ErrorKind::InvalidInput,
+                "{name}: {error}"
+            );
+            assert!(error.to_string().contains("credentials hook"), "{error}");
+        }
+        // No attempt counted past the first, recorded before it would have
+        // left: the intent is still owed it.
+        let record = client.record("a").await.unwrap().unwrap();
+        assert_eq!((record.state, record.attempts), (oncely::State::Pending, 1));
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the server"
+    );
+}

@@ -223,6 +223,11 @@ async fn invalid_input_is_a_typed_error_and_records_nothing() {
             .intent("x")
             .post("http://127.0.0.1:1/")
             .header("x-ok", "line\r\nbreak"),
+        // A control character HTTP refuses.
+        client
+            .intent("x")
+            .post("http://127.0.0.1:1/")
+            .header("x-ok", "bell\u{7}"),
         client
             .intent("x")
             .post("http://127.0.0.1:1/")

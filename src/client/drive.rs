@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::Inner;
+use super::intent_request::{check_header_value, header_name};
 use crate::event::{EventKind, warn_unrecorded};
 use futures_util::FutureExt;
 
@@ -119,6 +120,13 @@ impl Flight<'_> {
             }
         };
         loop {
+            // The hook's headers, checked before the attempt counts: a bad
+            // one fails the call with nothing sent and the record as it was
+            // (still owed an answer), instead of failing in the transport
+            // like a lost request and being retried.
+            let credentials = inner
+                .credentials_for(&self.request)
+                .map_err(|e| context(pilot.record(), e))?;
             let (number, update) = pilot.attempt();
             if let Some(update) = update {
                 inner
@@ -139,7 +147,6 @@ impl Flight<'_> {
                 pilot.waited_offline(inner.clock.now_ms().saturating_sub(since));
             }
             let timeout = pilot.attempt_timeout(inner.clock.now_ms());
-            let credentials = inner.credentials_for(&self.request);
             let outgoing = Outgoing {
                 request: &self.request,
                 credentials: &credentials,
@@ -198,17 +205,21 @@ impl Inner {
     }
 
     /// The credential headers one attempt adds, from the hook (the
-    /// caller's own headers win; none without a hook).
-    fn credentials_for(&self, request: &Request) -> Vec<(String, String)> {
+    /// caller's own headers win; none without a hook), each checked as a
+    /// caller's header is.
+    fn credentials_for(&self, request: &Request) -> Result<Vec<(String, String)>, Error> {
         let Some(supply) = &self.credentials else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        supply(request)
-            .into_iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value))
-            .filter(|(name, _)| {
-                header(&request.headers, name).is_none() && name != "idempotency-key"
-            })
-            .collect()
+        let mut credentials = Vec::new();
+        for (name, value) in supply(request) {
+            let name = header_name(&name)
+                .and_then(|name| check_header_value(&name, &value).map(|()| name))
+                .map_err(|e| Error::invalid_input(format!("the credentials hook: {e}")))?;
+            if header(&request.headers, &name).is_none() && name != "idempotency-key" {
+                credentials.push((name, value));
+            }
+        }
+        Ok(credentials)
     }
 }

@@ -118,11 +118,7 @@ impl<'a> IntentRequest<'a> {
     ) -> IntentRequest<'a> {
         let value = value.into();
         let checked = lower_header_name(name.into()).and_then(|name| {
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                return Err(Error::invalid_input(format!(
-                    "the value of header \"{name}\" holds a line break or NUL"
-                )));
-            }
+            check_header_value(&name, &value)?;
             Ok(name)
         });
         match checked {
@@ -248,6 +244,17 @@ fn lower_header_name(name: Cow<'_, str>) -> Result<Cow<'_, str>, Error> {
         return Ok(Cow::Owned(name.to_ascii_lowercase()));
     }
     Ok(name)
+}
+
+/// A header value HTTP accepts: visible ASCII, spaces, tabs and bytes past
+/// ASCII; no other control character (a line break, a NUL).
+pub(super) fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
+    if value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "the value of header \"{name}\" holds a control character (a line break, a NUL)"
+    )))
 }
 
 /// A valid header name, lower-cased.

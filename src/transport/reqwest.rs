@@ -57,6 +57,15 @@ impl HttpTransport {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("unsupported URL scheme {:?}", parsed.scheme()));
         }
+        // reqwest would send them as `Authorization: Basic`, but the URL is
+        // recorded with the intent, and credentials are never stored.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(
+                "the URL carries credentials (user:password@), which would be stored with the intent: \
+                 send them in a header (Authorization), or from the credentials hook"
+                    .to_owned(),
+            );
+        }
         *last = Some((url.to_owned(), parsed.clone()));
         Ok(parsed)
     }
@@ -164,6 +173,9 @@ mod tests {
         assert!(transport.check(&request("http://a.test/x", &[])).is_ok());
         assert!(transport.check(&request("http://a.test:99999/x", &[])).is_err());
         assert!(transport.check(&request("ftp://a.test/x", &[])).unwrap_err().contains("scheme"));
+        for url in ["http://user:secret@a.test/x", "https://token@a.test/x", "http://:pw@a.test/"] {
+            assert!(transport.check(&request(url, &[])).unwrap_err().contains("credentials"), "{url}");
+        }
         assert!(transport.check(&request("http://a.test/x", &[])).is_ok());
     }
 
