@@ -109,6 +109,22 @@ test('a reload during a slow payment: one charge, the same key before and after'
   await context.close();
 });
 
+test('a new order while the last one is paying: its answer stays with the order it paid', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('replaced');
+  const page = await checkout(context, account);
+  await arm(page, 'slow');
+  await page.click('#pay');
+  await page.click('#new-order');
+  await page.waitForSelector('#attempts >> text=previous order’s payment ended', { timeout: 30_000 });
+  assert.equal((await server.ledger(account)).length, 1, 'the first order was charged once');
+  assert.match(await page.textContent('#pay'), /^Pay /, 'the new order is not paid');
+  assert.equal(await page.isDisabled('#pay'), false);
+  assert.match(await page.textContent('#state'), /Not paid yet/);
+  await shot(page, 'new-order-while-paying');
+  await context.close();
+});
+
 test('two tabs paying the same cart at once: one charge', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const account = unique('tabs');

@@ -104,7 +104,7 @@ function renderCart() {
   });
   $('items').replaceChildren(...items);
   $('total').textContent = money.format(total(cart) / 100);
-  $('pay').disabled = total(cart) === 0 || Boolean(cart.paid);
+  $('pay').disabled = !client || total(cart) === 0 || Boolean(cart.paid);
   $('pay').textContent = cart.paid ? 'Paid' : `Pay ${money.format(total(cart) / 100)}`;
   $('new-order').hidden = !cart.locked;
   $('cart-note').textContent = cart.paid
@@ -251,15 +251,23 @@ function onFailure(error) {
 let client;
 
 async function pay() {
+  if (!client) return; // Pay is enabled once the client is open
   if (!cart.locked) {
     cart.locked = true;
     saveCart(cart);
     renderCart();
   }
+  // The order may be replaced (“Start a new order”, another tab) while its
+  // payment is under way: its answer belongs to it, not to the new order.
+  const intent = intentOf(cart);
+  const current = () => intentOf(cart) === intent;
   try {
-    await onOutcome(await client.send(paymentRequest(cart)));
+    const outcome = await client.send(paymentRequest(cart));
+    if (current()) await onOutcome(outcome);
+    else timeline(`The previous order’s payment ended: ${outcome.ok ? 'charged once' : `HTTP ${outcome.status}`} (key ${outcome.key})`, outcome.ok ? 'ok' : 'bad');
   } catch (error) {
-    onFailure(error);
+    if (current()) onFailure(error);
+    else timeline(`The previous order’s payment did not finish: ${error?.message ?? error}`, 'bad');
   }
 }
 
@@ -406,15 +414,26 @@ window.addEventListener('storage', (event) => {
     $('key').textContent = '— minted when you pay';
     setState('Not paid yet.');
   }
+  if (next.paid && !cart.paid) {
+    showKey(next.paid.key);
+    setState(`Paid ${money.format(total(next) / 100)}, charged once (in another tab).`, 'ok');
+  }
   cart = next;
   renderCart();
 });
 
 renderCart();
 showNetwork();
+// The ledger and the switches are the server's: shown at once, not after
+// the interrupted payments below are finished.
+refreshLedger();
+pullFaults();
+setInterval(refreshLedger, 1000);
+setInterval(pullFaults, 3000);
 try {
   client = await Oncely.open({ namespace: `demo-${account}`, retry: { baseDelayMs: 500, maxDelayMs: 4000 } });
   client.on('*', onEvent);
+  renderCart(); // Pay is enabled now
   $('storage').textContent = 'payments saved in this browser';
   $('tabs').textContent = client.webLocks ? 'tabs take turns (Web Locks)' : 'no Web Locks: the server dedups';
   client.persisted().then((granted) => {
@@ -430,7 +449,3 @@ try {
   $('pay').disabled = true;
   onFailure(error);
 }
-refreshLedger();
-pullFaults();
-setInterval(refreshLedger, 1000);
-setInterval(pullFaults, 3000);
