@@ -29,7 +29,8 @@ function failure(message, code, intent, key, lastStatus) {
   return error;
 }
 
-const invalid = (message, intent) => failure(message, 'invalid', intent);
+const invalid = (message, intent, key) => failure(message, 'invalid', intent, key);
+const storage = (message, intent, key) => failure(message, 'storage', intent, key);
 const describe = (error) => String(error?.message ?? error);
 const lines = (headers) => {
   const text = [];
@@ -58,7 +59,7 @@ export function entry(locate) {
         await ready;
       } catch (cause) {
         ready = undefined;
-        const error = failure(`oncely could not load its WebAssembly: ${describe(cause)}`, 'storage');
+        const error = storage(`oncely could not load its WebAssembly: ${describe(cause)}`);
         error.cause = cause;
         throw error;
       }
@@ -100,15 +101,17 @@ class Oncely {
   #store;
   #locks;
   #credentials;
+  #authorize;
   #persisted;
   #listeners = [];
   #flights = new Map();
 
-  constructor(core, store, locks, credentials, persisted, namespace, kind) {
+  constructor(core, store, locks, [credentials, authorize], persisted, namespace, kind) {
     this.#core = core;
     this.#store = store;
     this.#locks = locks;
     this.#credentials = credentials;
+    this.#authorize = authorize;
     this.#persisted = persisted;
     this.namespace = namespace;
     this.store = kind;
@@ -120,7 +123,7 @@ class Oncely {
     const namespace = option(options, 'namespace') ?? 'default';
     const kind = option(options, 'store', ['indexeddb', 'memory']);
     const durability = option(options, 'durability', ['strict', 'relaxed']);
-    const credentials = option(options, 'credentials', ['same-origin', 'include']);
+    const credentials = [option(options, 'credentials', ['same-origin', 'include']), options.authorize];
     const core = new Core(...retryOptions(options.retry));
     if (kind === 'memory') return new Oncely(core, memoryStore(), null, credentials, null, namespace, kind);
     const database = await openDatabase(namespace, durability);
@@ -297,6 +300,15 @@ class Oncely {
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
         if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
+        // The hook's headers, before the attempt counts: a bad one fails
+        // the call with nothing sent and the record still owed an answer.
+        const headers = new Headers(parts.headers);
+        try {
+          new Headers(await this.#authorize?.(intent, parts)).forEach((value, name) => headers.has(name) || headers.set(name, value));
+        } catch (error) {
+          throw invalid(`authorize: ${describe(error)}`, intent, info.key);
+        }
+        headers.set('idempotency-key', `"${info.key}"`);
         const attempt = flight.attempt();
         const write = flight.write();
         if (write) await recorded(write);
@@ -309,7 +321,7 @@ class Oncely {
           offline = Date.now() - since;
         }
         const timeout = flight.timeout(offline, Date.now());
-        const [status, text, body] = await this.#attempt(parts, bytes, `"${info.key}"`, timeout);
+        const [status, text, body] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
         next = flight.land(status, text, body, Date.now());
         info = this.#read(flight);
       }
@@ -367,14 +379,12 @@ class Oncely {
   }
 
   // One attempt: [status, headers as lines, body], or [0 (1: timed out), why, empty].
-  async #attempt(parts, bytes, key, timeout) {
-    const headers = new Headers(parts.headers);
-    headers.set('idempotency-key', key);
+  async #attempt(url, method, headers, bytes, timeout) {
     // The time limit covers the body too.
     const signal = AbortSignal.timeout(timeout);
     try {
-      const response = await fetch(parts.url, {
-        method: parts.method,
+      const response = await fetch(url, {
+        method,
         headers,
         body: bytes.length ? bytes : undefined,
         credentials: this.#credentials,
@@ -414,7 +424,7 @@ function record(bytes) {
   try {
     text = stored(bytes);
   } catch (message) {
-    throw failure(describe(message), 'storage');
+    throw storage(describe(message));
   }
   const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
   const headers = [];
@@ -439,7 +449,7 @@ function same(a, b) {
 }
 
 const warn = (what) => (error) => console.warn(`oncely: ${what}: ${describe(error)}`);
-const storageError = (error, intent, key) => (error instanceof OncelyError ? error : failure(describe(error), 'storage', intent, key));
+const storageError = (error, intent, key) => (error instanceof OncelyError ? error : storage(describe(error), intent, key));
 
 /** A flight's definitive result, as an `Outcome` or a `Response`. */
 class Landed {
@@ -458,7 +468,7 @@ class Landed {
     try {
       return new Response(NULL_BODY.includes(status) ? null : this.body, { status, headers: this.info.headers() });
     } catch {
-      throw failure('the outcome cannot be expressed as a Response', 'invalid', this.intent, this.info.key);
+      throw invalid('the outcome cannot be expressed as a Response', this.intent, this.info.key);
     }
   }
 }
@@ -533,7 +543,6 @@ const INTENTS = 'intents';
 // opened at once or refused at once — never a hang.
 function openDatabase(namespace, durability) {
   const name = `oncely:${namespace}`;
-  const storage = (message, intent) => failure(message, 'storage', intent);
   return new Promise((resolve, reject) => {
     const factory = scope.indexedDB;
     if (!factory) return reject(storage('IndexedDB is not available here (use the memory store)'));
@@ -571,7 +580,7 @@ function indexedDbStore(db, durability) {
     const tx = db.transaction(INTENTS, mode, { durability });
     const done = new Promise((resolve, reject) => {
       tx.oncomplete = resolve;
-      tx.onerror = tx.onabort = () => reject(failure(`an IndexedDB transaction failed: ${describe(tx.error ?? 'aborted')}`, 'storage'));
+      tx.onerror = tx.onabort = () => reject(storage(`an IndexedDB transaction failed: ${describe(tx.error ?? 'aborted')}`));
     });
     // Awaited where it matters; an aborted add of an existing record is not a failure.
     done.catch(() => {});
@@ -580,7 +589,7 @@ function indexedDbStore(db, durability) {
   const result = (request) =>
     new Promise((resolve, reject) => {
       request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(failure(`an IndexedDB request failed: ${describe(request.error)}`, 'storage'));
+      request.onerror = () => reject(storage(`an IndexedDB request failed: ${describe(request.error)}`));
     });
   // `open`: requests are still to come from callbacks (a cursor), so the
   // transaction ends by itself after the last.
@@ -591,7 +600,7 @@ function indexedDbStore(db, durability) {
       placed = place(store, done);
       if (!open) tx.commit?.();
     } catch (error) {
-      throw failure(`cannot use IndexedDB: ${describe(error)}`, 'storage');
+      throw storage(`cannot use IndexedDB: ${describe(error)}`);
     }
     return placed;
   };
@@ -607,7 +616,7 @@ function indexedDbStore(db, durability) {
         resolve(
           added.error?.name === 'ConstraintError'
             ? false
-            : done.then(() => Promise.reject(failure(`IndexedDB refused the record: ${describe(added.error)}`, 'storage'))),
+            : done.then(() => Promise.reject(storage(`IndexedDB refused the record: ${describe(added.error)}`))),
         );
       };
     }));

@@ -38,6 +38,16 @@ export interface OpenOptions {
   durability?: 'strict' | 'relaxed';
   /** fetch's credentials mode: "same-origin" (default) or "include" (cookies to another origin). */
   credentials?: 'same-origin' | 'include';
+  /**
+   * Supplies credential headers (`Authorization`…) for every attempt, resumed
+   * intents included: they are sent, never stored. A header the request has
+   * already wins. A throw or a header `Headers` refuses fails the call as
+   * "invalid", with nothing sent.
+   */
+  authorize?: (
+    intent: string,
+    request: { method: string; url: string; headers: Headers },
+  ) => HeadersInit | undefined | Promise<HeadersInit | undefined>;
   retry?: RetryOptions;
 }
 

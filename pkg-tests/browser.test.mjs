@@ -166,6 +166,67 @@ test('an intent pending at a reload resumes with its original key: one ledger ro
   await context.close();
 });
 
+test('the authorize hook gives every attempt its credentials, resumed ones included; none is stored', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('authorize');
+  const namespace = unique('ns');
+  const seen = [];
+  await page.route('**/api/charges', (route) => {
+    if (route.request().method() === 'POST') seen.push(route.request().headers().authorization ?? null);
+    return route.continue();
+  });
+  await server.faults(account, { slow_ms: 1500 });
+  const key = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, authorize: () => ({ authorization: 'Bearer before' }) });
+    const attempted = new Promise((resolve) => client.on('attempt', resolve));
+    client.send(request).catch(() => {}); // the reload interrupts it
+    await attempted;
+    return (await client.pending())[0].key;
+  }, { request: charge(account, 'order-auth'), namespace });
+
+  await page.reload();
+  const after = await page.evaluate(async ({ namespace, other, broken }) => {
+    window.oncely = await import('/pkg/index.js');
+    const client = await oncely.Oncely.open({
+      namespace,
+      retry: { baseDelayMs: 100 },
+      authorize: async (intent, request) => ({ authorization: `Bearer fresh ${intent} ${request.method}` }),
+    });
+    const resumed = (await client.resume()).map((o) => [o.key, o.status]);
+    // The request's own header wins over the hook's.
+    await client.send({ ...other, headers: { ...other.headers, authorization: 'Bearer own' } });
+    // A hook that throws or gives a header Headers refuses: "invalid", nothing sent.
+    const errors = [];
+    for (const authorize of [() => { throw new Error('no token'); }, () => ({ 'bad name': 'x' })]) {
+      const failing = await oncely.Oncely.open({ store: 'memory', authorize });
+      errors.push(await failing.send(broken).then(() => null, (e) => [e.code, e.message]));
+    }
+    // Nothing of any credential in the database.
+    const stored = await new Promise((resolve, reject) => {
+      const open = indexedDB.open(`oncely:${namespace}`);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const db = open.result;
+        const all = db.transaction(db.objectStoreNames[0]).objectStore(db.objectStoreNames[0]).getAll();
+        all.onsuccess = () => resolve(all.result.map((v) => new TextDecoder().decode(v)).join(''));
+      };
+    });
+    return { resumed, errors, bearer: stored.includes('Bearer') };
+  }, { namespace, other: charge(account, 'order-own'), broken: charge(account, 'order-broken') });
+
+  assert.deepEqual(after.resumed, [[key, 201]]);
+  assert.equal(seen[0], 'Bearer before');
+  assert.equal(seen.at(-1), 'Bearer own');
+  const resumedWith = seen.slice(1, -1);
+  assert.ok(resumedWith.length >= 1 && resumedWith.every((h) => h === 'Bearer fresh order-auth POST'), JSON.stringify(seen));
+  assert.deepEqual(after.errors.map((e) => e?.[0]), ['invalid', 'invalid']);
+  assert.match(after.errors[0][1], /authorize: no token/);
+  assert.equal(after.bearer, false, 'no credential in IndexedDB');
+  assert.equal((await server.ledger(account)).length, 2);
+  await context.close();
+});
+
 test('two tabs racing one intent send one request (Web Locks); the second replays', async () => {
   const context = await browser.newContext();
   const [first, second] = [await tab(context), await tab(context)];
