@@ -8,7 +8,12 @@ export interface Oncely {
   /** Sends `request` once; resolves with the definitive outcome (or the stored one, `replayed`). The same intent with the same request joins the flight in progress; with a different one it rejects with code "conflict" and sends nothing. */
   send(request: SendRequest): Promise<Outcome>;
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response` of the definitive outcome. */
-  fetch(input: RequestInfo | URL, init: RequestInit & { intent: string }): Promise<Response>;
+  /**
+   * `fetch`, made to happen once. Of a `RequestInit`, the method, headers and
+   * body are sent; `credentials` is the client's (set in `open`), and the
+   * other fields (a `signal`, `redirect`…) are not used.
+   */
+  fetch(input: RequestInfo | URL, init: FetchInit): Promise<Response>;
   /** Settles every intent an earlier page (or a failed attempt) left unsettled, under its original key; resolves with the outcome of each it settled (the others emit "failed"). */
   resume(): Promise<Outcome[]>;
   /** The intents whose outcome is not yet known, oldest first. */
@@ -27,6 +32,14 @@ export interface Oncely {
   readonly store: 'indexeddb' | 'memory';
   /** Whether tabs take turns on an intent through Web Locks (`false` where `navigator.locks` is missing: each tab may then send, under the same key, and the server replays). */
   readonly webLocks: boolean;
+}
+
+/** What `fetch` uses of a `RequestInit`, and the intent it names. */
+export interface FetchInit {
+  intent: string;
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit | null;
 }
 
 export interface OpenOptions {
