@@ -118,6 +118,15 @@ impl Response {
     }
 }
 
+/// Whether HTTP accepts `value` as a header value (what `HeaderValue`
+/// does): visible ASCII, spaces, tabs and bytes past ASCII; no other
+/// control character (a line break, a NUL).
+pub(crate) fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()

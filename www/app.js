@@ -115,6 +115,12 @@ function renderCart() {
 }
 
 // --- the payment panel ------------------------------------------------------
+/** The panel for `c`, paid: its key and total, and how (`note`). */
+function showPaid(c, note = '') {
+  showKey(c.paid.key);
+  setState(`Paid ${money.format(total(c) / 100)}, charged once.${note}`, 'ok');
+}
+
 function setState(text, tone = 'neutral') {
   const state = $('state');
   state.textContent = text;
@@ -219,7 +225,7 @@ async function onOutcome(outcome) {
     : serverReplayed
       ? 'The server recognised the key and answered with the charge it had already made.'
       : `Took ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}.`;
-  setState(`Paid ${money.format(total(cart) / 100)}, charged once. ${how}`, 'ok');
+  showPaid(cart, ` ${how}`);
   if (serverReplayed && outcome.attempts === 1) {
     timeline('The connection dropped after the charge; the browser re-sent the request itself, with the same key, and the server replayed the charge instead of charging again', 'info');
   }
@@ -414,10 +420,7 @@ window.addEventListener('storage', (event) => {
     $('key').textContent = '— minted when you pay';
     setState('Not paid yet.');
   }
-  if (next.paid && !cart.paid) {
-    showKey(next.paid.key);
-    setState(`Paid ${money.format(total(next) / 100)}, charged once (in another tab).`, 'ok');
-  }
+  if (next.paid && !cart.paid) showPaid(next, ' (In another tab.)');
   cart = next;
   renderCart();
 });
@@ -439,10 +442,7 @@ try {
   client.persisted().then((granted) => {
     $('storage').textContent = granted ? 'payments saved (persistent storage)' : 'payments saved (storage may be evicted)';
   });
-  if (cart.paid) {
-    showKey(cart.paid.key);
-    setState(`Paid ${money.format(total(cart) / 100)}, charged once.`, 'ok');
-  }
+  if (cart.paid) showPaid(cart);
   document.body.dataset.ready = 'true';
   await resumeInterrupted();
 } catch (error) {

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use super::{Client, Run};
 use crate::flight::Candidate;
-use crate::intent::check_name;
+use crate::intent::{check_name, is_header_value};
 use crate::{Error, Key, Outcome};
 
 /// A request for one intent, built from [`Client::intent`] and sent with
@@ -246,10 +246,9 @@ fn lower_header_name(name: Cow<'_, str>) -> Result<Cow<'_, str>, Error> {
     Ok(name)
 }
 
-/// A header value HTTP accepts: visible ASCII, spaces, tabs and bytes past
-/// ASCII; no other control character (a line break, a NUL).
+/// A header value HTTP accepts ([`is_header_value`]), or why not.
 pub(super) fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
-    if value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+    if is_header_value(value) {
         return Ok(());
     }
     Err(Error::invalid_input(format!(

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{Outgoing, Transport, TransportError, TransportErrorKind};
 use crate::Error;
-use crate::intent::{Request, Response};
+use crate::intent::{Request, Response, is_header_value};
 use crate::runtime::BoxFuture;
 use reqwest::Url;
 
@@ -82,9 +82,8 @@ impl Transport for HttpTransport {
         for (name, value) in &request.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name {name:?}"))?;
-            // What `HeaderValue` accepts (visible ASCII, tab, obs-text),
-            // checked without building one.
-            if !value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+            // What `HeaderValue` accepts, checked without building one.
+            if !is_header_value(value) {
                 return Err(format!("invalid value for header {name:?}"));
             }
         }
