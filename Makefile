@@ -53,8 +53,8 @@ bench: setup-rust setup-browser pkg
 
 ## The npm package: the browser build of the core (js/, `no_std`, plain
 ## exports: no bindings generator), shrunk by wasm-opt, and the JavaScript
-## of pkg-template/ bundled by esbuild into one minified module per entry
-## (index.js for browsers and bundlers, node.js for Node).
+## of pkg-template/ bundled by esbuild into one module per entry, minified
+## by esbuild then terser (index.js for browsers and bundlers, node.js for Node).
 pkg: setup-rust setup-node
 	$(CARGO) build -p oncely-js --target wasm32-unknown-unknown --profile wasm
 	rm -rf pkg && mkdir -p pkg
@@ -65,6 +65,10 @@ pkg: setup-rust setup-node
 	cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md pkg-template/LICENSE pkg/
 	node_modules/.bin/esbuild pkg-template/index.js pkg-template/node.js --bundle --minify \
 		--format=esm --platform=neutral --external:node:* --log-level=warning --outdir=pkg
+	@# terser's three passes over esbuild's output: ~180 bytes less, gzipped.
+	for entry in index.js node.js; do \
+		node_modules/.bin/terser pkg/$$entry --compress passes=3 --mangle --toplevel --module -o pkg/$$entry || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

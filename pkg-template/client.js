@@ -148,8 +148,8 @@ class Oncely {
     let bytes;
     if (body === undefined || body === null) bytes = new Uint8Array();
     else if (typeof body === 'string') bytes = encoder.encode(body);
-    else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body.slice(0));
-    else if (ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+    // A copy: the caller may reuse its buffer while the intent is in flight.
+    else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer ?? body, body.byteOffset, body.byteLength).slice();
     else throw invalid('send(): body must be a string, an ArrayBuffer, a typed array or null', intent);
     // Checked (method, URL, headers) without the body, which costs the
     // platform a copy; the one rule about bodies, checked here.
@@ -192,11 +192,20 @@ class Oncely {
   async forget(intent) {
     if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
     if (this.#flights.has(intent)) throw invalid('cannot forget an intent while it is in flight', intent);
-    return this.#store.remove(intent);
+    await settled;
+    // Under the intent's lock: a flight of it in another tab lands (and
+    // writes its outcome) first, and is never undone by this removal.
+    const release = this.#locks && (await this.#lock(intent));
+    try {
+      return await this.#store.remove(intent);
+    } finally {
+      release?.();
+    }
   }
 
   /** Removes the intents past their retention whose outcome is known (their names start anew); resolves with how many. */
   async prune() {
+    await settled;
     const now = Date.now();
     // Judged and removed in one transaction: an intent forgotten and sent
     // anew meanwhile is never taken for the old one.
@@ -240,6 +249,7 @@ class Oncely {
   }
 
   async #records() {
+    await settled;
     const records = (await this.#store.list()).map(record);
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
@@ -266,13 +276,15 @@ class Oncely {
   }
 
   async #fly(intent, parts, bytes, entry) {
-    let flight;
+    // The intent's lock is asked for first: its answer takes longest.
+    const locking = this.#locks && this.#lock(intent, true);
+    let flight, release, settle;
     try {
       flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
     } catch (message) {
+      locking && locking.then((release) => release?.());
       throw invalid(describe(message), intent);
     }
-    let release;
     try {
       // Flying alone across tabs. The record is added and the intent's lock
       // asked for (if free) at once, both answered below. Where the lock was
@@ -283,9 +295,9 @@ class Oncely {
       const candidate = flight.candidate();
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
-      release = await (this.#locks ? this.#lock(intent, true) : () => {});
+      release = await (locking || (() => {}));
       const contended = release === null;
-      if (contended) release = await this.#lock(intent, false);
+      if (contended) release = await this.#lock(intent);
       let created = (await adding) && !contended;
       let found;
       // Not ours: read under the lock; forgotten by another tab meanwhile:
@@ -327,19 +339,29 @@ class Oncely {
       }
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
-      // warned of; a settlement's write is placed (every later operation, in
-      // any tab, sees it) but not awaited: a lost one re-sends under the
-      // same key, and the server replays.
+      // warned of; a settlement's write is not awaited: a lost one re-sends
+      // under the same key, and the server replays. It is placed, and the
+      // lock released, once the caller has its outcome (below).
       const write = flight.write();
       if (write && info.code === 'expired') await recorded(write);
       else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
-      else if (write) this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
+      else if (write) settle = () => this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
       this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
       return new Landed(intent, info, flight.body());
     } finally {
-      release?.();
       flight.free();
+      const end = () => {
+        settle?.();
+        // Asked for but never awaited (a throw in between): released once granted.
+        release ? release() : locking && locking.then((release) => release?.());
+      };
+      // Placing a transaction and releasing a lock cost the page a few
+      // hundred µs: done in the task after the caller's (the lock still
+      // held, so another tab's flight reads the record only after the write
+      // is placed; this page's reads wait for `settled`).
+      if (settle && locking) settled = new Promise((done) => later(() => done(end())));
+      else end();
     }
   }
 
@@ -446,6 +468,21 @@ function same(a, b) {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+// Runs `work` in a task of its own, soon: after the current task's promise
+// reactions (a caller's `await`), and, unlike a timer, not throttled in a
+// hidden tab. `settled` resolves once all work handed over so far is done:
+// every client of the page awaits it before it reads or removes records.
+const queue = [];
+let port, settled;
+function later(work) {
+  if (!port) {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => queue.splice(0).forEach((work) => work());
+    port = channel.port2;
+  }
+  if (queue.push(work) === 1) port.postMessage(0);
 }
 
 const warn = (what) => (error) => console.warn(`oncely: ${what}: ${describe(error)}`);

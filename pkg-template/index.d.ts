@@ -18,7 +18,7 @@ export interface Oncely {
   resume(): Promise<Outcome[]>;
   /** The intents whose outcome is not yet known, oldest first. */
   pending(): Promise<PendingIntent[]>;
-  /** Removes the intent: the next call with that name is a new intent with a new key. Resolves `true` when there was one. */
+  /** Removes the intent: the next call with that name is a new intent with a new key. Refused ("invalid") while this client sends it; while another tab sends it, waits for that send to end. Resolves `true` when there was one. */
   forget(intent: string): Promise<boolean>;
   /** Removes every intent past its retention (24 h) whose outcome is known: settled, expired, or failed for good. Until then such an intent refuses a call under its name ("expired"); once pruned, the name starts a new intent with a new key. Intents still unsettled stay whatever their age. Resolves with how many were removed. */
   prune(): Promise<number>;

@@ -252,7 +252,7 @@ test('two tabs racing one intent send one request (Web Locks); the second replay
 test('a tab that finds the intent\'s lock held reads the record again once it holds it', async () => {
   // A record is added while the lock is asked for. Where another tab holds
   // the lock, that tab may change the record meanwhile: here the first
-  // tab's record is forgotten and a different request recorded under the
+  // tab's record is removed and a different request recorded under the
   // intent while the lock is held elsewhere. Once it has the lock, the first
   // tab must see that record (a conflict), not fly the one it had added.
   const context = await browser.newContext();
@@ -281,7 +281,18 @@ test('a tab that finds the intent\'s lock held reads the record again once it ho
     const recorded = async () => (await client.pending()).some((record) => record.intent === intent);
     while (!(await recorded())) await new Promise((wake) => setTimeout(wake, 10));
     const firstKey = (await client.pending())[0].key;
-    await client.forget(intent);
+    // Removed under the lock this tab holds (as a flight of it could change
+    // it; forget() itself waits for the lock).
+    await new Promise((removed, failed) => {
+      const open = indexedDB.open(`oncely:${namespace}`);
+      open.onerror = () => failed(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('intents', 'readwrite');
+        tx.objectStore('intents').delete(intent);
+        tx.oncomplete = () => removed(open.result.close());
+        tx.onerror = () => failed(tx.error);
+      };
+    });
     const paying = client.send(request); // records itself, then waits for the lock
     while (!(await recorded())) await new Promise((wake) => setTimeout(wake, 10));
     window.releaseLock();
@@ -357,6 +368,31 @@ test('an intent forgotten by another client while a send looks it up is recorded
   });
   assert.equal(count.posts, 2, 'the first intent, then the one recorded anew');
   assert.equal((await server.ledger(account)).length, 2);
+  await context.close();
+});
+
+test('forget() while another client flies the intent waits for it to land; the removal holds', async () => {
+  // Two clients of one origin (as two tabs): b forgets the intent a is
+  // sending to a slow server. b removes it once a's outcome is written, so
+  // that write never brings the intent back: the next call is a new intent.
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('forget-flying');
+  await server.faults(account, { slow_ms: 400 });
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const [a, b] = [await oncely.Oncely.open({ namespace }), await oncely.Oncely.open({ namespace })];
+    const sending = a.send(request);
+    await new Promise((wake) => setTimeout(wake, 100)); // a is in flight
+    const order = [];
+    const landed = sending.then((o) => (order.push('landed'), o));
+    const forgot = await b.forget(request.intent).then((removed) => (order.push('forgot'), removed));
+    const first = await landed;
+    const pending = (await a.pending()).length + (await b.pending()).length;
+    const next = await a.send(request);
+    return { forgot, order, pending, newKey: next.key !== first.key, replayed: next.replayed };
+  }, { request: charge(account, 'order-forget-flying'), namespace: unique('ns') });
+  assert.deepEqual(result, { forgot: true, order: ['landed', 'forgot'], pending: 0, newKey: true, replayed: false });
+  assert.equal((await server.ledger(account)).length, 2, 'the intent, then the one after forget()');
   await context.close();
 });
 
@@ -454,10 +490,16 @@ test('bad input is an OncelyError "invalid" before anything is recorded or sent'
         results[what] = error instanceof oncely.OncelyError ? error.code : `${error.name}: ${error.message}`;
       }
     }
-    return { results, recorded: (await client.pending()).length };
+    // The intent's lock, asked for before its name was judged, is let go.
+    const lockFree = await Promise.race([
+      navigator.locks.request(`oncely:${namespace}/`, () => true),
+      new Promise((wake) => setTimeout(() => wake(false), 2000)),
+    ]);
+    return { results, recorded: (await client.pending()).length, lockFree };
   }, { request: charge(account, 'order-bad'), namespace: unique('ns') });
   for (const [what, code] of Object.entries(results.results)) assert.equal(code, 'invalid', what);
   assert.equal(results.recorded, 0, 'nothing recorded');
+  assert.equal(results.lockFree, true, 'no lock left held');
   assert.equal(count.posts, 0, 'nothing sent');
   await context.close();
 });
