@@ -80,7 +80,7 @@ function option(options, name, allowed) {
 function retryOptions(retry = {}) {
   const number = (name) => {
     const value = retry[name];
-    if (value === undefined) return 0;
+    if (value === undefined) return -1; // the default
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
       throw invalid(`retry.${name} must be a non-negative number`);
     }
@@ -88,7 +88,7 @@ function retryOptions(retry = {}) {
   };
   const attempts = number('maxAttempts');
   if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
-  return [Math.min(attempts, 2 ** 32 - 1), number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
+  return [Math.max(0, Math.min(attempts, 2 ** 32 - 1)), number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
 }
 
 /**

@@ -67,7 +67,7 @@ export interface OpenOptions {
 export interface RetryOptions {
   /** Attempts before giving up (default 8). */
   maxAttempts?: number;
-  /** First backoff ceiling in ms (default 500). */
+  /** First backoff ceiling in ms (default 500; 0: retry at once). */
   baseDelayMs?: number;
   /** Largest backoff in ms (default 20000). */
   maxDelayMs?: number;

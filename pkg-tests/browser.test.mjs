@@ -309,6 +309,22 @@ test('a tab that finds the intent\'s lock held reads the record again once it ho
   await context.close();
 });
 
+test('retry options are taken as given: a base delay of 0 retries at once', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('no-delay');
+  await server.faults(account, { fail_next: [{ status: 503 }, { status: 503 }] });
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { baseDelayMs: 0 } });
+    const delays = [];
+    client.on('retry', (event) => delays.push(event.delayMs));
+    const outcome = await client.send(request);
+    return { status: outcome.status, attempts: outcome.attempts, delays };
+  }, { request: charge(account, 'order-no-delay'), namespace: unique('ns') });
+  assert.deepEqual(result, { status: 201, attempts: 3, delays: [0, 0] });
+  await context.close();
+});
+
 test('a changed request under a recorded intent is an OncelyError "conflict"; nothing is sent', async () => {
   const context = await browser.newContext();
   const page = await tab(context);

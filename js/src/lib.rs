@@ -144,7 +144,8 @@ pub struct Core {
     retention: Duration,
 }
 
-/// A client's core (`0` keeps a default); free it with [`core_free`].
+/// A client's core (a negative delay, or no attempts, keeps a default;
+/// a delay of 0 is none); free it with [`core_free`].
 #[unsafe(no_mangle)]
 pub extern "C" fn core_new(
     max_attempts: u32,
@@ -154,7 +155,7 @@ pub extern "C" fn core_new(
 ) -> *mut Core {
     let mut policy = RetryPolicy::default();
     let ms = |n: f64, default: Duration| {
-        if n > 0.0 {
+        if n >= 0.0 {
             Duration::from_millis(n.min(1e15) as u64)
         } else {
             default
