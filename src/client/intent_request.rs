@@ -149,6 +149,12 @@ impl<'a> IntentRequest<'a> {
     /// Dropping the returned future stops waiting but never stops the flight:
     /// it settles in the background and later calls get its outcome.
     ///
+    /// The first call's future flies the flight itself, in the caller's task
+    /// (no task is spawned for a call nobody drops), and calls that join it
+    /// wait on it. So poll it to the end or drop it: a future kept but no
+    /// longer polled (a losing `select!` branch held in a variable) holds
+    /// the flight, and every joined call with it, until it is dropped.
+    ///
     /// # Errors
     /// - [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput): a bad
     ///   name, method, URL or header (nothing recorded, nothing sent)
