@@ -88,7 +88,7 @@ function retryOptions(retry = {}) {
   };
   const attempts = number('maxAttempts');
   if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
-  return [Math.max(0, Math.min(attempts, 2 ** 32 - 1)), number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
+  return [attempts, number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
 }
 
 /**
@@ -280,14 +280,13 @@ class Oncely {
     const locking = this.#locks && this.#lock(intent, true);
     let flight, release, settle;
     try {
-      flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
-    } catch (message) {
-      locking && locking.then((release) => release?.());
-      throw invalid(describe(message), intent);
-    }
-    try {
-      // Flying alone across tabs. The record is added and the intent's lock
-      // asked for (if free) at once, both answered below. Where the lock was
+      try {
+        flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
+      } catch (message) {
+        throw invalid(describe(message), intent);
+      }
+      // Flying alone across tabs. The intent's lock was asked for (if free)
+      // above and the record is added now, both answered below. Where the lock was
       // free, nobody else is flying the intent: a record just added is ours
       // to fly, and one found is the latest (read under the lock). Where
       // another tab holds it, that tab may be flying the intent, even with
@@ -350,10 +349,10 @@ class Oncely {
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
       return new Landed(intent, info, flight.body());
     } finally {
-      flight.free();
+      flight?.free();
       const end = () => {
         settle?.();
-        // Asked for but never awaited (a throw in between): released once granted.
+        // Asked for but never awaited (a refused name, a throw in between): released once granted.
         release ? release() : locking && locking.then((release) => release?.());
       };
       // Placing a transaction and releasing a lock cost the page a few

@@ -61,7 +61,7 @@ const text = () => decoder.decode(answer());
 
 const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 
-/** The retry policy and budget one client's flights share (`0` keeps a default). */
+/** The retry policy and budget one client's flights share (a negative number keeps a default). */
 export class Core {
   constructor(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs) {
     this.at = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs);

@@ -144,11 +144,11 @@ pub struct Core {
     retention: Duration,
 }
 
-/// A client's core (a negative delay, or no attempts, keeps a default;
-/// a delay of 0 is none); free it with [`core_free`].
+/// A client's core (a negative number keeps a default; a delay of 0 is
+/// none); free it with [`core_free`].
 #[unsafe(no_mangle)]
 pub extern "C" fn core_new(
-    max_attempts: u32,
+    max_attempts: f64,
     base_delay_ms: f64,
     max_delay_ms: f64,
     deadline_ms: f64,
@@ -161,8 +161,9 @@ pub extern "C" fn core_new(
             default
         }
     };
-    if max_attempts > 0 {
-        policy.max_attempts = max_attempts;
+    if max_attempts >= 1.0 {
+        // Saturating: past u32::MAX is as many as can be counted.
+        policy.max_attempts = max_attempts as u32;
     }
     policy.base_delay = ms(base_delay_ms, policy.base_delay);
     policy.max_delay = ms(max_delay_ms, policy.max_delay);
