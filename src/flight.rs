@@ -126,6 +126,31 @@ struct Entry {
     slot: Arc<Slot>,
 }
 
+/// A call's headers, borrowed from the caller: the first one held in place,
+/// so that a call with one header (the common `content-type`) allocates
+/// nothing for them until it flies.
+#[derive(Default)]
+pub(crate) struct CallHeaders<'a> {
+    first: Option<(Cow<'a, str>, Cow<'a, str>)>,
+    rest: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> CallHeaders<'a> {
+    pub(crate) fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.first {
+            None => self.first = Some((name, value)),
+            Some(_) => self.rest.push((name, value)),
+        }
+    }
+
+    fn into_owned(self) -> Vec<(String, String)> {
+        let mut owned = Vec::with_capacity(usize::from(self.first.is_some()) + self.rest.len());
+        let all = self.first.into_iter().chain(self.rest);
+        owned.extend(all.map(|(name, value)| (name.into_owned(), value.into_owned())));
+        owned
+    }
+}
+
 /// The request a call brings to [`Flights::board`]: built into a shared
 /// [`Request`] only if the call flies, so a joining duplicate allocates
 /// nothing for it.
@@ -134,7 +159,7 @@ pub(crate) enum Candidate<'a> {
     New {
         method: Cow<'static, str>,
         url: Cow<'a, str>,
-        headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        headers: CallHeaders<'a>,
         body: Bytes,
     },
     /// A recorded request, on resume.
@@ -164,10 +189,7 @@ impl Candidate<'_> {
             } => Arc::new(Request {
                 method: method.into_owned(),
                 url: url.into_owned(),
-                headers: headers
-                    .into_iter()
-                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
-                    .collect(),
+                headers: headers.into_owned(),
                 body,
             }),
             Candidate::Recorded(request) => request,
@@ -350,5 +372,25 @@ impl Drop for Pilot {
                 let _ = departure.launch(flight);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_call_keeps_every_header_in_the_order_given() {
+        assert!(CallHeaders::default().into_owned().is_empty());
+        let mut headers = CallHeaders::default();
+        for (name, value) in [("a", "1"), ("b", "2"), ("a", "3")] {
+            headers.push(Cow::Borrowed(name), Cow::Owned(value.to_owned()));
+        }
+        let owned = headers.into_owned();
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("a", "1"), ("b", "2"), ("a", "3")]);
     }
 }

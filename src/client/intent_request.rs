@@ -7,7 +7,7 @@ use bytes::Bytes;
 use std::future::Future;
 
 use super::{Client, Run};
-use crate::flight::Candidate;
+use crate::flight::{CallHeaders, Candidate};
 use crate::intent::{check_name, is_header_value};
 use crate::{Error, Key, Outcome};
 
@@ -24,7 +24,7 @@ pub struct IntentRequest<'a> {
     name: Cow<'a, str>,
     method: Cow<'static, str>,
     url: Cow<'a, str>,
-    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    headers: CallHeaders<'a>,
     key: Option<Key>,
     body: Bytes,
     error: Option<Error>,
@@ -50,7 +50,7 @@ impl<'a> IntentRequest<'a> {
             name,
             method: Cow::Borrowed("POST"),
             url: Cow::Borrowed(""),
-            headers: Vec::new(),
+            headers: CallHeaders::default(),
             key: None,
             body: Bytes::new(),
             error,
@@ -129,7 +129,7 @@ impl<'a> IntentRequest<'a> {
                         Error::invalid_input("invalid Idempotency-Key header").with_source(e)
                     )),
             },
-            Ok(name) => self.headers.push((name, value)),
+            Ok(name) => self.headers.push(name, value),
             Err(error) => self.keep_first(Err(error)),
         }
         self
