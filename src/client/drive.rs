@@ -2,10 +2,11 @@
 //! its key as the [`Pilot`] decides, until a definitive answer, a rejection,
 //! or the policy runs out.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::Inner;
-use super::intent_request::{check_header_value, header_name};
+use super::intent_request::checked_header;
 use crate::event::{EventKind, warn_unrecorded};
 use futures_util::FutureExt;
 
@@ -213,8 +214,8 @@ impl Inner {
         };
         let mut credentials = Vec::new();
         for (name, value) in supply(request) {
-            let name = header_name(&name)
-                .and_then(|name| check_header_value(&name, &value).map(|()| name))
+            let name = checked_header(Cow::Owned(name), &value)
+                .map(Cow::into_owned)
                 .map_err(|e| Error::invalid_input(format!("the credentials hook: {e}")))?;
             if header(&request.headers, &name).is_none() && name != "idempotency-key" {
                 credentials.push((name, value));

@@ -117,10 +117,7 @@ impl<'a> IntentRequest<'a> {
         value: impl Into<Cow<'a, str>>,
     ) -> IntentRequest<'a> {
         let value = value.into();
-        let checked = lower_header_name(name.into()).and_then(|name| {
-            check_header_value(&name, &value)?;
-            Ok(name)
-        });
+        let checked = checked_header(name.into(), &value);
         match checked {
             Ok(name) if name == "idempotency-key" => match Key::from_header(&value) {
                 Ok(key) => self.key = Some(key),
@@ -252,10 +249,13 @@ fn lower_header_name(name: Cow<'_, str>) -> Result<Cow<'_, str>, Error> {
     Ok(name)
 }
 
-/// A header value HTTP accepts ([`is_header_value`]), or why not.
-pub(super) fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
+/// A header as a caller gives it (its own, or the credentials hook's): the
+/// name valid and lower-cased (copied only if it was not already), the
+/// value one HTTP accepts ([`is_header_value`]); or why not.
+pub(super) fn checked_header<'h>(name: Cow<'h, str>, value: &str) -> Result<Cow<'h, str>, Error> {
+    let name = lower_header_name(name)?;
     if is_header_value(value) {
-        return Ok(());
+        return Ok(name);
     }
     Err(Error::invalid_input(format!(
         "the value of header \"{name}\" holds a control character (a line break, a NUL)"
