@@ -209,9 +209,14 @@ class Oncely {
     const now = Date.now();
     // Judged and removed in one transaction: an intent forgotten and sent
     // anew meanwhile is never taken for the old one.
-    return this.#store.prune((bytes) => {
-      const { intent, unsettled, expiresAt } = record(bytes);
-      return !unsettled && expiresAt <= now && !this.#flights.has(intent);
+    // A damaged record is kept (and named by pending()).
+    return this.#store.prune((bytes, name) => {
+      try {
+        const { unsettled, expiresAt } = record(bytes, name);
+        return !unsettled && expiresAt <= now && !this.#flights.has(name);
+      } catch {
+        return false;
+      }
     });
   }
 
@@ -250,7 +255,8 @@ class Oncely {
 
   async #records() {
     await settled;
-    const records = (await this.#store.list()).map(record);
+    const [names, values] = await this.#store.list();
+    const records = values.map((bytes, i) => record(bytes, names[i]));
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
 
@@ -439,13 +445,14 @@ class Oncely {
   }
 }
 
-// A stored record, as the core reads it (a damaged one is a "storage" error).
-function record(bytes) {
+// A stored record, as the core reads it: a damaged one is a "storage" error
+// naming its intent (which forget() removes).
+function record(bytes, name) {
   let text;
   try {
     text = stored(bytes);
   } catch (message) {
-    throw storage(describe(message));
+    throw storage(`${describe(message)}: intent "${name}"`, name);
   }
   const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
   const headers = [];
@@ -560,14 +567,14 @@ function memoryStore() {
       records.set(name, bytes);
     },
     async list() {
-      return [...records.values()];
+      return [[...records.keys()], [...records.values()]];
     },
     async remove(name) {
       return records.delete(name);
     },
     async prune(test) {
       let pruned = 0;
-      for (const [name, bytes] of records) if (test(bytes) && records.delete(name)) pruned++;
+      for (const [name, bytes] of records) if (test(bytes, name) && records.delete(name)) pruned++;
       return pruned;
     },
   };
@@ -664,7 +671,8 @@ function indexedDbStore(db, durability) {
         store.put(bytes, name);
         return done;
       }),
-    list: () => run('readonly', (store) => result(store.getAll())),
+    // Names and records, in the same (key) order.
+    list: () => run('readonly', (store) => Promise.all([result(store.getAllKeys()), result(store.getAll())])),
     remove: (name) =>
       run('readwrite', (store, done) => {
         const counted = result(store.count(name));
@@ -678,7 +686,7 @@ function indexedDbStore(db, durability) {
         let pruned = 0;
         store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
           if (!cursor) return;
-          if (test(cursor.value)) {
+          if (test(cursor.value, cursor.key)) {
             cursor.delete();
             pruned++;
           }

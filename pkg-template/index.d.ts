@@ -16,11 +16,11 @@ export interface Oncely {
   fetch(input: RequestInfo | URL, init: FetchInit): Promise<Response>;
   /** Settles every intent an earlier page (or a failed attempt) left unsettled, under its original key; resolves with the outcome of each it settled (the others emit "failed"). */
   resume(): Promise<Outcome[]>;
-  /** The intents whose outcome is not yet known, oldest first. */
+  /** The intents whose outcome is not yet known, oldest first. A record that cannot be read (damaged, or foreign) rejects it (and `resume`) with code "storage" and the record's `intent`, which `forget` removes; nothing is skipped silently. */
   pending(): Promise<PendingIntent[]>;
   /** Removes the intent: the next call with that name is a new intent with a new key. Refused ("invalid") while this client sends it; while another tab sends it, waits for that send to end. Resolves `true` when there was one. */
   forget(intent: string): Promise<boolean>;
-  /** Removes every intent past its retention (24 h) whose outcome is known: settled, expired, or failed for good. Until then such an intent refuses a call under its name ("expired"); once pruned, the name starts a new intent with a new key. Intents still unsettled stay whatever their age. Resolves with how many were removed. */
+  /** Removes every intent past its retention (24 h) whose outcome is known: settled, expired, or failed for good. Until then such an intent refuses a call under its name ("expired"); once pruned, the name starts a new intent with a new key. Intents still unsettled, and records that cannot be read, stay whatever their age. Resolves with how many were removed. */
   prune(): Promise<number>;
   /** Calls `handler` with every event of `type` ("*": all); returns a function that unsubscribes it. */
   on(type: OncelyEventType | '*', handler: (event: OncelyEvent) => void): () => void;

@@ -451,6 +451,54 @@ test('prune removes the intents past retention whose outcome is known; their nam
   await context.close();
 });
 
+test('a damaged record is a "storage" error naming its intent, kept by prune; once forgotten, the rest resume', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('damaged');
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 } });
+    const failed = await client.send({ ...request, intent: 'order-waiting' }).catch((error) => error.code);
+    // Bytes oncely never wrote, under an intent's name (a damaged disk, a foreign writer).
+    await new Promise((resolve, reject) => {
+      const open = indexedDB.open(`oncely:${namespace}`, 1);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('intents', 'readwrite');
+        tx.objectStore('intents').put(new Uint8Array([7, 7, 7]), 'order-damaged');
+        tx.oncomplete = () => resolve(open.result.close());
+        tx.onerror = () => reject(tx.error);
+      };
+    });
+    const caught = (promise) =>
+      promise.then(
+        () => 'fulfilled',
+        (error) => ({ code: error.code, intent: error.intent, named: error.message.includes('"order-damaged"') }),
+      );
+    const listing = await caught(client.pending());
+    const resuming = await caught(client.resume());
+    const sending = await caught(client.send({ ...request, intent: 'order-damaged' }));
+    const pruned = await client.prune();
+    const forgotten = await client.forget('order-damaged');
+    const pending = (await client.pending()).map((record) => record.intent);
+    const resumed = (await client.resume()).map((outcome) => [outcome.intent, outcome.status]);
+    return { failed, listing, resuming, sending: [sending.code, sending.intent], pruned, forgotten, pending, resumed };
+  }, { request: charge(account, 'unused'), namespace: unique('ns') });
+  const named = { code: 'storage', intent: 'order-damaged', named: true };
+  assert.deepEqual(result, {
+    failed: 'gave_up',
+    listing: named,
+    resuming: named,
+    sending: ['storage', 'order-damaged'],
+    pruned: 0,
+    forgotten: true,
+    pending: ['order-waiting'],
+    resumed: [['order-waiting', 201]],
+  });
+  assert.equal((await server.ledger(account)).length, 1, 'the resumed charge; nothing sent for the damaged record');
+  await context.close();
+});
+
 test('texts beyond ASCII cross into the core and back intact', async () => {
   const context = await browser.newContext();
   const page = await tab(context);

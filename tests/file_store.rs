@@ -295,12 +295,18 @@ async fn pending_intents_resume_past_a_damaged_settled_record_never_past_a_damag
     let error = client.records().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(error.to_string().contains("order-paid"), "{error}");
+    assert_eq!(error.intent(), Some("order-paid"), "named, for `forget`");
 
     // A pending record whose state is damaged is an error, not left out.
     damage("UPDATE intents SET state = 'pendng' WHERE name = 'order-waiting'");
     let error = client.pending().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(error.to_string().contains("order-waiting"), "{error}");
+    assert_eq!(error.intent(), Some("order-waiting"));
+
+    // Forgetting it (which reads nothing of it) lets the rest through.
+    assert!(client.forget("order-waiting").await.unwrap());
+    assert!(client.pending().await.unwrap().is_empty());
 }
 
 /// Prunes through `store`: what goes (past retention, outcome known) and

@@ -582,7 +582,7 @@ fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
 /// so plainly rather than skipped.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
     let name: String = row.get(0)?;
-    let damaged = |what: &str| Error::store(format!("record {name:?} is damaged: {what}"));
+    let damaged = |what: &str| Error::store(format!("its record is damaged: {what}")).with_intent(&name, None);
     let key: String = row.get(1)?;
     let fingerprint: Vec<u8> = row.get(6)?;
     let state: String = row.get(10)?;
