@@ -166,6 +166,35 @@ test('offline, pay, back online: one charge once online', async () => {
   await context.close();
 });
 
+test('an order replaced before its payment left is not charged on the next visit; the new one is', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('abandoned');
+  const page = await checkout(context, account);
+  await context.setOffline(true);
+  await page.click('#pay');
+  await page.waitForFunction(() => /Offline/.test(document.getElementById('state').textContent));
+  const abandoned = (await page.textContent('#key')).trim();
+  await page.click('#new-order');
+  // The tab goes away with the old payment still waiting for the network.
+  await page.close();
+  await context.setOffline(false);
+  const next = await checkout(context, account);
+  await next.waitForSelector(`#attempts >> text=(key ${abandoned}) was dropped`);
+  const pending = await next.evaluate(async (namespace) => {
+    const { Oncely } = await import('/pkg/index.js');
+    return (await (await Oncely.open({ namespace })).pending()).length;
+  }, `demo-${account}`);
+  assert.equal(pending, 0, 'nothing left to resume');
+  assert.equal((await server.ledger(account)).length, 0, 'the replaced order was never charged');
+  await next.click('#pay');
+  const { key } = await paid(next);
+  assert.notEqual(key, abandoned);
+  const ledger = await server.ledger(account);
+  assert.deepEqual(ledger.map((row) => row.idempotency_key), [key]);
+  await shot(next, 'replaced-order-dropped');
+  await context.close();
+});
+
 test('the "Go offline" switch holds the payment until "Back online": one charge', async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const account = unique('switch');

@@ -281,16 +281,22 @@ async function pay() {
 async function resumeInterrupted() {
   const pending = await client.pending();
   const ours = pending.find((p) => p.intent === intentOf(cart));
-  if (!pending.length) return;
-  if (ours) {
-    showKey(ours.key);
-    setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
-    timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
+  // An order replaced (“Start a new order”, here or in another tab) before
+  // its payment finished is not paid later behind the buyer’s back: its
+  // payment is dropped, never sent again. (Whether the server took an
+  // attempt already, the ledger shows.)
+  for (const replaced of pending.filter((p) => p !== ours)) {
+    await client.forget(replaced.intent);
+    timeline(`A replaced order’s unfinished payment (key ${replaced.key}) was dropped: it is not sent again`, 'info');
   }
+  if (!ours) return;
+  showKey(ours.key);
+  setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
+  timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
   const outcomes = await client.resume();
   const mine = outcomes.find((o) => o.intent === intentOf(cart));
   if (mine) await onOutcome(mine);
-  else if (ours) setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
+  else setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
 }
 
 // --- chaos ----------------------------------------------------------------------
