@@ -19,8 +19,10 @@ pub enum ErrorKind {
     /// The server refused the key as reused with a different payload (422).
     /// Never retried.
     Rejected,
-    /// Attempts, deadline or the server's `Retry-After` ran past the policy;
-    /// [`Error::last_status`] and [`core::error::Error::source`] give the last cause.
+    /// Attempts, deadline or the server's `Retry-After` ran past the policy
+    /// (or the flight a call joined ended without an answer: its task was
+    /// dropped or panicked); [`Error::last_status`] and
+    /// [`core::error::Error::source`] give the last cause.
     /// The intent stays recorded: a later call or `resume` retries it under the
     /// same key.
     GaveUp,

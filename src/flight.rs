@@ -30,9 +30,10 @@ pub(crate) type FlightResult = Result<Outcome, Error>;
 /// Where a flight's result lands for the callers who joined it: one shared
 /// allocation per flight (a oneshot channel behind a shared future costs
 /// three, and more work for every duplicate).
-#[derive(Default)]
 struct Slot {
     state: Mutex<SlotState>,
+    /// The intent's name, for the error of a flight that never landed.
+    name: Arc<str>,
 }
 
 #[derive(Default)]
@@ -90,10 +91,14 @@ impl Future for Landing {
             return Poll::Ready(result.clone());
         }
         if state.abandoned {
-            return Poll::Ready(Err(Error::new(
-                ErrorKind::Store,
-                "the flight ended without a result (its task was dropped or panicked)",
-            )));
+            // What is known of the intent is what a flight that gave up
+            // leaves: recorded (or not yet), unsettled, and a later call or
+            // `resume` sends it under its key.
+            let error = Error::new(
+                ErrorKind::GaveUp,
+                "the flight ended without an answer (its task was dropped or panicked)",
+            );
+            return Poll::Ready(Err(error.with_intent(&this.slot.name, None)));
         }
         match this.place {
             Some(place) if place < state.waiting.len() => {
@@ -271,8 +276,11 @@ impl Flights {
         }
         let request = candidate.into_request();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let slot = Arc::new(Slot::default());
         let name: Arc<str> = Arc::from(name);
+        let slot = Arc::new(Slot {
+            state: Mutex::default(),
+            name: Arc::clone(&name),
+        });
         map.insert(
             Arc::clone(&name),
             Entry {

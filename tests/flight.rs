@@ -262,3 +262,47 @@ async fn the_callers_own_key_is_kept() {
         "caller-chosen-key"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flight_that_panics_leaves_its_joined_callers_gave_up_and_the_intent_resumable() {
+    let server = TestServer::start().await;
+    let log = EventLog::default();
+    let client = client(&log);
+    let url = server.charges_url();
+    // A handler with a bug: at the first attempt, once a second caller has
+    // joined, it panics in the flight's task.
+    let bug = client.subscribe({
+        let log = log.clone();
+        move |event: &oncely::Event| {
+            if matches!(event.kind, EventKind::Attempt { .. }) {
+                while log.count(|k| matches!(k, EventKind::Joined)) == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                panic!("a bug in an event handler");
+            }
+        }
+    });
+    let call = |client: &Client| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move { pay(&client, &url, "order-42", charge(7)).await })
+    };
+    let leader = call(&client);
+    while log.attempts() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let follower = call(&client);
+    assert!(leader.await.unwrap_err().is_panic());
+    let error = follower.await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::GaveUp, "{error}");
+    assert_eq!(error.intent(), Some("order-42"));
+
+    // The entry left with its flight; the intent was recorded before its
+    // attempt, unsettled, and the next call sends it under that key.
+    drop(bug);
+    let key = client.record("order-42").await.unwrap().unwrap().key;
+    let outcome = pay(&client, &url, "order-42", charge(7)).await.unwrap();
+    assert_eq!((outcome.status(), outcome.key()), (201, &key));
+    let ledger = server.ledger("acct").await;
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0]["idempotency_key"], key.as_str());
+}

@@ -160,7 +160,9 @@ impl<'a> IntentRequest<'a> {
     /// - [`ErrorKind::Rejected`](crate::ErrorKind::Rejected): the server
     ///   answered 422 (key reused with another payload)
     /// - [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp): the retry policy ran
-    ///   out; the intent stays recorded and a later call or `resume` retries it
+    ///   out, or (for a call that joined) the flight ended without an answer,
+    ///   its task dropped or panicked; the intent stays recorded and a later
+    ///   call or `resume` retries it
     /// - [`ErrorKind::Expired`](crate::ErrorKind::Expired): the intent is past
     ///   its retention
     /// - [`ErrorKind::Store`](crate::ErrorKind::Store): the store failed
