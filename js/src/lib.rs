@@ -1,5 +1,5 @@
 //! The core of the npm package `oncely`, compiled to WebAssembly: the same
-//! decisions as the Rust client's ([`Pilot`], records, keys, fingerprints,
+//! decisions as the Rust client's (`Pilot`, records, keys, fingerprints,
 //! retry classification and backoff), and no I/O.
 //!
 //! The package's JavaScript (`pkg-template/client.js`) performs what a
@@ -13,13 +13,13 @@
 //! # The boundary
 //!
 //! Numbers cross as numbers. Bytes and texts cross through the module's
-//! memory: the JavaScript asks [`alloc`] for room, writes there and hands
+//! memory: the JavaScript asks `alloc` for room, writes there and hands
 //! the pointer over with its length (the callee takes it back); several
 //! inputs travel as one run of fields, each a little-endian `u32` length
 //! and its bytes. An answer with bytes is left in one buffer, read at
-//! [`out`] (a `u32` length, then the bytes) before the next call replaces
+//! `out` (a `u32` length, then the bytes) before the next call replaces
 //! it. Texts are UTF-8 lines: a header list as `name\nvalue\n` (neither
-//! may hold a line break), a step's results as [`info`]'s fields.
+//! may hold a line break), a step's results as `info`'s fields.
 #![deny(missing_docs)]
 // In the browser nothing is `Send`: the core's `Arc`s serve both targets.
 #![allow(clippy::arc_with_non_send_sync)]
