@@ -292,11 +292,11 @@ class Oncely {
         throw invalid(describe(message), intent);
       }
       // Flying alone across tabs. The intent's lock was asked for (if free)
-      // above and the record is added now, both answered below. Where the lock was
-      // free, nobody else is flying the intent: a record just added is ours
-      // to fly, and one found is the latest (read under the lock). Where
-      // another tab holds it, that tab may be flying the intent, even with
-      // the record just added: wait for the lock, then read what it left.
+      // above and the record is added now, both answered below. Where the
+      // lock was free, nobody else is flying the intent: a record just added
+      // is ours to fly, and one found is the latest (read under the lock).
+      // Where another tab holds it, that tab may be flying the intent, even
+      // with the record just added: wait for the lock, then read what it left.
       const candidate = flight.candidate();
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held

@@ -7,11 +7,11 @@ export declare const Oncely: {
 export interface Oncely {
   /** Sends `request` once; resolves with the definitive outcome (or the stored one, `replayed`). The same intent with the same request joins the flight in progress; with a different one it rejects with code "conflict" and sends nothing. */
   send(request: SendRequest): Promise<Outcome>;
-  /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response` of the definitive outcome. */
   /**
-   * `fetch`, made to happen once. Of a `RequestInit`, the method, headers and
-   * body are sent; `credentials` is the client's (set in `open`), and the
-   * other fields (a `signal`, `redirect`…) are not used.
+   * `fetch`, made to happen once: `init.intent` names the intent; resolves
+   * with a standard `Response` of the definitive outcome. Of a `RequestInit`,
+   * the method, headers and body are sent; `credentials` is the client's (set
+   * in `open`), and the other fields (a `signal`, `redirect`…) are not used.
    */
   fetch(input: RequestInfo | URL, init: FetchInit): Promise<Response>;
   /** Settles every intent an earlier page (or a failed attempt) left unsettled, under its original key; resolves with the outcome of each it settled (the others emit "failed"). */

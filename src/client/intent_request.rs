@@ -1,10 +1,9 @@
 //! The request builder of one intent.
 
 use std::borrow::Cow;
+use std::future::Future;
 
 use bytes::Bytes;
-
-use std::future::Future;
 
 use super::{Client, Run};
 use crate::flight::{CallHeaders, Candidate};
