@@ -317,19 +317,8 @@ class Oncely {
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
         if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
-        // The hook's headers, before the attempt counts: a bad one fails
-        // the call with nothing sent and the record still owed an answer.
-        const headers = new Headers(parts.headers);
-        try {
-          new Headers(await this.#authorize?.(intent, parts)).forEach((value, name) => headers.has(name) || headers.set(name, value));
-        } catch (error) {
-          throw invalid(`authorize: ${describe(error)}`, intent, info.key);
-        }
-        headers.set('idempotency-key', `"${info.key}"`);
-        const attempt = flight.attempt();
-        const write = flight.write();
-        if (write) await recorded(write);
-        this.#emit('attempt', intent, info.key, { attempt });
+        // Offline, an attempt could only fail: wait for the network (not
+        // counted against the deadline; the retention is checked after).
         let offline = 0;
         if (scope.navigator?.onLine === false) {
           this.#emit('offline', intent, info.key);
@@ -337,6 +326,25 @@ class Oncely {
           await new Promise((online) => scope.addEventListener('online', online, { once: true }));
           offline = Date.now() - since;
         }
+        // The hook's headers, before the attempt counts: a bad one sends
+        // nothing. Fresh credentials win over the request's own.
+        const headers = new Headers(parts.headers);
+        try {
+          new Headers(await this.#authorize?.(intent, parts)).forEach((value, name) => headers.set(name, value));
+        } catch (error) {
+          throw invalid(`authorize: ${describe(error)}`, intent, info.key);
+        }
+        headers.set('idempotency-key', `"${info.key}"`);
+        // The core says whether it may leave (the retention, the credentials
+        // the intent was sent with); 0: it may not.
+        const attempt = flight.attempt(lines(headers), Date.now());
+        if (!attempt) {
+          info = this.#read(flight);
+          break;
+        }
+        const write = flight.write();
+        if (write) await recorded(write);
+        this.#emit('attempt', intent, info.key, { attempt });
         const timeout = flight.timeout(offline, Date.now());
         const [status, text, body] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
         next = flight.land(status, text, body, Date.now());

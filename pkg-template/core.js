@@ -91,8 +91,8 @@ class Flight {
     return wasm.board(this.at, this.core.at, ...(stored ? put(stored) : [0, 0]), now);
   }
 
-  attempt() {
-    return wasm.attempt(this.at);
+  attempt(headers, now) {
+    return wasm.attempt(this.at, ...fields(headers), now);
   }
 
   timeout(offline, now) {

@@ -30,15 +30,24 @@ pub enum ErrorKind {
     /// forgotten by the server, so it is never re-sent blindly.
     Expired,
     /// The store failed (unreadable, corrupt, foreign or full file; a blocked
-    /// database).
+    /// database). Nothing was sent.
     Store,
-    /// The caller's input is invalid (a bad header, URL or method, no runtime).
+    /// Credentials are needed: the intent was sent with credential headers
+    /// (names in [`Record::withheld`](crate::Record::withheld)) that this
+    /// attempt could not supply again (nothing was sent), or the server
+    /// refused who sent it (401, 403, 407) after an earlier attempt may have
+    /// reached it, or the credentials hook failed after a request had left.
+    /// The outcome is still unknown: the intent stays unsettled, and a later
+    /// call or `resume` with credentials sends it under the same key.
+    Credentials,
+    /// The caller's input is invalid (a bad header, URL or method, no
+    /// runtime). Nothing was sent for this call.
     InvalidInput,
 }
 
 impl ErrorKind {
     /// The stable code string: `"conflict"`, `"rejected"`, `"gave_up"`,
-    /// `"expired"`, `"storage"`, `"invalid"`.
+    /// `"expired"`, `"storage"`, `"credentials"`, `"invalid"`.
     pub fn code(self) -> &'static str {
         match self {
             ErrorKind::Conflict => "conflict",
@@ -46,6 +55,7 @@ impl ErrorKind {
             ErrorKind::GaveUp => "gave_up",
             ErrorKind::Expired => "expired",
             ErrorKind::Store => "storage",
+            ErrorKind::Credentials => "credentials",
             ErrorKind::InvalidInput => "invalid",
         }
     }
@@ -58,6 +68,7 @@ impl ErrorKind {
             "gave_up" => ErrorKind::GaveUp,
             "expired" => ErrorKind::Expired,
             "storage" => ErrorKind::Store,
+            "credentials" => ErrorKind::Credentials,
             "invalid" => ErrorKind::InvalidInput,
             _ => return None,
         })
@@ -246,6 +257,11 @@ impl Error {
     /// `true` for [`ErrorKind::Store`].
     pub fn is_store(&self) -> bool {
         self.kind() == ErrorKind::Store
+    }
+
+    /// `true` for [`ErrorKind::Credentials`].
+    pub fn is_credentials(&self) -> bool {
+        self.kind() == ErrorKind::Credentials
     }
 
     /// `true` for [`ErrorKind::InvalidInput`].

@@ -323,6 +323,7 @@ impl Departure {
         Pilot {
             flight: Some(flight),
             departure: Some(self),
+            polling: false,
         }
     }
 
@@ -350,20 +351,28 @@ impl Departure {
 pub(crate) struct Pilot {
     flight: Option<BoxFuture<'static, FlightResult>>,
     departure: Option<Departure>,
+    /// Set while the flight is being polled: still set when it is dropped,
+    /// the flight itself panicked (a panic elsewhere in the caller's task,
+    /// a sibling future in a `join!`, is not the flight's).
+    polling: bool,
 }
 
 impl Future for Pilot {
     type Output = FlightResult;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<FlightResult> {
-        let Some(flight) = self.flight.as_mut() else {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<FlightResult> {
+        let this = self.get_mut();
+        let Some(flight) = this.flight.as_mut() else {
             return Poll::Ready(Err(Error::invalid_input(
                 "a finished flight was polled again",
             )));
         };
-        let result = ready!(flight.as_mut().poll(cx));
-        self.flight = None;
-        if let Some(departure) = self.departure.take() {
+        this.polling = true;
+        let polled = flight.as_mut().poll(cx);
+        this.polling = false;
+        let result = ready!(polled);
+        this.flight = None;
+        if let Some(departure) = this.departure.take() {
             departure.land(result.clone());
         }
         Poll::Ready(result)
@@ -375,8 +384,10 @@ impl Drop for Pilot {
         if let (Some(flight), Some(departure)) = (self.flight.take(), self.departure.take()) {
             // A flight that panicked is not resumed (its state is unknown):
             // dropped, it frees its slot and its waiters learn it ended.
-            // Without a runtime it ends here too, the same way.
-            if !std::thread::panicking() {
+            // Without a runtime it ends here too, the same way. A panic
+            // elsewhere in the caller's task only drops the caller: the
+            // flight goes on for those who joined it.
+            if !self.polling {
                 let _ = departure.launch(flight);
             }
         }

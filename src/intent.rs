@@ -32,9 +32,87 @@ pub struct Request {
     pub body: Body,
 }
 
-/// Headers never written to a store: sent with each attempt, supplied anew
-/// on resume.
+/// Headers that are credentials whatever an application says: sent, never
+/// written to a store, supplied anew on resume (by the credentials hook).
 pub const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// The headers a store keeps by default: what describes a request, never
+/// who sends it. Every other header is sent but never stored (an allow-list:
+/// credentials hide in `X-Api-Key`, `X-CSRF-Token`, `*-Token`, `*-Secret`
+/// and names nobody can list); its name is recorded in
+/// [`Record::withheld`], and an attempt that cannot supply it again (a
+/// resume, through the credentials hook) is not sent. An application adds
+/// names with `ClientBuilder::stored_header` (`storedHeaders` in the npm
+/// package).
+pub const STORED_HEADERS: [&str; 12] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-encoding",
+    "content-language",
+    "content-type",
+    "prefer",
+    "traceparent",
+    "tracestate",
+    "user-agent",
+    "x-request-id",
+];
+
+/// Whether a store may keep the header `name` (lower-case): on
+/// [`STORED_HEADERS`] or `also` (an application's additions), and never
+/// one of [`SECRET_HEADERS`] or the `Idempotency-Key` (kept as the key).
+pub fn is_stored_header(name: &str, also: &[String]) -> bool {
+    !SECRET_HEADERS.contains(&name)
+        && (STORED_HEADERS.contains(&name) || also.iter().any(|a| a == name))
+}
+
+/// The longest URL accepted, in bytes (what servers commonly refuse past).
+pub const MAX_URL_LEN: usize = 65_536;
+
+/// The query parameter of `url` that holds a credential (`api_key=…`,
+/// `access_token=…`, `sig=…`), if one does: such a URL would be written to
+/// the store as it is, so it is refused (send the credential in a header
+/// the credentials hook supplies). A parameter counts when its name,
+/// lower-cased without `-` and `_`, is one of `key`, `apikey`, `token`,
+/// `accesstoken`, `auth`, `sig`, `signature`, `secret`, `password`,
+/// `passwd`, `pwd`, `session`, `sessionid`, `sid`, `jwt`, `credential`,
+/// `credentials`, or ends with `key`, `token`, `secret`, `password` or
+/// `signature`.
+pub fn credential_parameter(url: &str) -> Option<&str> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or(pair))
+        .find(|name| {
+            let folded: String = name
+                .bytes()
+                .filter(|b| *b != b'-' && *b != b'_')
+                .map(|b| char::from(b.to_ascii_lowercase()))
+                .collect();
+            const EXACT: [&str; 17] = [
+                "key",
+                "apikey",
+                "token",
+                "accesstoken",
+                "auth",
+                "sig",
+                "signature",
+                "secret",
+                "password",
+                "passwd",
+                "pwd",
+                "session",
+                "sessionid",
+                "sid",
+                "jwt",
+                "credential",
+                "credentials",
+            ];
+            const ENDINGS: [&str; 5] = ["key", "token", "secret", "password", "signature"];
+            EXACT.contains(&folded.as_str()) || ENDINGS.iter().any(|end| folded.ends_with(end))
+        })
+}
 
 /// The longest intent name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 512;
@@ -66,24 +144,62 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
 }
 
 impl Request {
-    /// The request as it may be stored: without the headers `is_secret`
-    /// names nor an `Idempotency-Key` (shared as is when it has none).
-    pub fn stored(self: &Arc<Request>, is_secret: impl Fn(&str) -> bool) -> Arc<Request> {
-        let keep = |name: &str| !is_secret(name) && name != "idempotency-key";
+    /// The request as it may be stored: only the headers `is_stored`
+    /// accepts, never an `Idempotency-Key` (shared as is when every header
+    /// is kept); and the names of the headers left out, once each (what a
+    /// later attempt must supply again: [`Record::withheld`]).
+    pub fn stored(
+        self: &Arc<Request>,
+        is_stored: impl Fn(&str) -> bool,
+    ) -> (Arc<Request>, Vec<String>) {
+        let keep = |name: &str| is_stored(name) && name != "idempotency-key";
         if self.headers.iter().all(|(name, _)| keep(name)) {
-            return Arc::clone(self);
+            return (Arc::clone(self), Vec::new());
         }
-        Arc::new(Request {
+        let mut withheld: Vec<String> = Vec::new();
+        let mut headers = Vec::new();
+        for (name, value) in &self.headers {
+            if keep(name) {
+                headers.push((name.clone(), value.clone()));
+            } else if name != "idempotency-key" && !withheld.contains(name) {
+                withheld.push(name.clone());
+            }
+        }
+        let stored = Arc::new(Request {
             method: self.method.clone(),
             url: self.url.clone(),
-            headers: self
-                .headers
-                .iter()
-                .filter(|(name, _)| keep(name))
-                .cloned()
-                .collect(),
+            headers,
             body: self.body.clone(),
-        })
+        });
+        (stored, withheld)
+    }
+
+    /// Checks what every executor checks of a request before recording it:
+    /// a URL of at most [`MAX_URL_LEN`] bytes, with no credential in its
+    /// query ([`credential_parameter`]).
+    ///
+    /// # Errors
+    /// Why the request is refused ([`ErrorKind::InvalidInput`]): nothing is
+    /// recorded, nothing sent.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.url.len() > MAX_URL_LEN {
+            let message = [
+                "the URL is longer than ",
+                &crate::text::decimal(MAX_URL_LEN as u64),
+                " bytes; nothing was recorded or sent",
+            ];
+            return Err(crate::Error::invalid_input(message.concat()));
+        }
+        if let Some(name) = credential_parameter(&self.url) {
+            let message = [
+                "the URL's query parameter \"",
+                name,
+                "\" looks like a credential, and the URL is stored: send it in a header \
+                 supplied by the credentials hook (never stored); nothing was recorded or sent",
+            ];
+            return Err(crate::Error::invalid_input(message.concat()));
+        }
+        Ok(())
     }
 }
 
@@ -181,7 +297,10 @@ pub enum State {
     /// for the application to see. A later call retries a gave-up intent under
     /// the same key.
     Failed,
-    /// Older than the server's retention window: never sent again.
+    /// Past the server's retention window before its outcome was known:
+    /// the outcome is unknown, and the intent is too old to resend safely
+    /// (the server may have forgotten its key). Never sent again; `forget`
+    /// it (after checking with the server) to start anew.
     Expired,
 }
 
@@ -250,20 +369,36 @@ pub struct Record {
     pub failure: Option<Failure>,
     /// The definitive response, when [`State::Settled`].
     pub response: Option<Response>,
+    /// The names of the headers the intent was sent with that are never
+    /// stored (credentials, and any header off the stored allow-list:
+    /// [`STORED_HEADERS`]). Names only, never values: an attempt that
+    /// cannot supply every one of them again is not sent.
+    pub withheld: Vec<String>,
+    /// The user the intent was recorded for, when the application said
+    /// (`ClientBuilder::user`): it is resumed, replayed and sent only for
+    /// that user.
+    pub owner: Option<String>,
 }
 
 impl Record {
     /// `true` while the intent's effect is unknown: pending, or failed after
-    /// giving up (not after a rejection, which is definitive).
+    /// giving up or for want of credentials (not after a rejection, which is
+    /// definitive).
     pub fn is_unsettled(&self) -> bool {
         match self.state {
             State::Pending => true,
             State::Failed => self
                 .failure
                 .as_ref()
-                .is_none_or(|f| f.kind == ErrorKind::GaveUp),
+                .is_none_or(|f| matches!(f.kind, ErrorKind::GaveUp | ErrorKind::Credentials)),
             State::Settled | State::Expired => false,
         }
+    }
+
+    /// Whether the intent belongs to `user` (`None`: an application that
+    /// names no users): what `resume` and `pending` touch.
+    pub fn belongs_to(&self, user: Option<&str>) -> bool {
+        self.owner.as_deref() == user
     }
 
     /// `true` once the record serves no call any more: its outcome is known

@@ -32,17 +32,25 @@ use crate::transport::TransportError;
 use crate::{Error, ErrorKind, Key, Outcome};
 
 /// Why an expired intent is refused.
-const EXPIRED: &str = "the intent is older than the server's retention; it is never re-sent (forget it to start anew)";
+const EXPIRED: &str = "the intent is past its retention with its outcome unknown: too old to resend safely (the server may have forgotten its key); it is never re-sent (forget it to start anew)";
+
+/// A duration in whole milliseconds, saturating: `Duration::MAX` is
+/// "forever", never a wrapped small number.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The record a new intent starts with, written before its first attempt
-/// (counted with the creation, saving a write). `stored` is the request
-/// without credentials.
+/// (counted with the creation, saving a write). `stored` is the request as
+/// it may be stored and `withheld` the names of the headers left out of it
+/// (see [`Request::stored`]), with those the credentials hook supplies.
 pub fn candidate(
     name: String,
-    stored: Arc<Request>,
+    (stored, withheld): (Arc<Request>, Vec<String>),
     key: Key,
     now_ms: u64,
     retention: Duration,
+    owner: Option<String>,
 ) -> Record {
     Record {
         name,
@@ -50,12 +58,26 @@ pub fn candidate(
         fingerprint: Fingerprint::of_request(&stored),
         request: stored,
         created_at: now_ms,
-        expires_at: now_ms.saturating_add(retention.as_millis() as u64),
+        expires_at: now_ms.saturating_add(millis(retention)),
         attempts: 1,
         state: State::Pending,
         failure: None,
         response: None,
+        withheld,
+        owner,
     }
+}
+
+/// What a call claims of the intent it names: compared with the record by
+/// [`Pilot::board`].
+pub struct Claim<'a> {
+    /// The fingerprint of the call's request.
+    pub fingerprint: Fingerprint,
+    /// The caller's own key (its `Idempotency-Key`), or on resume the
+    /// record's.
+    pub key: Option<Key>,
+    /// The user the call is made for.
+    pub owner: Option<&'a str>,
 }
 
 /// What boarding a recorded intent decides.
@@ -68,6 +90,18 @@ pub enum Boarding {
     /// Past the server's retention: record `update` (when there is one),
     /// then fail with the error (emitting [`EventKind::Failed`]).
     Expire(Record, Option<Update>, Error),
+}
+
+/// What starting an attempt decides.
+pub enum Attempt {
+    /// Record `update` (when there is one; wait for it), then send attempt
+    /// number `.0`.
+    Send(u32, Option<Update>),
+    /// Send nothing: record `update` (when there is one), then fail with
+    /// the error (emitting [`EventKind::Failed`]). The intent is past its
+    /// retention, or this attempt lacks a credential the intent was sent
+    /// with (the record stays as it is, unsettled).
+    Stop(Option<Update>, Error),
 }
 
 /// What a landed attempt decides.
@@ -95,6 +129,9 @@ pub struct Pilot {
     backoff: Backoff,
     /// The flight's deadline, in ms since the epoch (offline time added).
     deadline: u64,
+    /// The latest time the flight has seen: a clock set back never makes
+    /// an intent younger than it was.
+    latest: u64,
     /// Attempts of this flight counted against `max_attempts`.
     counted: u32,
     /// Whether the next attempt is the first of this flight.
@@ -106,26 +143,34 @@ pub struct Pilot {
 
 impl Pilot {
     /// Decides what to do with `record`, the intent as stored (`created`:
-    /// just now, by this flight) when a call with `fingerprint` and the
-    /// caller's own `key` (if it gave one) names it at `now_ms`.
+    /// just now, by this flight) when a call with `claim` names it at
+    /// `now_ms`.
     pub fn board(
         record: Record,
         created: bool,
-        fingerprint: Fingerprint,
-        key: Option<Key>,
+        claim: Claim<'_>,
         now_ms: u64,
         policy: &RetryPolicy,
         random: Arc<dyn Random>,
     ) -> Boarding {
         let fail = |kind, message: &str| Error::of_intent(kind, message, &record, None);
-        if record.fingerprint != fingerprint {
+        if !record.belongs_to(claim.owner) {
+            // Neither replayed (another user's answer) nor sent (with this
+            // user's credentials).
+            let error = fail(
+                ErrorKind::Conflict,
+                "the intent is recorded for another user; nothing was sent",
+            );
+            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
+        }
+        if record.fingerprint != claim.fingerprint {
             let error = fail(
                 ErrorKind::Conflict,
                 "the intent is recorded with a different request (method, URL or body); nothing was sent",
             );
             return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
         }
-        if let Some(key) = key.filter(|k| *k != record.key) {
+        if let Some(key) = claim.key.filter(|k| *k != record.key) {
             let error = fail(
                 ErrorKind::Conflict,
                 &[
@@ -137,6 +182,7 @@ impl Pilot {
             );
             return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
         }
+        let now_ms = now_ms.max(record.created_at);
         let expired = now_ms >= record.expires_at;
         match (&record.state, &record.failure, &record.response) {
             (State::Expired, ..) => {
@@ -162,12 +208,7 @@ impl Pilot {
             // Past the server's retention its key may be forgotten: sending
             // again could repeat the effect. Say so; never send.
             _ if expired => {
-                let update = (record.state != State::Settled).then_some(Update {
-                    attempts: record.attempts,
-                    state: State::Expired,
-                    failure: None,
-                    response: None,
-                });
+                let update = (record.state != State::Settled).then(|| expiry(&record));
                 let error = fail(ErrorKind::Expired, EXPIRED);
                 return Boarding::Expire(record, update, error);
             }
@@ -184,7 +225,8 @@ impl Pilot {
             key_header: record.key.header_value(),
             policy: policy.clone(),
             backoff: Backoff::new(policy.base_delay, policy.max_delay, random),
-            deadline: now_ms.saturating_add(policy.deadline.as_millis() as u64),
+            deadline: now_ms.saturating_add(millis(policy.deadline)),
+            latest: now_ms,
             counted: 0,
             first: created,
             created,
@@ -207,10 +249,53 @@ impl Pilot {
         &self.key_header
     }
 
-    /// Starts the next attempt: its number, and the update to record (and
-    /// wait for) before sending it. The first attempt of a new intent was
-    /// recorded with its creation.
-    pub fn attempt(&mut self) -> (u32, Option<Update>) {
+    /// Whether a request of this intent may have reached the server: an
+    /// earlier run's attempt, or one of this flight's.
+    pub fn may_have_reached(&self) -> bool {
+        !self.created || self.counted > 0
+    }
+
+    /// The time now, as the flight judges it: never earlier than a time it
+    /// has seen.
+    fn observe(&mut self, now_ms: u64) -> u64 {
+        self.latest = self.latest.max(now_ms);
+        self.latest
+    }
+
+    /// Starts the next attempt at `now_ms`, which carries the headers
+    /// `supplied` names (the request's and the credentials hook's): sends
+    /// it, or stops before anything leaves when the intent is past its
+    /// retention (checked before every attempt: a wait, a suspended laptop
+    /// or a clock set forward may have crossed it) or when a header the
+    /// intent was sent with and never stored cannot be supplied. An attempt
+    /// after the first is recorded before it is sent; the first of a new
+    /// intent was recorded with its creation.
+    pub fn attempt(&mut self, now_ms: u64, supplied: impl Fn(&str) -> bool) -> Attempt {
+        let now_ms = self.observe(now_ms);
+        if now_ms >= self.record.expires_at {
+            self.record.state = State::Expired;
+            let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
+            return Attempt::Stop(Some(expiry(&self.record)), error);
+        }
+        let missing: Vec<&str> = (self.record.withheld.iter())
+            .map(String::as_str)
+            .filter(|name| !supplied(name))
+            .collect();
+        if !missing.is_empty() {
+            let message = [
+                "credentials are needed: the intent was sent with ",
+                &missing.join(", "),
+                ", never stored, and this attempt cannot supply them (give them \
+                 to the credentials hook); nothing was sent, the intent stays unsettled",
+            ];
+            let error = Error::of_intent(
+                ErrorKind::Credentials,
+                &message.concat(),
+                &self.record,
+                None,
+            );
+            return Attempt::Stop(None, error);
+        }
         let update = if self.first {
             None
         } else {
@@ -224,17 +309,45 @@ impl Pilot {
         };
         self.first = false;
         self.counted += 1;
-        (self.record.attempts, update)
+        Attempt::Send(self.record.attempts, update)
     }
 
-    /// Time spent waiting to be online is not counted against the deadline.
+    /// An executor's failure before an attempt left (the store, the
+    /// credentials hook), said as the intent stands: `error` as it is while
+    /// nothing of the intent has been sent; once a request may have reached
+    /// the server, a resumable kind instead (`Credentials` for the hook,
+    /// `GaveUp` otherwise), never `InvalidInput` or `Store`, which say
+    /// nothing was sent.
+    pub fn interrupted(&self, error: Error) -> Error {
+        if !self.may_have_reached() {
+            return error;
+        }
+        let kind = match error.kind() {
+            ErrorKind::InvalidInput | ErrorKind::Credentials => ErrorKind::Credentials,
+            _ => ErrorKind::GaveUp,
+        };
+        let message = [
+            error.message(),
+            " (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)",
+        ];
+        let interrupted = Error::of_intent(kind, &message.concat(), &self.record, None);
+        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+        let interrupted = interrupted.with_source(error);
+        interrupted
+    }
+
+    /// Time spent waiting to be online is not counted against the deadline
+    /// (the retention still is: see [`attempt`](Self::attempt)).
     pub fn waited_offline(&mut self, ms: u64) {
         self.deadline = self.deadline.saturating_add(ms);
     }
 
-    /// The time limit of the attempt about to be sent at `now_ms`.
-    pub fn attempt_timeout(&self, now_ms: u64) -> Duration {
-        let remaining = Duration::from_millis(self.deadline.saturating_sub(now_ms));
+    /// The time limit of the attempt about to be sent at `now_ms`: within
+    /// the flight's deadline and the intent's retention.
+    pub fn attempt_timeout(&mut self, now_ms: u64) -> Duration {
+        let now_ms = self.observe(now_ms);
+        let end = self.deadline.min(self.record.expires_at);
+        let remaining = Duration::from_millis(end.saturating_sub(now_ms));
         self.policy.attempt_timeout.min(remaining)
     }
 
@@ -270,6 +383,7 @@ impl Pilot {
         now_ms: u64,
         budget: &RetryBudget,
     ) -> Step {
+        let now_ms = self.observe(now_ms);
         let (response, cause) = match result {
             Ok(response) => (Some(response), None),
             Err(error) => (None, Some(error)),
@@ -277,6 +391,19 @@ impl Pilot {
         let last_status = response.as_ref().map(|r| r.status);
         match (class, response) {
             (Class::Settle, Some(response)) => self.settle(response),
+            // The first attempt's refusal is the answer to the request as
+            // sent; after an earlier attempt that may have been carried
+            // out, it says nothing of that one.
+            (Class::Unauthorized, Some(response)) if self.record.attempts <= 1 => self.settle(response),
+            (Class::Unauthorized, Some(response)) => {
+                let message = [
+                    "the server refused who sent it (",
+                    &decimal(response.status.into()),
+                    ") after an earlier attempt may have reached it; the outcome is unknown: \
+                     the intent stays unsettled, resume it with valid credentials",
+                ];
+                self.fail(ErrorKind::Credentials, message.concat(), last_status, cause)
+            }
             (Class::Reject, _) => self.fail(
                 ErrorKind::Rejected,
                 "the server refused the key as reused with a different payload (422); never retried".to_owned(),
@@ -285,7 +412,7 @@ impl Pilot {
             ),
             // A custom classifier settling a transport failure has no
             // response to settle with: the outcome is still unknown.
-            (Class::Settle | Class::Retry | Class::InProgress, response) => {
+            (Class::Settle | Class::Unauthorized | Class::Retry | Class::InProgress, response) => {
                 if class == Class::InProgress {
                     self.counted -= 1;
                 }
@@ -315,7 +442,18 @@ impl Pilot {
                     delay = delay.max(wait);
                 }
                 delay = delay.max(budget.reserve(now_ms));
-                if now_ms.saturating_add(delay.as_millis() as u64) >= self.deadline {
+                let next = now_ms.saturating_add(millis(delay));
+                if next >= self.record.expires_at {
+                    // The next attempt would leave past the retention: the
+                    // outcome stays unknown, and the intent too old to send.
+                    budget.refund();
+                    let message = [
+                        "the next attempt would be past the intent's retention; last: ",
+                        &reason,
+                    ];
+                    return self.expire(message.concat(), last_status, cause);
+                }
+                if next >= self.deadline {
                     budget.refund();
                     let message = [
                         "gave up: the next attempt would pass the ",
@@ -345,6 +483,18 @@ impl Pilot {
         Step::Settle(update, Outcome::new(&self.record, response, false))
     }
 
+    fn expire(
+        &mut self,
+        reason: String,
+        last_status: Option<u16>,
+        cause: Option<TransportError>,
+    ) -> Step {
+        let message = [EXPIRED, " (", &reason, ")"].concat();
+        let error = self.error(ErrorKind::Expired, &message, last_status, cause);
+        self.record.state = State::Expired;
+        Step::Fail(expiry(&self.record), error)
+    }
+
     fn fail(
         &mut self,
         kind: ErrorKind,
@@ -352,16 +502,7 @@ impl Pilot {
         last_status: Option<u16>,
         cause: Option<TransportError>,
     ) -> Step {
-        let error = Error::of_intent(kind, &message, &self.record, last_status);
-        // The cause, for Rust callers (`source()`); the npm package's core
-        // hands its JavaScript the message alone.
-        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
-        let error = match cause {
-            Some(cause) => error.with_source(cause),
-            None => error,
-        };
-        #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
-        drop(cause);
+        let error = self.error(kind, &message, last_status, cause);
         self.record.state = State::Failed;
         let update = Update {
             attempts: self.record.attempts,
@@ -374,6 +515,37 @@ impl Pilot {
             response: None,
         };
         Step::Fail(update, error)
+    }
+
+    fn error(
+        &self,
+        kind: ErrorKind,
+        message: &str,
+        last_status: Option<u16>,
+        cause: Option<TransportError>,
+    ) -> Error {
+        let error = Error::of_intent(kind, message, &self.record, last_status);
+        // The cause, for Rust callers (`source()`); the npm package's core
+        // hands its JavaScript the message alone.
+        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+        let error = match cause {
+            Some(cause) => error.with_source(cause),
+            None => error,
+        };
+        #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+        drop(cause);
+        error
+    }
+}
+
+/// The update that marks `record` expired: its outcome unknown, too old to
+/// resend.
+fn expiry(record: &Record) -> Update {
+    Update {
+        attempts: record.attempts,
+        state: State::Expired,
+        failure: None,
+        response: None,
     }
 }
 
@@ -398,10 +570,11 @@ mod tests {
         let key = Key::new("key-1").expect("a valid key");
         candidate(
             "order-1".to_owned(),
-            request,
+            (request, Vec::new()),
             key,
             NOW,
             Duration::from_secs(3600),
+            None,
         )
     }
 
@@ -417,15 +590,12 @@ mod tests {
     }
 
     fn board(record: Record, created: bool, fingerprint: Fingerprint) -> Boarding {
-        Pilot::board(
-            record,
-            created,
+        let claim = Claim {
             fingerprint,
-            None,
-            NOW,
-            &policy(),
-            Arc::new(TopRandom),
-        )
+            key: None,
+            owner: None,
+        };
+        Pilot::board(record, created, claim, NOW, &policy(), Arc::new(TopRandom))
     }
 
     fn fly(record: Record) -> Pilot {
@@ -444,6 +614,14 @@ mod tests {
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect(),
             body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    /// Starts an attempt at `NOW` with every header supplied.
+    fn attempt(pilot: &mut Pilot) -> (u32, Option<Update>) {
+        match pilot.attempt(NOW, |_| true) {
+            Attempt::Send(number, update) => (number, update),
+            Attempt::Stop(_, error) => panic!("the attempt stopped: {error}"),
         }
     }
 
@@ -503,7 +681,7 @@ mod tests {
         let mut pilot = fly(record());
         assert!(pilot.created());
         assert_eq!(pilot.key_header(), "\"key-1\"");
-        let (number, update) = pilot.attempt();
+        let (number, update) = attempt(&mut pilot);
         assert_eq!(
             (number, update.is_none()),
             (1, true),
@@ -513,7 +691,7 @@ mod tests {
         assert!(
             matches!(step, Step::Retry { delay, status: Some(503), .. } if delay == Duration::from_millis(100))
         );
-        let (number, update) = pilot.attempt();
+        let (number, update) = attempt(&mut pilot);
         assert_eq!(number, 2);
         assert_eq!(
             update.map(|u| (u.attempts, u.state)),
@@ -534,20 +712,20 @@ mod tests {
     #[test]
     fn a_422_fails_at_once_and_attempts_run_out_as_gave_up() {
         let mut pilot = fly(record());
-        pilot.attempt();
+        attempt(&mut pilot);
         let step = land(&mut pilot, response(422, &[]), &RetryBudget::default());
         assert_eq!(kind(&step), Some(ErrorKind::Rejected));
 
         let mut pilot = fly(record());
         let budget = RetryBudget::default();
         for _ in 0..2 {
-            pilot.attempt();
+            attempt(&mut pilot);
             assert!(matches!(
                 land(&mut pilot, response(500, &[]), &budget),
                 Step::Retry { .. }
             ));
         }
-        pilot.attempt();
+        attempt(&mut pilot);
         let step = land(&mut pilot, response(500, &[]), &budget);
         assert_eq!(kind(&step), Some(ErrorKind::GaveUp));
         assert!(
@@ -558,14 +736,14 @@ mod tests {
     #[test]
     fn retry_after_is_waited_for_unless_it_is_too_long() {
         let mut pilot = fly(record());
-        pilot.attempt();
+        attempt(&mut pilot);
         let step = land(
             &mut pilot,
             response(429, &[("retry-after", "5")]),
             &RetryBudget::default(),
         );
         assert!(matches!(step, Step::Retry { delay, .. } if delay == Duration::from_secs(5)));
-        pilot.attempt();
+        attempt(&mut pilot);
         let step = land(
             &mut pilot,
             response(429, &[("retry-after", "11")]),
@@ -580,5 +758,161 @@ mod tests {
         assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(10));
         pilot.waited_offline(40_000);
         assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn no_attempt_leaves_at_or_after_the_retention() {
+        let mut record = record();
+        // Within the flight's deadline (60 s).
+        record.expires_at = NOW + 30_000;
+        let expires_at = record.expires_at;
+        // Before every attempt: a wait or a suspended laptop crossed it.
+        let mut pilot = fly(record.clone());
+        match pilot.attempt(expires_at, |_| true) {
+            Attempt::Stop(Some(update), error) => {
+                assert_eq!(update.state, State::Expired);
+                assert_eq!(error.kind(), ErrorKind::Expired);
+                assert!(error.message().contains("outcome unknown"), "{error}");
+            }
+            _ => panic!("an attempt at the retention's end is not sent"),
+        }
+        // A backoff that would cross it ends the flight as expired, now.
+        let mut pilot = fly(record.clone());
+        attempt(&mut pilot);
+        let class = crate::retry::classify(Ok(&response(503, &[])));
+        let step = pilot.land(
+            Ok(response(503, &[])),
+            class,
+            expires_at - 50,
+            &RetryBudget::default(),
+        );
+        assert!(
+            matches!(&step, Step::Fail(update, e) if update.state == State::Expired && e.kind() == ErrorKind::Expired)
+        );
+        // A clock set back afterwards does not make it young again.
+        let mut pilot = fly(record);
+        attempt(&mut pilot);
+        assert_eq!(
+            pilot.attempt_timeout(expires_at - 5),
+            Duration::from_millis(5)
+        );
+        assert_eq!(pilot.attempt_timeout(expires_at), Duration::ZERO);
+        assert!(matches!(
+            pilot.attempt(NOW, |_| true),
+            Attempt::Stop(Some(_), _)
+        ));
+    }
+
+    #[test]
+    fn huge_durations_saturate_instead_of_wrapping() {
+        let mut policy = policy();
+        policy.max_retry_after = Duration::MAX;
+        policy.deadline = Duration::MAX;
+        let record = record();
+        let fingerprint = record.fingerprint;
+        let claim = Claim {
+            fingerprint,
+            key: None,
+            owner: None,
+        };
+        let Boarding::Fly(mut pilot) =
+            Pilot::board(record, true, claim, NOW, &policy, Arc::new(TopRandom))
+        else {
+            panic!("a new intent flies");
+        };
+        attempt(&mut pilot);
+        let answer = response(503, &[("retry-after", "18446744073709552")]);
+        let class = crate::retry::classify(Ok(&answer));
+        match pilot.land(Ok(answer), class, NOW, &RetryBudget::default()) {
+            Step::Fail(update, error) => {
+                assert_eq!(
+                    (update.state, error.kind()),
+                    (State::Expired, ErrorKind::Expired)
+                );
+            }
+            _ => panic!("a wait past the retention ends the flight"),
+        }
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn an_attempt_without_a_withheld_credential_is_not_sent() {
+        let mut record = record();
+        record.withheld = vec!["authorization".to_owned(), "x-api-key".to_owned()];
+        let mut pilot = fly(record);
+        match pilot.attempt(NOW, |name| name == "authorization") {
+            Attempt::Stop(None, error) => {
+                assert_eq!(error.kind(), ErrorKind::Credentials);
+                assert!(error.message().contains("x-api-key"), "{error}");
+                assert!(!error.message().contains("authorization,"), "{error}");
+            }
+            _ => panic!("nothing is sent without x-api-key"),
+        }
+        assert!(matches!(
+            pilot.attempt(NOW, |_| true),
+            Attempt::Send(1, None)
+        ));
+    }
+
+    #[test]
+    fn an_auth_failure_settles_only_a_first_attempt() {
+        let budget = RetryBudget::default();
+        let mut pilot = fly(record());
+        attempt(&mut pilot);
+        assert!(matches!(
+            land(&mut pilot, response(401, &[]), &budget),
+            Step::Settle(..)
+        ));
+
+        let mut pilot = fly(record());
+        attempt(&mut pilot);
+        assert!(matches!(
+            land(&mut pilot, response(503, &[]), &budget),
+            Step::Retry { .. }
+        ));
+        attempt(&mut pilot);
+        match land(&mut pilot, response(403, &[]), &budget) {
+            Step::Fail(update, error) => {
+                assert_eq!(error.kind(), ErrorKind::Credentials);
+                assert_eq!(error.last_status(), Some(403));
+                let mut record = record();
+                record.apply(update);
+                assert!(record.is_unsettled(), "it stays resumable");
+            }
+            _ => panic!("a 403 after a 503 decides nothing"),
+        }
+    }
+
+    #[test]
+    fn another_users_intent_is_neither_replayed_nor_sent() {
+        let mut settled = record();
+        settled.owner = Some("alice".to_owned());
+        settled.state = State::Settled;
+        settled.response = Some(response(201, &[]));
+        let claim = Claim {
+            fingerprint: settled.fingerprint,
+            key: None,
+            owner: Some("bob"),
+        };
+        match Pilot::board(settled, false, claim, NOW, &policy(), Arc::new(TopRandom)) {
+            Boarding::Land(_, Err(error), Some(EventKind::Conflict)) => {
+                assert!(error.message().contains("another user"), "{error}");
+            }
+            _ => panic!("bob gets nothing of alice's intent"),
+        }
+    }
+
+    #[test]
+    fn an_executor_failure_after_a_send_is_resumable() {
+        let mut pilot = fly(record());
+        let invalid = Error::invalid_input("the credentials hook: bad header");
+        assert_eq!(
+            pilot.interrupted(invalid.clone()).kind(),
+            ErrorKind::InvalidInput
+        );
+        attempt(&mut pilot);
+        assert_eq!(pilot.interrupted(invalid).kind(), ErrorKind::Credentials);
+        let store = Error::store("disk full");
+        assert_eq!(pilot.interrupted(store).kind(), ErrorKind::GaveUp);
     }
 }

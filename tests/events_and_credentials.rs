@@ -82,18 +82,32 @@ async fn events_tell_the_story_of_each_intent() {
 /// A plain HTTP endpoint on loopback that answers 201 and keeps the
 /// `authorization` header of every request it gets.
 async fn header_recorder() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    recorder("authorization", 0).await
+}
+
+/// A plain HTTP endpoint on loopback that answers 503 to its first
+/// `failures` requests and 201 after, and keeps the `header` of each.
+async fn recorder(
+    header: &'static str,
+    failures: usize,
+) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = axum::Router::new().route(
         "/charge",
         axum::routing::post({
             let seen = Arc::clone(&seen);
             move |headers: HeaderMap| async move {
-                let auth = headers
-                    .get("authorization")
+                let value = headers
+                    .get(header)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                seen.lock().unwrap().push(auth);
-                (axum::http::StatusCode::CREATED, "ok")
+                let mut seen = seen.lock().unwrap();
+                seen.push(value);
+                if seen.len() <= failures {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy")
+                } else {
+                    (axum::http::StatusCode::CREATED, "ok")
+                }
             }
         }),
     );
@@ -129,6 +143,8 @@ async fn the_credentials_hook_supplies_secrets_on_resume() {
             state: oncely::State::Pending,
             failure: None,
             response: None,
+            withheld: vec!["authorization".to_owned()],
+            owner: None,
         };
         oncely::Store::create_or_get(&store, record).await.unwrap();
     }
@@ -155,7 +171,7 @@ async fn the_credentials_hook_supplies_secrets_on_resume() {
 }
 
 #[tokio::test]
-async fn a_callers_own_credentials_win_over_the_hook() {
+async fn fresh_credentials_from_the_hook_win_over_the_callers_and_the_stored() {
     let (url, seen) = header_recorder().await;
     let client = Client::builder()
         .credentials(|_: &oncely::Request| {
@@ -166,17 +182,51 @@ async fn a_callers_own_credentials_win_over_the_hook() {
     client
         .intent("a")
         .post(&url)
-        .header("Authorization", "Bearer from-caller")
+        .header("Authorization", "Bearer stale-from-caller")
         .send()
         .await
         .unwrap();
-    client.intent("b").post(&url).send().await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![
-            Some("Bearer from-caller".to_owned()),
-            Some("Bearer from-hook".to_owned())
-        ]
+        vec![Some("Bearer from-hook".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_stale_stored_csrf_token_loses_to_the_hooks_fresh_one() {
+    let (url, seen) = recorder("x-csrf-token", 1).await;
+    let store = oncely::MemoryStore::new();
+    // An app that chose to store the token (it is off the allow-list by
+    // default) gave up after the 503 ...
+    let first = Client::builder()
+        .store(store.clone())
+        .stored_header("x-csrf-token")
+        .retry(oncely::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let error = first
+        .intent("order")
+        .post(&url)
+        .header("X-CSRF-Token", "stale")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), oncely::ErrorKind::GaveUp);
+    // ... and its resume gets a fresh one from the hook: the fresh one goes.
+    let resumed = Client::builder()
+        .store(store)
+        .stored_header("x-csrf-token")
+        .credentials(|_: &oncely::Request| vec![("x-csrf-token".to_owned(), "fresh".to_owned())])
+        .build()
+        .unwrap();
+    let results = resumed.resume().await.unwrap();
+    assert_eq!(results[0].as_ref().unwrap().status(), 201);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Some("stale".to_owned()), Some("fresh".to_owned())]
     );
 }
 
@@ -197,10 +247,8 @@ async fn a_bad_header_from_the_hook_fails_at_once_with_nothing_sent() {
             );
             assert!(error.to_string().contains("credentials hook"), "{error}");
         }
-        // No attempt counted past the first, recorded before it would have
-        // left: the intent is still owed it.
-        let record = client.record("a").await.unwrap().unwrap();
-        assert_eq!((record.state, record.attempts), (oncely::State::Pending, 1));
+        // The hook is asked before anything is recorded: nothing was.
+        assert!(client.record("a").await.unwrap().is_none());
     }
     assert!(
         seen.lock().unwrap().is_empty(),

@@ -39,6 +39,8 @@ fn pending_record(name: &str, url: &str, body: &str) -> Record {
         state: State::Pending,
         failure: None,
         response: None,
+        withheld: Vec::new(),
+        owner: None,
     }
 }
 
@@ -132,21 +134,26 @@ async fn credentials_never_reach_the_file() {
     let path = dir.path().join("intents.db");
     let client = Client::builder()
         .store(FileStore::open(&path).unwrap())
-        .secret_header("x-api-key")
         .retry(quick_policy())
         .build()
         .unwrap();
     server
         .faults("acct", json!({"fail_next": [{"status": 503}]}))
         .await;
+    // Where people really put credentials: only the allow-list is stored.
     client
         .intent("order")
         .post(server.charges_url())
+        .header("content-type", "application/json")
         .header("x-account", "acct")
         .header("Authorization", "Bearer tok-AUTHSECRET")
         .header("Cookie", "session=COOKIESECRET")
         .header("Proxy-Authorization", "Basic PROXYSECRET")
         .header("X-Api-Key", "APIKEYSECRET")
+        .header("Api-Key", "BAREKEYSECRET")
+        .header("X-CSRF-Token", "CSRFSECRET")
+        .header("X-Auth-Token", "AUTHTOKENSECRET")
+        .header("X-Client-Secret", "CLIENTSECRET")
         .body(charge(1))
         .send()
         .await
@@ -154,18 +161,99 @@ async fn credentials_never_reach_the_file() {
     let record = client.record("order").await.unwrap().unwrap();
     assert_eq!(
         record.request.headers,
-        vec![("x-account".to_owned(), "acct".to_owned())]
+        vec![("content-type".to_owned(), "application/json".to_owned())]
     );
+    assert_eq!(
+        record.withheld,
+        [
+            "x-account",
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+            "x-api-key",
+            "api-key",
+            "x-csrf-token",
+            "x-auth-token",
+            "x-client-secret"
+        ],
+        "names only, to be supplied again"
+    );
+    // A URL carrying a key in its query is refused: the URL is stored.
+    for url in [
+        "?api_key=QUERYSECRET",
+        "?x=1&access-token=QUERYSECRET",
+        "?sig=QUERYSECRET",
+    ] {
+        let error = client
+            .intent("by-query")
+            .post(format!("{}{url}", server.charges_url()))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{url}: {error}");
+        assert!(error.to_string().contains("credential"), "{error}");
+    }
+    assert!(client.record("by-query").await.unwrap().is_none());
     drop(client);
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let text = String::from_utf8_lossy(&bytes);
-    for secret in ["AUTHSECRET", "COOKIESECRET", "PROXYSECRET", "APIKEYSECRET"] {
+    for secret in [
+        "AUTHSECRET",
+        "COOKIESECRET",
+        "PROXYSECRET",
+        "APIKEYSECRET",
+        "BAREKEYSECRET",
+        "CSRFSECRET",
+        "AUTHTOKENSECRET",
+        "CLIENTSECRET",
+        "QUERYSECRET",
+    ] {
         assert!(!text.contains(secret), "{secret} was written to the store");
     }
-    assert!(text.contains("acct"), "the file was read (sanity)");
+    assert!(
+        text.contains("application/json"),
+        "the file was read (sanity)"
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_and_keeps_its_intents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.db");
+    {
+        // The schema as version 1 wrote it, with one pending intent.
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE intents (name TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL, \
+             url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, fingerprint BLOB NOT NULL, \
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, attempts INTEGER NOT NULL, \
+             state TEXT NOT NULL, failure_kind TEXT, failure_message TEXT, last_status INTEGER, \
+             status INTEGER, response_headers TEXT, response_body BLOB) STRICT; \
+             PRAGMA application_id = 1869505349; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO intents VALUES ('old', '01JD5Z6W3Q7M2V8K4N9P0R1S2T', 'POST', 'http://127.0.0.1:9/x', \
+             'content-type: text/plain\n', x'', zeroblob(32), 1, 9000000000000, 1, 'pending', \
+             NULL, NULL, NULL, NULL, NULL, NULL)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = FileStore::open(&path).unwrap();
+    let records = store.list().await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].name, "old");
+    assert!(records[0].withheld.is_empty() && records[0].owner.is_none());
+    drop(store);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 fn open_error(path: &std::path::Path) -> oncely::Error {

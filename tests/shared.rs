@@ -185,6 +185,8 @@ fn record(name: &str, created_at: u64) -> Record {
         state: State::Pending,
         failure: None,
         response: None,
+        withheld: Vec::new(),
+        owner: None,
     }
 }
 

@@ -37,8 +37,8 @@ use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
-use oncely::intent::{Body, SECRET_HEADERS, check_name};
-use oncely::pilot::{Boarding, Pilot, Step, candidate};
+use oncely::intent::{Body, check_name, is_stored_header};
+use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode, encode_updated};
@@ -276,6 +276,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         headers,
         body: Body::from(input.bytes()),
     });
+    request.check()?;
     let random = Arc::new(Drawn {
         bytes: input.bytes().to_vec(),
         used: Cell::new(0),
@@ -284,8 +285,8 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
     let minted = key
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
-    let stored = request.stored(|n| SECRET_HEADERS.contains(&n));
-    let record = candidate(name.to_owned(), stored, minted, now, core.retention);
+    let stored = request.stored(|n| is_stored_header(n, &[]));
+    let record = candidate(name.to_owned(), stored, minted, now, core.retention, None);
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -337,16 +338,33 @@ pub unsafe extern "C" fn board(
     flight.board(stored, now as u64, core)
 }
 
-/// Starts the next attempt: answers its number (write [`write`] first, when
-/// there is one).
+/// Starts the next attempt at `now`, with the headers it will carry (the
+/// one field of `input`, from [`alloc`], `len` bytes: `name\nvalue\n`
+/// lines): answers
+/// its number (write [`write`] first, when there is one), or 0 when nothing
+/// may be sent (write first, then read the error at [`info`]).
+///
+/// # Safety
+/// `input` and `len` come from [`alloc`].
 #[unsafe(no_mangle)]
-pub extern "C" fn attempt(flight: &mut Flight) -> u32 {
+pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize, now: f64) -> u32 {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    let headers = parse_headers(Fields(&input).text().unwrap_or_default());
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
-    let (number, update) = pilot.attempt();
-    flight.write = update.map(|update| encode_updated(pilot.record(), &update));
-    number
+    match pilot.attempt(now as u64, |name| headers.iter().any(|(n, _)| n == name)) {
+        Attempt::Send(number, update) => {
+            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            number
+        }
+        Attempt::Stop(update, error) => {
+            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.done(Err(error), Some("failed"));
+            0
+        }
+    }
 }
 
 /// The time limit in whole ms (`AbortSignal.timeout` takes no fraction)
@@ -495,11 +513,15 @@ impl Flight {
         if created {
             self.event = Some("created");
         }
+        let claim = Claim {
+            fingerprint: self.fingerprint,
+            key: self.key.take(),
+            owner: None,
+        };
         let boarding = Pilot::board(
             record,
             created,
-            self.fingerprint,
-            self.key.take(),
+            claim,
             now,
             &core.policy,
             Arc::clone(&self.random) as Arc<dyn Random>,

@@ -10,8 +10,8 @@ use super::intent_request::checked_header;
 use crate::event::{EventKind, warn_unrecorded};
 use futures_util::FutureExt;
 
-use crate::intent::{Fingerprint, Record, Request, header};
-use crate::pilot::{Boarding, Pilot, Step, candidate};
+use crate::intent::{Fingerprint, Record, Request, header, is_stored_header};
+use crate::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
 use crate::runtime;
 use crate::store::IntentLock;
 use crate::transport::Outgoing;
@@ -32,37 +32,49 @@ pub(super) async fn fly(
     // and hashed while the browser grants it. Dropped unawaited (an invalid
     // request), it is released at once.
     let acquiring = inner.store.lock(&name);
+    let refuse = |e: Error| e.with_intent(&name, key.clone());
+    request.check().map_err(refuse)?;
     inner
         .transport
         .check(&request)
-        .map_err(|message| Error::invalid_input(message).with_intent(&name, key.clone()))?;
+        .map_err(|message| refuse(Error::invalid_input(message)))?;
+    // The hook's headers for the first attempt, before anything is
+    // recorded: a bad one refuses the call with nothing recorded, and the
+    // names it supplies are recorded with those left out of the store.
+    let credentials = inner.credentials_for(&request).map_err(refuse)?;
     let now = inner.clock.now_ms();
     let minted = key
         .clone()
         .unwrap_or_else(|| Key::mint(now, inner.random.as_ref()));
+    let (stored, mut withheld) = request.stored(|name| inner.is_stored(name));
+    for (name, _) in &credentials {
+        if !withheld.contains(name) {
+            withheld.push(name.clone());
+        }
+    }
     let record = candidate(
         name.clone(),
-        request.stored(|name| inner.is_secret(name)),
+        (stored, withheld),
         minted,
         now,
         inner.retention,
+        inner.user.clone(),
     );
     let fingerprint = record.fingerprint;
-    let context = |e: Error| e.with_intent(&name, key.clone());
     // Where other contexts (browser tabs) share the store, fly alone: take
     // the intent's lock first, so the record read below is the latest (a
     // tab that flew it before us has settled it, and we replay).
     let lock = match acquiring {
-        Some(acquire) => Some(acquire.await.map_err(context)?),
+        Some(acquire) => Some(acquire.await.map_err(refuse)?),
         None => None,
     };
-    let (record, created) = inner.store.create_or_get(record).await.map_err(context)?;
+    let (record, created) = inner.store.create_or_get(record).await.map_err(refuse)?;
     Flight {
         inner: &inner,
         request,
         _lock: lock,
     }
-    .run(record, created, fingerprint, key)
+    .run(record, created, fingerprint, key, credentials)
     .await
 }
 
@@ -82,6 +94,7 @@ impl Flight<'_> {
         created: bool,
         fingerprint: Fingerprint,
         key: Option<Key>,
+        credentials: Vec<(String, String)>,
     ) -> Result<Outcome, Error> {
         let inner = self.inner;
         let emit = |record: &Record, kind| inner.events.emit(&record.name, Some(&record.key), kind);
@@ -91,11 +104,15 @@ impl Flight<'_> {
             emit(&record, EventKind::Created);
         }
         let now = inner.clock.now_ms();
+        let claim = Claim {
+            fingerprint,
+            key,
+            owner: inner.user.as_deref(),
+        };
         let boarding = Pilot::board(
             record,
             created,
-            fingerprint,
-            key,
+            claim,
             now,
             &inner.policy,
             Arc::clone(&inner.random),
@@ -120,33 +137,54 @@ impl Flight<'_> {
                 return Err(error);
             }
         };
+        let mut first_credentials = Some(credentials);
         loop {
-            // The hook's headers, checked before the attempt counts: a bad
-            // one fails the call with nothing sent and the record as it was
-            // (still owed an answer), instead of failing in the transport
-            // like a lost request and being retried.
-            let credentials = inner
-                .credentials_for(&self.request)
-                .map_err(|e| context(pilot.record(), e))?;
-            let (number, update) = pilot.attempt();
-            if let Some(update) = update {
-                inner
-                    .store
-                    .update(&pilot.record().name, update)
-                    .await
-                    .map_err(|e| context(pilot.record(), e))?;
-            }
-            emit(pilot.record(), EventKind::Attempt { number });
-
             // Offline (the browser says so), the attempt could only fail:
             // wait for the network, without counting the wait against the
-            // deadline.
+            // deadline (the retention is checked after it, below).
             if let Some(online) = runtime::until_online() {
                 emit(pilot.record(), EventKind::Offline);
                 let since = inner.clock.now_ms();
                 online.await;
                 pilot.waited_offline(inner.clock.now_ms().saturating_sub(since));
             }
+            // The hook's headers, checked before the attempt counts: a bad
+            // one sends nothing (an invalid call while nothing has left; a
+            // resumable one after).
+            let credentials = match first_credentials.take() {
+                Some(credentials) => credentials,
+                None => inner
+                    .credentials_for(&self.request)
+                    .map_err(|e| context(pilot.record(), pilot.interrupted(e)))?,
+            };
+            let supplied = |name: &str| {
+                header(&self.request.headers, name).is_some() || header(&credentials, name).is_some()
+            };
+            let (number, update) = match pilot.attempt(inner.clock.now_ms(), supplied) {
+                Attempt::Send(number, update) => (number, update),
+                Attempt::Stop(update, error) => {
+                    if let Some(update) = update
+                        && let Err(store_error) = inner.store.update(&pilot.record().name, update).await
+                    {
+                        warn_unrecorded(
+                            &pilot.record().name,
+                            &pilot.record().key,
+                            "the expiry could not be recorded",
+                            &store_error,
+                        );
+                    }
+                    emit(pilot.record(), EventKind::Failed { error: error.clone() });
+                    return Err(error);
+                }
+            };
+            if let Some(update) = update {
+                inner
+                    .store
+                    .update(&pilot.record().name, update)
+                    .await
+                    .map_err(|e| context(pilot.record(), pilot.interrupted(e)))?;
+            }
+            emit(pilot.record(), EventKind::Attempt { number });
             let timeout = pilot.attempt_timeout(inner.clock.now_ms());
             let outgoing = Outgoing {
                 request: &self.request,
@@ -199,15 +237,17 @@ impl Flight<'_> {
 }
 
 impl Inner {
-    pub(super) fn is_secret(&self, name: &str) -> bool {
-        self.secret_headers
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(name))
+    /// Whether a store may keep the header `name` (see
+    /// [`is_stored_header`]; the client's secret headers never).
+    pub(super) fn is_stored(&self, name: &str) -> bool {
+        is_stored_header(name, &self.stored_headers)
+            && !self.secret_headers.iter().any(|s| s.eq_ignore_ascii_case(name))
     }
 
-    /// The credential headers one attempt adds, from the hook (the
-    /// caller's own headers win; none without a hook), each checked as a
-    /// caller's header is.
+    /// The credential headers one attempt adds, from the hook (none
+    /// without one), each checked as a caller's header is. They win over
+    /// the request's headers of the same name: fresh credentials over
+    /// anything stored or given before.
     fn credentials_for(&self, request: &Request) -> Result<Vec<(String, String)>, Error> {
         let Some(supply) = &self.credentials else {
             return Ok(Vec::new());
@@ -217,7 +257,7 @@ impl Inner {
             let name = checked_header(Cow::Owned(name), &value)
                 .map(Cow::into_owned)
                 .map_err(|e| Error::invalid_input(format!("the credentials hook: {e}")))?;
-            if header(&request.headers, &name).is_none() && name != "idempotency-key" {
+            if name != "idempotency-key" {
                 credentials.push((name, value));
             }
         }

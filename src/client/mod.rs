@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) classifier: Classifier,
     pub(crate) retention: Duration,
     pub(crate) secret_headers: Vec<String>,
+    pub(crate) stored_headers: Vec<String>,
+    pub(crate) user: Option<String>,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) events: Arc<Events>,
     pub(crate) flights: Arc<Flights>,
@@ -82,6 +84,8 @@ impl std::fmt::Debug for Client {
             .field("policy", &self.inner.policy)
             .field("retention", &self.inner.retention)
             .field("secret_headers", &self.inner.secret_headers)
+            .field("stored_headers", &self.inner.stored_headers)
+            .field("user", &self.inner.user)
             .finish_non_exhaustive()
     }
 }
@@ -98,13 +102,17 @@ impl Client {
         IntentRequest::new(self.clone(), name.into())
     }
 
-    /// Settles every intent whose outcome is still unknown (see
-    /// [`pending`](Self::pending)) with its original key, concurrently: the
-    /// ones earlier runs or other processes left behind, and the ones that
-    /// gave up. Intents past
-    /// their retention are marked expired and reported, never sent.
+    /// Settles every intent of this client's user whose outcome is still
+    /// unknown (see [`pending`](Self::pending)) with its original key,
+    /// concurrently: the ones earlier runs or other processes left behind,
+    /// and the ones that gave up or wanted credentials. Intents past their
+    /// retention are marked expired and reported, never sent; intents sent
+    /// with credentials the hook cannot supply now fail with
+    /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials), nothing
+    /// sent, and stay unsettled.
     ///
-    /// Returns one result per pending intent, oldest first.
+    /// Returns one result per pending intent, oldest first: every intent it
+    /// touched, failures included.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
@@ -120,17 +128,21 @@ impl Client {
         Ok(crate::runtime::join_all(flights).await)
     }
 
-    /// The records whose outcome is still unknown, oldest first: pending ones,
-    /// and failed ones that gave up (the server may or may not have acted;
-    /// a call or `resume` retries them under their key).
+    /// The records of this client's [user](ClientBuilder::user) whose
+    /// outcome is still unknown, oldest first: pending ones, and failed ones
+    /// that gave up or wanted credentials (the server may or may not have
+    /// acted; a call or `resume` retries them under their key). Another
+    /// user's intents are never listed, resumed or sent.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn pending(&self) -> Result<Vec<Record>, Error> {
-        self.inner.store.unsettled().await
+        let mut records = self.inner.store.unsettled().await?;
+        records.retain(|record| record.belongs_to(self.inner.user.as_deref()));
+        Ok(records)
     }
 
-    /// Every record in the store, whatever its state, oldest first.
+    /// Every record in the store, whatever its state or user, oldest first.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
@@ -349,8 +361,12 @@ impl Future for Run<'_> {
 /// - retry: [`RetryPolicy::default()`]; budget: [`RetryBudget::default()`];
 ///   classification: [`retry::classify`](crate::retry::classify)
 /// - retention: 24 hours (Stripe's minimum): older intents are never re-sent
+/// - stored headers: [`STORED_HEADERS`](crate::intent::STORED_HEADERS) (an
+///   allow-list: every other header is sent, never stored, and must be
+///   supplied again by the credentials hook to resume)
 /// - secret headers: `authorization`, `cookie`, `proxy-authorization`, never
 ///   stored
+/// - user: none (intents belong to nobody in particular)
 /// - clock: [`SystemClock`]; randomness: [`OsRandom`]
 #[derive(Default)]
 #[must_use]
@@ -364,6 +380,8 @@ pub struct ClientBuilder {
     classifier: Option<Classifier>,
     retention: Option<Duration>,
     secret_headers: Vec<String>,
+    stored_headers: Vec<String>,
+    user: Option<String>,
     credentials: Option<Credentials>,
     handlers: Vec<Handler>,
     error: Option<Error>,
@@ -412,7 +430,43 @@ impl ClientBuilder {
         self
     }
 
-    /// Marks one more header as a credential: sent, never stored.
+    /// Lets the store keep one more header (it is on no list of
+    /// credentials: `authorization`, `cookie` and `proxy-authorization` are
+    /// refused). Headers off the allow-list are sent but never stored, and a
+    /// resume must get them from the credentials hook.
+    pub fn stored_header(mut self, name: &str) -> ClientBuilder {
+        match intent_request::header_name(name) {
+            Ok(name) if crate::intent::SECRET_HEADERS.contains(&name.as_str()) => {
+                self.error.get_or_insert(Error::invalid_input(format!(
+                    "\"{name}\" is a credential: it is never stored"
+                )));
+            }
+            Ok(name) => self.stored_headers.push(name),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Whose intents these are: every intent this client records belongs
+    /// to `user`, and `resume`, `pending` and every call touch only that
+    /// user's, so one user's intent is never sent with another's
+    /// credentials nor replayed to them. Where several users share a store
+    /// or a device, open one client per signed-in user.
+    pub fn user(mut self, user: impl Into<String>) -> ClientBuilder {
+        let user = user.into();
+        if user.is_empty() || user.chars().any(char::is_control) {
+            self.error.get_or_insert(Error::invalid_input(
+                "the user must be a non-empty text without control characters",
+            ));
+        }
+        self.user = Some(user);
+        self
+    }
+
+    /// Marks one more header as a credential: sent, never stored (even if
+    /// it is on the stored allow-list).
     pub fn secret_header(mut self, name: &str) -> ClientBuilder {
         match intent_request::header_name(name) {
             Ok(name) => self.secret_headers.push(name),
@@ -424,7 +478,9 @@ impl ClientBuilder {
     }
 
     /// Supplies credential headers at send time, for every attempt, resumed
-    /// intents included.
+    /// intents included. They win over the request's headers of the same
+    /// name, and are never stored; their names are recorded, so a later
+    /// attempt without them is not sent.
     pub fn credentials(mut self, supply: impl CredentialsFn) -> ClientBuilder {
         self.credentials = Some(Arc::new(supply));
         self
@@ -483,6 +539,8 @@ impl ClientBuilder {
                     .unwrap_or_else(|| Arc::new(crate::retry::classify)),
                 retention: self.retention.unwrap_or(Duration::from_secs(24 * 60 * 60)),
                 secret_headers,
+                stored_headers: self.stored_headers,
+                user: self.user,
                 credentials: self.credentials,
                 events,
                 flights: Arc::new(Flights::default()),

@@ -21,6 +21,13 @@ pub enum Class {
     /// The server refused the key as reused with another payload (422): fail
     /// with [`ErrorKind::Rejected`](crate::ErrorKind::Rejected), never retry.
     Reject,
+    /// The server refused who sent it (401, 403, 407): definitive, and
+    /// settled, for an intent's first attempt; after an earlier attempt that
+    /// may have reached the server it decides nothing (the effect may have
+    /// happened): fail with
+    /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials), the intent
+    /// unsettled and resumable.
+    Unauthorized,
 }
 
 /// A custom classification, set with
@@ -40,6 +47,7 @@ impl<F: Fn(Attempt<'_>) -> Class + MaybeSend + MaybeSync + 'static> ClassifyFn f
 /// | 408, 425, 429, and 5xx except 501 and 505 | [`Class::Retry`] |
 /// | 409 | [`Class::InProgress`] |
 /// | 422 | [`Class::Reject`] |
+/// | 401, 403, 407 | [`Class::Unauthorized`] |
 /// | 400 and other 4xx, 501, 505 | [`Class::Settle`] (definitive) |
 /// | 1xx, 2xx, 3xx | [`Class::Settle`] |
 ///
@@ -54,6 +62,7 @@ pub fn classify(attempt: Attempt<'_>) -> Class {
     match status {
         409 => Class::InProgress,
         422 => Class::Reject,
+        401 | 403 | 407 => Class::Unauthorized,
         408 | 425 | 429 => Class::Retry,
         501 | 505 => Class::Settle,
         500..=599 => Class::Retry,

@@ -5,8 +5,10 @@ use crate::intent::header;
 
 /// How long the server asked the client to wait, read from `retry-after-ms`
 /// (milliseconds, a de-facto header of several APIs) or else `Retry-After`
-/// (delay-seconds, or an HTTP-date judged against `now_ms`). A date already
-/// past means no wait; a value that parses as neither is ignored.
+/// (delay-seconds, or an HTTP-date judged against the response's own `Date`
+/// when it has one, else `now_ms`: a client clock that is off does not
+/// stretch or cut the wait). A date already past means no wait; a value
+/// that parses as neither is ignored.
 ///
 /// # Examples
 /// ```
@@ -16,6 +18,12 @@ use crate::intent::header;
 /// assert_eq!(retry_after(&headers, 0), Some(Duration::from_secs(3)));
 /// let headers = [("retry-after".to_owned(), "Thu, 01 Jan 1970 00:00:10 GMT".to_owned())];
 /// assert_eq!(retry_after(&headers, 4_000), Some(Duration::from_secs(6)));
+/// // Judged against the server's clock when the response says what it is.
+/// let headers = [
+///     ("retry-after".to_owned(), "Thu, 01 Jan 1970 00:00:10 GMT".to_owned()),
+///     ("date".to_owned(), "Thu, 01 Jan 1970 00:00:07 GMT".to_owned()),
+/// ];
+/// assert_eq!(retry_after(&headers, 900_000), Some(Duration::from_secs(3)));
 /// ```
 pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration> {
     if let Some(ms) = header(headers, "retry-after-ms").and_then(parse_millis) {
@@ -26,7 +34,10 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
         return Some(Duration::from_secs(seconds));
     }
     let date_ms = http_date_secs(value)?.saturating_mul(1000);
-    Some(Duration::from_millis(date_ms.saturating_sub(now_ms)))
+    let sent_ms = header(headers, "date")
+        .and_then(|date| http_date_secs(date.trim_ascii()))
+        .map_or(now_ms, |secs| secs.saturating_mul(1000));
+    Some(Duration::from_millis(date_ms.saturating_sub(sent_ms)))
 }
 
 /// The weekdays from Monday, as RFC 850 dates spell them.

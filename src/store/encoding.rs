@@ -15,8 +15,9 @@ use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State
 use crate::{Error, ErrorKind, Key};
 
 /// The layout's version: a record written by a later layout is refused, not
-/// misread.
-const VERSION: u8 = 1;
+/// misread. Version 2 added the withheld header names and the owner at the
+/// end; a version 1 record reads as having neither.
+const VERSION: u8 = 2;
 
 /// `record` as bytes.
 pub fn encode(record: &Record) -> Vec<u8> {
@@ -80,6 +81,17 @@ fn encode_parts(
             put_bytes(&mut out, &response.body);
         }
     }
+    out.extend_from_slice(&(record.withheld.len() as u32).to_le_bytes());
+    for name in &record.withheld {
+        put_str(&mut out, name);
+    }
+    match &record.owner {
+        None => out.push(0),
+        Some(owner) => {
+            out.push(1);
+            put_str(&mut out, owner);
+        }
+    }
     out
 }
 
@@ -100,7 +112,8 @@ pub fn decode(bytes: &[u8]) -> Result<Record, Error> {
 /// The record, or `None` where the bytes do not hold one (each failed read
 /// only says so: one error is made, by [`decode`]).
 fn read(input: &mut Reader) -> Option<Record> {
-    if input.u8()? != VERSION {
+    let version = input.u8()?;
+    if version == 0 || version > VERSION {
         return None;
     }
     let name = input.string()?;
@@ -132,10 +145,23 @@ fn read(input: &mut Reader) -> Option<Record> {
             body: Body::from(input.bytes()?.to_vec()),
         }),
     };
+    let mut withheld = Vec::new();
+    let mut owner = None;
+    if version >= 2 {
+        let count = input.u32()?;
+        for _ in 0..count {
+            withheld.push(input.string()?);
+        }
+        if input.u8()? != 0 {
+            owner = Some(input.string()?);
+        }
+    }
     if !input.bytes.is_empty() {
         return None;
     }
     Some(Record {
+        withheld,
+        owner,
         name,
         key,
         request: Arc::new(request),
@@ -287,6 +313,8 @@ mod tests {
                 headers: vec![("x-a".to_owned(), "1".to_owned())],
                 body: bytes::Bytes::from_static(b"\x00\x01binary"),
             }),
+            withheld: vec!["authorization".to_owned(), "x-api-key".to_owned()],
+            owner: Some("alice ✓".to_owned()),
         }
     }
 
@@ -298,9 +326,25 @@ mod tests {
             failure: None,
             response: None,
             state: State::Pending,
+            withheld: Vec::new(),
+            owner: None,
             ..record
         };
         assert_eq!(decode(&encode(&bare)).unwrap(), bare);
+    }
+
+    #[test]
+    fn a_version_1_record_reads_with_nothing_withheld_and_no_owner() {
+        let bare = Record {
+            withheld: Vec::new(),
+            owner: None,
+            ..record()
+        };
+        let mut bytes = encode(&bare);
+        // Version 1 ended after the response: no count, no owner byte.
+        bytes.truncate(bytes.len() - 5);
+        bytes[0] = 1;
+        assert_eq!(decode(&bytes).unwrap(), bare);
     }
 
     #[test]

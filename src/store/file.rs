@@ -21,8 +21,9 @@ use crate::{Error, ErrorKind, Key};
 /// `PRAGMA application_id` of an oncely store ("oncE"): tells our files from
 /// other SQLite databases.
 const APPLICATION_ID: i64 = 0x6F6E_6345;
-/// `PRAGMA user_version`: the schema version this code writes.
-const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version`: the schema version this code writes. Version 2
+/// added `withheld` and `owner`; a version 1 file is migrated when opened.
+const SCHEMA_VERSION: i64 = 2;
 /// The most operations one transaction groups.
 const MAX_BATCH: usize = 512;
 
@@ -44,8 +45,16 @@ CREATE TABLE IF NOT EXISTS intents (
     last_status INTEGER,
     status INTEGER,
     response_headers TEXT,
-    response_body BLOB
+    response_body BLOB,
+    withheld TEXT NOT NULL DEFAULT '',
+    owner TEXT
 ) STRICT;
+";
+
+/// From schema version 1 to 2, in one transaction.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE intents ADD COLUMN withheld TEXT NOT NULL DEFAULT '';
+ALTER TABLE intents ADD COLUMN owner TEXT;
 ";
 
 /// The columns of a record, in the order every statement names them (a
@@ -54,7 +63,7 @@ CREATE TABLE IF NOT EXISTS intents (
 macro_rules! columns {
     () => {
         "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
-         failure_kind, failure_message, last_status, status, response_headers, response_body"
+         failure_kind, failure_message, last_status, status, response_headers, response_body, withheld, owner"
     };
 }
 
@@ -383,6 +392,9 @@ fn set_up(path: &Path, options: &FileStoreOptions) -> Result<Connection, SetUpEr
         .execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
         ?;
 
+    if !fresh && version < SCHEMA_VERSION {
+        migrate(&connection)?;
+    }
     if fresh {
         // IF NOT EXISTS: another process may have created the schema since
         // this one looked.
@@ -396,6 +408,24 @@ fn set_up(path: &Path, options: &FileStoreOptions) -> Result<Connection, SetUpEr
         }
     }
     Ok(connection)
+}
+
+/// Brings an older schema up to [`SCHEMA_VERSION`], unless another process
+/// did meanwhile (the version is read again under the write lock).
+fn migrate(connection: &Connection) -> Result<(), SetUpError> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = (|| {
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version == 1 {
+            connection.execute_batch(MIGRATE_1_TO_2)?;
+        }
+        connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+    })();
+    if let Err(error) = migrated {
+        let _ = connection.execute_batch("ROLLBACK");
+        return Err(error.into());
+    }
+    Ok(())
 }
 
 impl Store for FileStore {
@@ -530,7 +560,7 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
     c.prepare_cached(concat!(
         "INSERT INTO intents (",
         columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
          ON CONFLICT (name) DO NOTHING"
     ))
     .and_then(|mut s| {
@@ -551,7 +581,9 @@ fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
             outcome.last_status,
             outcome.status,
             outcome.headers,
-            outcome.body
+            outcome.body,
+            record.withheld.join("\n"),
+            record.owner
         ])
     })
     .map(|inserted| inserted == 1)
@@ -588,6 +620,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
     let state: String = row.get(10)?;
     let failure_kind: Option<String> = row.get(11)?;
     let status: Option<u16> = row.get(14)?;
+    let withheld: String = row.get(17)?;
+    let owner: Option<String> = row.get(18)?;
     let record = (|| {
         let key: Key = key.parse().map_err(|_| damaged("its key is not a ULID"))?;
         let fingerprint = Fingerprint(fingerprint.try_into().map_err(|_| damaged("its fingerprint is not 32 bytes"))?);
@@ -620,6 +654,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
             state,
             failure,
             response,
+            withheld: withheld.lines().map(str::to_owned).collect(),
+            owner,
             name: name.clone(),
         })
     })();

@@ -36,12 +36,19 @@ pub struct Outgoing<'a> {
 }
 
 impl<'a> Outgoing<'a> {
-    /// Every header to send: the request's, the credentials, the key.
+    /// Every header to send: the request's (but those the credentials
+    /// name: fresh credentials win), the credentials, the key.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let credentials = self.credentials;
         self.request
             .headers
             .iter()
-            .chain(self.credentials)
+            .filter(move |(name, _)| {
+                !credentials
+                    .iter()
+                    .any(|(c, _)| c.eq_ignore_ascii_case(name))
+            })
+            .chain(credentials)
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .chain(core::iter::once(("idempotency-key", self.idempotency_key)))
     }
