@@ -111,6 +111,7 @@ async fn process(
     }
 
     let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+    let record_slowness = app.faults.record_slowness(&account);
     let begin = app
         .ledger
         .begin(
@@ -122,7 +123,11 @@ async fn process(
         .await
         .map_err(|e| ledger_failure(&e))?;
     match begin {
-        Begin::Started => {}
+        Begin::Started => {
+            if !record_slowness.is_zero() {
+                tokio::time::sleep(record_slowness).await;
+            }
+        }
         Begin::InProgress => {
             let mut response = ApiError::new(
                 StatusCode::CONFLICT,

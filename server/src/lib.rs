@@ -29,8 +29,9 @@
 //! # Faults
 //!
 //! `POST /api/faults` merges `{"fail_next": [{"status": 503, "headers":
-//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000}` (every field
-//! optional, unknown fields a 400) into the account's settings and returns them:
+//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000, "slow_record_ms":
+//! 1000}` (every field optional, unknown fields a 400) into the account's
+//! settings and returns them:
 //!
 //! - `fail_next` is appended to a queue; each later valid charge pops one and
 //!   is answered with that status (200..=999), those headers verbatim and
@@ -39,6 +40,8 @@
 //!   closed without a response.
 //! - `slow_ms` (replaces, at most 60000) delays every charge while its key is
 //!   in progress.
+//! - `slow_record_ms` (replaces, at most 60000) delays the return of every
+//!   write that records a key `in_progress`, as a slow disk would.
 //!
 //! `GET /api/faults` returns the settings, `DELETE /api/faults` clears them.
 //!
