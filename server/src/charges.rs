@@ -22,7 +22,7 @@ use crate::account::Account;
 use crate::connection::ConnectionKill;
 use crate::error::ApiError;
 use crate::key::{self, IdempotencyKey};
-use crate::ledger::{Begin, Charge, Ledger, LedgerError, NewCharge};
+use crate::ledger::{Begin, Charge, Completion, Ledger, LedgerError, NewCharge};
 
 /// Marks a response replayed from the idempotency record.
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -119,6 +119,7 @@ async fn process(
         fingerprint: Sha256::digest(&body).into(),
         charge,
         retention: app.retention,
+        lease: app.lease,
         // The faults in force when the request arrived, whenever the job reads them.
         record_slowness: app.faults.record_slowness(&account),
         slowness: app.faults.slowness(&account),
@@ -176,6 +177,7 @@ struct ChargeJob {
     fingerprint: [u8; 32],
     charge: NewCharge,
     retention: Duration,
+    lease: Duration,
     record_slowness: Duration,
     slowness: Duration,
 }
@@ -184,7 +186,8 @@ struct ChargeJob {
 enum Outcome {
     /// This request made the charge.
     Charged(Charge),
-    /// The key completed earlier: replay this outcome.
+    /// The key completed earlier, or was completed by a request this one
+    /// took over or was taken over by: replay this outcome.
     Replay { status: u16, body: Vec<u8> },
     /// Another request with this key is still being processed.
     InProgress,
@@ -195,8 +198,9 @@ enum Outcome {
 }
 
 impl ChargeJob {
-    /// Records the key `in_progress` if it is new, then completes it or, if
-    /// that fails, releases it: a key this job recorded never stays in progress.
+    /// Records the key `in_progress` if it is new (or its lease ran out), then
+    /// completes it or, if that fails, releases it: a key this job recorded
+    /// never stays in progress.
     async fn run(self) -> Result<Outcome, LedgerError> {
         let ChargeJob {
             ledger,
@@ -205,32 +209,36 @@ impl ChargeJob {
             fingerprint,
             charge,
             retention,
+            lease,
             record_slowness,
             slowness,
         } = self;
         let begin = ledger
-            .begin(account.clone(), key.clone(), fingerprint, retention)
+            .begin(account, key, fingerprint, retention, lease)
             .await?;
-        match begin {
-            Begin::Started => {}
+        let lease = match begin {
+            Begin::Started(lease) => lease,
             Begin::InProgress => return Ok(Outcome::InProgress),
             Begin::Mismatch => return Ok(Outcome::Mismatch),
             Begin::Expired => return Ok(Outcome::Expired),
             Begin::Replay { status, body } => return Ok(Outcome::Replay { status, body }),
-        }
+        };
         if !record_slowness.is_zero() {
             tokio::time::sleep(record_slowness).await;
         }
         if !slowness.is_zero() {
             tokio::time::sleep(slowness).await;
         }
-        let done = ledger.complete(account.clone(), key.clone(), charge).await;
+        let done = ledger.complete(&lease, charge).await;
         if done.is_err()
-            && let Err(e) = ledger.release(account, key).await
+            && let Err(e) = ledger.release(&lease).await
         {
             eprintln!("oncely-server: releasing a failed key: {e}");
         }
-        done.map(Outcome::Charged)
+        done.map(|completion| match completion {
+            Completion::Charged(charge) => Outcome::Charged(charge),
+            Completion::CompletedElsewhere { status, body } => Outcome::Replay { status, body },
+        })
     }
 }
 

@@ -52,7 +52,8 @@ async fn retry_until_settled(
 
 #[tokio::test]
 async fn a_client_resetting_while_its_key_is_recorded_does_not_strand_it() -> TestResult {
-    let h = Harness::start().await?;
+    // A lease far longer than the test: only finishing the request frees the key.
+    let h = Harness::start_with(|o| o.lease = Duration::from_secs(600)).await?;
     // The key is in_progress on disk while its request still waits on the write.
     h.set_faults("acct", json!({"slow_record_ms": 1500}))
         .await?;
@@ -99,5 +100,50 @@ async fn many_clients_resetting_right_after_sending_strand_no_key() -> TestResul
     let mut expected: Vec<&str> = keys.iter().map(String::as_str).collect();
     expected.sort_unstable();
     assert_eq!(charged, expected, "one charge per key");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_takes_over_a_key_past_its_lease_and_the_ledger_charges_once() -> TestResult {
+    // Every lease has run out by the next request.
+    let h = Harness::start_with(|o| o.lease = Duration::ZERO).await?;
+    h.set_faults("acct", json!({"slow_ms": 3000})).await?;
+    let db = h.db();
+    let (client, url) = (reqwest::Client::new(), h.url("/api/charges"));
+    let hung = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("x-account", "acct")
+            .header("idempotency-key", "\"k-lease\"")
+            .body(BODY)
+            .send()
+            .await
+    });
+    eventually("the key to be in progress", || {
+        let db = db.clone();
+        async move { Ok(key_state(&db, "acct", "k-lease")?.as_deref() == Some("in_progress")) }
+    })
+    .await?;
+    // The slow request read its faults on arrival; the retry runs at full speed.
+    h.set_faults("acct", json!({"slow_ms": 0})).await?;
+
+    let retry = h
+        .charge(&h.client, "acct", Some("\"k-lease\""), BODY)
+        .await?;
+    assert_eq!(retry.status(), 201);
+    assert_eq!(
+        header(&retry, "idempotent-replayed"),
+        None,
+        "the retry made the charge"
+    );
+    let charge: Value = retry.json().await?;
+
+    // The request it took over was still running; its commit finds the key
+    // completed and answers with that charge instead of making a second.
+    let hung = hung.await??;
+    assert_eq!(hung.status(), 201);
+    assert_eq!(header(&hung, "idempotent-replayed"), Some("true"));
+    assert_eq!(hung.json::<Value>().await?, charge);
+    assert_eq!(h.ledger("acct").await?, vec![charge]);
     Ok(())
 }
