@@ -5,6 +5,8 @@
 //! looked at, so they are never stored against it and a corrected retry with
 //! the same key goes through.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,7 +22,7 @@ use crate::account::Account;
 use crate::connection::ConnectionKill;
 use crate::error::ApiError;
 use crate::key::{self, IdempotencyKey};
-use crate::ledger::{Begin, Charge, LedgerError, NewCharge};
+use crate::ledger::{Begin, Charge, Completion, Ledger, LedgerError, NewCharge};
 
 /// Marks a response replayed from the idempotency record.
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -110,20 +112,39 @@ async fn process(
         return Ok(failure.into_response());
     }
 
-    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
-    let begin = app
-        .ledger
-        .begin(
-            account.as_str().to_owned(),
-            key.as_str().to_owned(),
-            fingerprint,
-            app.retention,
-        )
+    let job = ChargeJob {
+        ledger: app.ledger.clone(),
+        account: account.as_str().to_owned(),
+        key: key.as_str().to_owned(),
+        fingerprint: Sha256::digest(&body).into(),
+        charge,
+        retention: app.retention,
+        lease: app.lease,
+        // The faults in force when the request arrived, whenever the job reads them.
+        record_slowness: app.faults.record_slowness(&account),
+        slowness: app.faults.slowness(&account),
+    };
+    // A client hanging up drops this future at its next await, and the key may
+    // be recorded in_progress by then: so recording the key and finishing it
+    // run in a task of their own, which the hang-up cannot cancel.
+    let outcome = app
+        .processing
+        .spawn(job.run())
         .await
+        .map_err(|e| ApiError::internal("charge task", &e))?
         .map_err(|e| ledger_failure(&e))?;
-    match begin {
-        Begin::Started => {}
-        Begin::InProgress => {
+
+    match outcome {
+        Outcome::Charged(charge) => {
+            if let Some(Extension(kill)) = kill
+                && app.faults.take_drop(&account)
+            {
+                kill.close_connection().await;
+            }
+            Ok((StatusCode::CREATED, Json(charge)).into_response())
+        }
+        Outcome::Replay { status, body } => Ok(replay(status, body)),
+        Outcome::InProgress => {
             let mut response = ApiError::new(
                 StatusCode::CONFLICT,
                 "request_in_progress",
@@ -133,55 +154,92 @@ async fn process(
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return Ok(response);
+            Ok(response)
         }
-        Begin::Mismatch => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request body",
-            ));
-        }
-        Begin::Expired => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_expired",
-                "this Idempotency-Key made a charge whose record has expired; use a new key",
-            ));
-        }
-        Begin::Replay { status, body } => return Ok(replay(status, body)),
+        Outcome::Mismatch => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        )),
+        Outcome::Expired => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_expired",
+            "this Idempotency-Key made a charge whose record has expired; use a new key",
+        )),
     }
+}
 
-    // From here on the key is in_progress: finish in a task of its own, so a
-    // client hanging up (which drops this future) cannot strand the key.
-    let slowness = app.faults.slowness(&account);
-    let ledger = app.ledger.clone();
-    let (account_name, key_name) = (account.as_str().to_owned(), key.as_str().to_owned());
-    let job = app.processing.spawn(async move {
+/// One valid charge request, from looking its key up to its outcome.
+struct ChargeJob {
+    ledger: Ledger,
+    account: String,
+    key: String,
+    fingerprint: [u8; 32],
+    charge: NewCharge,
+    retention: Duration,
+    lease: Duration,
+    record_slowness: Duration,
+    slowness: Duration,
+}
+
+/// How a [`ChargeJob`] ended.
+enum Outcome {
+    /// This request made the charge.
+    Charged(Charge),
+    /// The key completed earlier, or was completed by a request this one
+    /// took over or was taken over by: replay this outcome.
+    Replay { status: u16, body: Vec<u8> },
+    /// Another request with this key is still being processed.
+    InProgress,
+    /// The key was first used with a different body.
+    Mismatch,
+    /// The key's record expired, but the ledger still has the charge it made.
+    Expired,
+}
+
+impl ChargeJob {
+    /// Records the key `in_progress` if it is new (or its lease ran out), then
+    /// completes it or, if that fails, releases it: a key this job recorded
+    /// never stays in progress.
+    async fn run(self) -> Result<Outcome, LedgerError> {
+        let ChargeJob {
+            ledger,
+            account,
+            key,
+            fingerprint,
+            charge,
+            retention,
+            lease,
+            record_slowness,
+            slowness,
+        } = self;
+        let begin = ledger
+            .begin(account, key, fingerprint, retention, lease)
+            .await?;
+        let lease = match begin {
+            Begin::Started(lease) => lease,
+            Begin::InProgress => return Ok(Outcome::InProgress),
+            Begin::Mismatch => return Ok(Outcome::Mismatch),
+            Begin::Expired => return Ok(Outcome::Expired),
+            Begin::Replay { status, body } => return Ok(Outcome::Replay { status, body }),
+        };
+        if !record_slowness.is_zero() {
+            tokio::time::sleep(record_slowness).await;
+        }
         if !slowness.is_zero() {
             tokio::time::sleep(slowness).await;
         }
-        let done = ledger
-            .complete(account_name.clone(), key_name.clone(), charge)
-            .await;
+        let done = ledger.complete(&lease, charge).await;
         if done.is_err()
-            && let Err(e) = ledger.release(account_name, key_name).await
+            && let Err(e) = ledger.release(&lease).await
         {
             eprintln!("oncely-server: releasing a failed key: {e}");
         }
-        done
-    });
-    let charge: Charge = job
-        .await
-        .map_err(|e| ApiError::internal("charge task", &e))?
-        .map_err(|e| ledger_failure(&e))?;
-
-    if let Some(Extension(kill)) = kill
-        && app.faults.take_drop(&account)
-    {
-        kill.close_connection().await;
+        done.map(|completion| match completion {
+            Completion::Charged(charge) => Outcome::Charged(charge),
+            Completion::CompletedElsewhere { status, body } => Outcome::Replay { status, body },
+        })
     }
-    Ok((StatusCode::CREATED, Json(charge)).into_response())
 }
 
 fn replay(status: u16, body: Vec<u8>) -> Response {

@@ -5,7 +5,8 @@
 //! ```json
 //! {"fail_next": [{"status": 503, "headers": {"Retry-After": "2"}}],
 //!  "drop_next": 1,
-//!  "slow_ms": 3000}
+//!  "slow_ms": 3000,
+//!  "slow_record_ms": 1000}
 //! ```
 //!
 //! - `fail_next` entries are appended to a queue. Each later
@@ -17,6 +18,10 @@
 //! - `slow_ms` (replaces): every charge sleeps this long (at most 60 s) after
 //!   its key is recorded `in_progress`, opening the window for 409s and
 //!   client disconnects.
+//! - `slow_record_ms` (replaces, at most 60 s): writing each charge's
+//!   idempotency record takes this much longer to return: the key is already
+//!   `in_progress` on disk while the request still waits, as on a slow disk.
+//!   It widens the window between recording a key and processing it.
 //!
 //! `GET /api/faults` returns the settings, `DELETE /api/faults` clears them.
 //! Settings live in memory only: a restart clears them.
@@ -54,6 +59,7 @@ pub(crate) struct FaultSettings {
     fail_next: VecDeque<InjectedFailure>,
     drop_next: u32,
     slow_ms: u64,
+    slow_record_ms: u64,
 }
 
 impl FaultSettings {
@@ -70,6 +76,7 @@ struct FaultPatch {
     fail_next: Vec<InjectedFailure>,
     drop_next: Option<u32>,
     slow_ms: Option<u64>,
+    slow_record_ms: Option<u64>,
 }
 
 impl InjectedFailure {
@@ -166,6 +173,11 @@ impl Faults {
     pub(crate) fn slowness(&self, account: &Account) -> Duration {
         Duration::from_millis(self.settings(account).slow_ms)
     }
+
+    /// How much longer each charge's idempotency record takes to write.
+    pub(crate) fn record_slowness(&self, account: &Account) -> Duration {
+        Duration::from_millis(self.settings(account).slow_record_ms)
+    }
 }
 
 /// `GET /api/faults`.
@@ -188,6 +200,11 @@ pub(crate) async fn post(
     if patch.slow_ms.is_some_and(|ms| ms > MAX_SLOW_MS) {
         return Err(bad_fault(format!("slow_ms must be at most {MAX_SLOW_MS}")));
     }
+    if patch.slow_record_ms.is_some_and(|ms| ms > MAX_SLOW_MS) {
+        return Err(bad_fault(format!(
+            "slow_record_ms must be at most {MAX_SLOW_MS}"
+        )));
+    }
     let settings = faults.update(&account, |s| {
         s.fail_next.extend(patch.fail_next);
         if let Some(n) = patch.drop_next {
@@ -195,6 +212,9 @@ pub(crate) async fn post(
         }
         if let Some(ms) = patch.slow_ms {
             s.slow_ms = ms;
+        }
+        if let Some(ms) = patch.slow_record_ms {
+            s.slow_record_ms = ms;
         }
         s.clone()
     });

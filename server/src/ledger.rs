@@ -7,9 +7,20 @@
 //! Completing a request is ONE transaction that inserts the ledger row and
 //! marks its key completed. So an `in_progress` key found at start-up has no
 //! ledger row and can simply be deleted, and a completed key always has one.
+//!
+//! An `in_progress` key is held under a [`Lease`]: until it runs out, other
+//! requests with the key get 409; after it, the next request with the same
+//! body takes the key over under a new lease token and runs the charge itself.
+//! The request it took over may still be running, so two may race to
+//! complete: the first commit makes the one charge (the transaction above, and
+//! the ledger's `UNIQUE (account, idempotency_key)`), the later one finds the
+//! key completed and answers with that outcome. Only releasing a key is fenced
+//! by the token, so a request that was taken over cannot free the key under
+//! the request that holds it now.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +36,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     status        INTEGER,
     response_body BLOB,
     created_at    INTEGER NOT NULL,
+    lease_token      INTEGER,
+    lease_expires_at INTEGER,
     PRIMARY KEY (account, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (state, created_at);
@@ -61,13 +74,24 @@ pub(crate) struct NewCharge {
     pub description: Option<String>,
 }
 
+/// A request's hold on an `in_progress` key, from [`Ledger::begin`].
+#[derive(Debug, Clone)]
+pub(crate) struct Lease {
+    account: String,
+    key: String,
+    fingerprint: [u8; 32],
+    /// Unique among the leases of this ledger; a takeover gets a new one.
+    token: i64,
+}
+
 /// What the idempotency record says about a request about to be processed.
 #[derive(Debug)]
 pub(crate) enum Begin {
-    /// The key was new; it is now recorded `in_progress` and the caller must
-    /// [`Ledger::complete`] or [`Ledger::release`] it.
-    Started,
-    /// Another request with this key is still being processed.
+    /// The key was new, or its lease had run out: it is now `in_progress`
+    /// under this lease and the caller must [`Ledger::complete`] or
+    /// [`Ledger::release`] it.
+    Started(Lease),
+    /// Another request with this key is still being processed, within its lease.
     InProgress,
     /// The key was first used with a different body.
     Mismatch,
@@ -77,14 +101,25 @@ pub(crate) enum Begin {
     Expired,
 }
 
+/// How [`Ledger::complete`] ended.
+#[derive(Debug)]
+pub(crate) enum Completion {
+    /// This request committed the charge.
+    Charged(Charge),
+    /// A request that held the key under another lease committed first:
+    /// this is the key's outcome.
+    CompletedElsewhere { status: u16, body: Vec<u8> },
+}
+
 /// A failure of the ledger; logged in full, shown to clients as a bare 500.
 #[derive(Debug)]
 pub(crate) enum LedgerError {
     Sqlite(rusqlite::Error),
     Encode(serde_json::Error),
     Task(tokio::task::JoinError),
-    /// The `in_progress` record disappeared before completion.
-    Vanished,
+    /// The `in_progress` record was released (by a request that had taken the
+    /// key over) before this request completed it.
+    Released,
 }
 
 impl fmt::Display for LedgerError {
@@ -93,7 +128,9 @@ impl fmt::Display for LedgerError {
             LedgerError::Sqlite(e) => write!(f, "sqlite: {e}"),
             LedgerError::Encode(e) => write!(f, "encoding a response: {e}"),
             LedgerError::Task(e) => write!(f, "blocking task: {e}"),
-            LedgerError::Vanished => f.write_str("the in_progress record vanished"),
+            LedgerError::Released => {
+                f.write_str("the in_progress record was released before completion")
+            }
         }
     }
 }
@@ -110,6 +147,9 @@ impl From<rusqlite::Error> for LedgerError {
 #[derive(Clone)]
 pub(crate) struct Ledger {
     conn: Arc<Mutex<Connection>>,
+    /// The next lease token. Tokens need only be unique among the leases of
+    /// one run: `open` forgets every key a previous run left in progress.
+    next_lease_token: Arc<AtomicI64>,
 }
 
 impl Ledger {
@@ -122,6 +162,7 @@ impl Ledger {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous = FULL;")?;
         conn.execute_batch(SCHEMA)?;
+        add_lease_columns(&conn)?;
         let stale = conn.execute(
             "DELETE FROM idempotency_keys WHERE state = 'in_progress'",
             [],
@@ -133,6 +174,7 @@ impl Ledger {
         }
         Ok(Ledger {
             conn: Arc::new(Mutex::new(conn)),
+            next_lease_token: Arc::new(AtomicI64::new(1)),
         })
     }
 
@@ -153,7 +195,8 @@ impl Ledger {
         .map_err(LedgerError::Task)?
     }
 
-    /// Looks the key up and, if it is new, records it `in_progress`.
+    /// Looks the key up and, if it is new or its lease has run out, records
+    /// it `in_progress` under a lease of `lease` from now.
     ///
     /// A completed record older than `retention` counts as absent.
     pub(crate) async fn begin(
@@ -162,13 +205,16 @@ impl Ledger {
         key: String,
         fingerprint: [u8; 32],
         retention: Duration,
+        lease: Duration,
     ) -> Result<Begin, LedgerError> {
+        let token = self.next_lease_token.fetch_add(1, Ordering::Relaxed);
         self.run(move |conn| {
             let now = unix_ms();
+            let lease_expires_at = now.saturating_add(duration_ms(lease));
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existing = tx
                 .query_row(
-                    "SELECT fingerprint, state, status, response_body, created_at
+                    "SELECT fingerprint, state, status, response_body, created_at, lease_expires_at
                      FROM idempotency_keys WHERE account = ?1 AND key = ?2",
                     params![account, key],
                     |r| {
@@ -178,6 +224,7 @@ impl Ledger {
                             status: r.get(2)?,
                             body: r.get(3)?,
                             created_at: r.get(4)?,
+                            lease_expires_at: r.get(5)?,
                         })
                     },
                 )
@@ -189,18 +236,31 @@ impl Ledger {
                         "DELETE FROM idempotency_keys WHERE account = ?1 AND key = ?2",
                         params![account, key],
                     )?;
+                } else if record.fingerprint != fingerprint {
+                    return Ok(Begin::Mismatch);
+                } else if completed {
+                    return Ok(Begin::Replay {
+                        status: record.status.unwrap_or(500),
+                        body: record.body.unwrap_or_default(),
+                    });
+                } else if record.lease_expires_at.is_some_and(|at| at > now) {
+                    return Ok(Begin::InProgress);
                 } else {
-                    let outcome = if record.fingerprint != fingerprint {
-                        Begin::Mismatch
-                    } else if !completed {
-                        Begin::InProgress
-                    } else {
-                        Begin::Replay {
-                            status: record.status.unwrap_or(500),
-                            body: record.body.unwrap_or_default(),
-                        }
-                    };
-                    return Ok(outcome);
+                    // Its holder hung or is gone: take the key over. A record
+                    // without a lease was not written by this server; it too
+                    // is fair game.
+                    tx.execute(
+                        "UPDATE idempotency_keys SET lease_token = ?3, lease_expires_at = ?4
+                         WHERE account = ?1 AND key = ?2",
+                        params![account, key, token, lease_expires_at],
+                    )?;
+                    tx.commit()?;
+                    return Ok(Begin::Started(Lease {
+                        account,
+                        key,
+                        fingerprint,
+                        token,
+                    }));
                 }
             }
             let used: bool = tx.query_row(
@@ -213,62 +273,109 @@ impl Ledger {
                 return Ok(Begin::Expired);
             }
             tx.execute(
-                "INSERT INTO idempotency_keys (account, key, fingerprint, state, created_at)
-                 VALUES (?1, ?2, ?3, 'in_progress', ?4)",
-                params![account, key, fingerprint.as_slice(), now],
+                "INSERT INTO idempotency_keys
+                     (account, key, fingerprint, state, created_at, lease_token, lease_expires_at)
+                 VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, ?6)",
+                params![
+                    account,
+                    key,
+                    fingerprint.as_slice(),
+                    now,
+                    token,
+                    lease_expires_at
+                ],
             )?;
             tx.commit()?;
-            Ok(Begin::Started)
+            Ok(Begin::Started(Lease {
+                account,
+                key,
+                fingerprint,
+                token,
+            }))
         })
         .await
     }
 
-    /// Inserts the charge and completes its key with the 201 response, atomically.
+    /// Inserts the charge and completes its key with the 201 response,
+    /// atomically — unless a request that took the key over (or was taken
+    /// over) completed it first, whose outcome is returned instead.
     pub(crate) async fn complete(
         &self,
-        account: String,
-        key: String,
+        lease: &Lease,
         charge: NewCharge,
-    ) -> Result<Charge, LedgerError> {
+    ) -> Result<Completion, LedgerError> {
+        let lease = lease.clone();
         self.run(move |conn| {
             let created_at = unix_ms();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = tx
+                .query_row(
+                    "SELECT fingerprint, state, status, response_body
+                     FROM idempotency_keys WHERE account = ?1 AND key = ?2",
+                    params![lease.account, lease.key],
+                    |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<u16>>(2)?,
+                            r.get::<_, Option<Vec<u8>>>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            match current {
+                // Still this body's request, under this lease or a newer one:
+                // whoever commits first makes the charge.
+                Some((fingerprint, state, _, _))
+                    if fingerprint == lease.fingerprint && state == "in_progress" => {}
+                Some((fingerprint, state, status, body))
+                    if fingerprint == lease.fingerprint && state == "completed" =>
+                {
+                    return Ok(Completion::CompletedElsewhere {
+                        status: status.unwrap_or(500),
+                        body: body.unwrap_or_default(),
+                    });
+                }
+                _ => return Err(LedgerError::Released),
+            }
             tx.execute(
                 "INSERT INTO charges (account, idempotency_key, amount, currency, description, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![account, key, charge.amount, charge.currency, charge.description, created_at],
+                params![lease.account, lease.key, charge.amount, charge.currency, charge.description, created_at],
             )?;
             let row = Charge {
                 id: tx.last_insert_rowid(),
-                account,
-                idempotency_key: key,
+                account: lease.account,
+                idempotency_key: lease.key,
                 amount: charge.amount,
                 currency: charge.currency,
                 description: charge.description,
                 created_at,
             };
             let body = serde_json::to_vec(&row).map_err(LedgerError::Encode)?;
-            let updated = tx.execute(
-                "UPDATE idempotency_keys SET state = 'completed', status = 201, response_body = ?3
-                 WHERE account = ?1 AND key = ?2 AND state = 'in_progress'",
+            tx.execute(
+                "UPDATE idempotency_keys
+                 SET state = 'completed', status = 201, response_body = ?3,
+                     lease_token = NULL, lease_expires_at = NULL
+                 WHERE account = ?1 AND key = ?2",
                 params![row.account, row.idempotency_key, body],
             )?;
-            if updated != 1 {
-                return Err(LedgerError::Vanished);
-            }
             tx.commit()?;
-            Ok(row)
+            Ok(Completion::Charged(row))
         })
         .await
     }
 
     /// Forgets an `in_progress` key whose processing failed, so a retry can
-    /// run it again instead of getting 409 forever.
-    pub(crate) async fn release(&self, account: String, key: String) -> Result<(), LedgerError> {
+    /// run it again at once. A no-op if the key was taken over since: it is
+    /// the new holder's to complete or release.
+    pub(crate) async fn release(&self, lease: &Lease) -> Result<(), LedgerError> {
+        let lease = lease.clone();
         self.run(move |conn| {
             conn.execute(
-                "DELETE FROM idempotency_keys WHERE account = ?1 AND key = ?2 AND state = 'in_progress'",
-                params![account, key],
+                "DELETE FROM idempotency_keys
+                 WHERE account = ?1 AND key = ?2 AND state = 'in_progress' AND lease_token = ?3",
+                params![lease.account, lease.key, lease.token],
             )?;
             Ok(())
         })
@@ -317,6 +424,27 @@ struct Record {
     status: Option<u16>,
     body: Option<Vec<u8>>,
     created_at: i64,
+    lease_expires_at: Option<i64>,
+}
+
+/// Files written before leases existed lack their columns. Every row that
+/// would use them is `in_progress` and is deleted at open, so no value is owed.
+fn add_lease_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('idempotency_keys')
+                        WHERE name = 'lease_expires_at')",
+        [],
+        |r| r.get(0),
+    )?;
+    if present {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE idempotency_keys ADD COLUMN lease_token INTEGER;
+         ALTER TABLE idempotency_keys ADD COLUMN lease_expires_at INTEGER;
+         COMMIT;",
+    )
 }
 
 fn is_expired(created_at: i64, now: i64, retention: Duration) -> bool {
@@ -333,4 +461,120 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     duration_ms(since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    const LONG_LEASE: Duration = Duration::from_secs(600);
+    /// A lease that has run out by the next call.
+    const SPENT_LEASE: Duration = Duration::ZERO;
+
+    fn open() -> Result<(tempfile::TempDir, Ledger), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(&dir.path().join("ledger.db"))?;
+        Ok((dir, ledger))
+    }
+
+    async fn begin(
+        ledger: &Ledger,
+        fingerprint: u8,
+        lease: Duration,
+    ) -> Result<Begin, LedgerError> {
+        ledger
+            .begin("acct".into(), "k".into(), [fingerprint; 32], DAY, lease)
+            .await
+    }
+
+    async fn started(
+        ledger: &Ledger,
+        fingerprint: u8,
+        lease: Duration,
+    ) -> Result<Lease, Box<dyn std::error::Error>> {
+        match begin(ledger, fingerprint, lease).await? {
+            Begin::Started(lease) => Ok(lease),
+            other => Err(format!("expected a lease, got {other:?}").into()),
+        }
+    }
+
+    fn tea() -> NewCharge {
+        NewCharge {
+            amount: 1250,
+            currency: "EUR".into(),
+            description: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_is_in_progress_within_its_lease_and_taken_over_after_it() -> TestResult {
+        let (_dir, ledger) = open()?;
+        let first = started(&ledger, 1, SPENT_LEASE).await?;
+        let second = started(&ledger, 1, LONG_LEASE).await?;
+        assert_ne!(first.token, second.token);
+        assert!(matches!(
+            begin(&ledger, 1, LONG_LEASE).await?,
+            Begin::InProgress
+        ));
+        // Another body never takes a key over, however old its lease.
+        let (_dir, ledger) = open()?;
+        started(&ledger, 1, SPENT_LEASE).await?;
+        assert!(matches!(
+            begin(&ledger, 2, LONG_LEASE).await?,
+            Begin::Mismatch
+        ));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_request_taken_over_cannot_release_the_key() -> TestResult {
+        let (_dir, ledger) = open()?;
+        let taken_over = started(&ledger, 1, SPENT_LEASE).await?;
+        let holder = started(&ledger, 1, LONG_LEASE).await?;
+        ledger.release(&taken_over).await?;
+        assert!(matches!(
+            begin(&ledger, 1, LONG_LEASE).await?,
+            Begin::InProgress
+        ));
+        ledger.release(&holder).await?;
+        started(&ledger, 1, LONG_LEASE).await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn whichever_holder_commits_first_makes_the_one_charge() -> TestResult {
+        let (_dir, ledger) = open()?;
+        let taken_over = started(&ledger, 1, SPENT_LEASE).await?;
+        let holder = started(&ledger, 1, LONG_LEASE).await?;
+        let Completion::Charged(charge) = ledger.complete(&taken_over, tea()).await? else {
+            return Err("the first commit must charge".into());
+        };
+        match ledger.complete(&holder, tea()).await? {
+            Completion::CompletedElsewhere { status, body } => {
+                assert_eq!(status, 201);
+                assert_eq!(body, serde_json::to_vec(&charge)?);
+            }
+            Completion::Charged(second) => return Err(format!("charged twice: {second:?}").into()),
+        }
+        assert_eq!(ledger.charges("acct".into()).await?, vec![charge]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_key_released_and_reused_with_another_body_refuses_the_old_request() -> TestResult {
+        let (_dir, ledger) = open()?;
+        let taken_over = started(&ledger, 1, SPENT_LEASE).await?;
+        let holder = started(&ledger, 1, LONG_LEASE).await?;
+        ledger.release(&holder).await?;
+        started(&ledger, 2, LONG_LEASE).await?;
+        assert!(matches!(
+            ledger.complete(&taken_over, tea()).await,
+            Err(LedgerError::Released)
+        ));
+        assert!(ledger.charges("acct".into()).await?.is_empty());
+        Ok(())
+    }
 }

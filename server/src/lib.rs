@@ -20,8 +20,9 @@
 //! - `POST /api/charges` with `Idempotency-Key` and
 //!   `{"amount": 1000, "currency": "EUR", "description": "optional"}`:
 //!   201 and the charge; 400 without a valid key or body; 409 (`Retry-After: 1`)
-//!   while the same key is in progress; 422 when the key was used with another
-//!   body; a completed key replays its response with `Idempotent-Replayed: true`.
+//!   while the same key is in progress, within its [lease](#leases); 422 when
+//!   the key was used with another body; a completed key replays its response
+//!   with `Idempotent-Replayed: true`.
 //! - `GET /api/charges`: the account's ledger, oldest first.
 //! - `GET|POST|DELETE /api/faults`: fault injection, see [Faults](#faults).
 //! - `GET /api/health`: `{"ok":true,"retention_seconds":86400}`, see [Retention](#retention).
@@ -29,8 +30,9 @@
 //! # Faults
 //!
 //! `POST /api/faults` merges `{"fail_next": [{"status": 503, "headers":
-//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000}` (every field
-//! optional, unknown fields a 400) into the account's settings and returns them:
+//! {"Retry-After": "2"}}], "drop_next": 1, "slow_ms": 3000, "slow_record_ms":
+//! 1000}` (every field optional, unknown fields a 400) into the account's
+//! settings and returns them:
 //!
 //! - `fail_next` is appended to a queue; each later valid charge pops one and
 //!   is answered with that status (200..=999), those headers verbatim and
@@ -39,8 +41,24 @@
 //!   closed without a response.
 //! - `slow_ms` (replaces, at most 60000) delays every charge while its key is
 //!   in progress.
+//! - `slow_record_ms` (replaces, at most 60000) delays the return of every
+//!   write that records a key `in_progress`, as a slow disk would.
 //!
 //! `GET /api/faults` returns the settings, `DELETE /api/faults` clears them.
+//!
+//! # Leases
+//!
+//! A charge runs in a task of its own from the moment its key is looked up,
+//! so a client hanging up never cancels it: the key is completed (or released,
+//! if the ledger fails) and a retry gets the outcome. As a last resort against
+//! a request that hangs, a key is in progress only for [`Options::lease`]
+//! (10 s by default, [`DEFAULT_LEASE`]); after that the next request with the
+//! same key and body takes it over under a new lease and runs the charge. If
+//! the request it took over is still running, the two race to commit: the
+//! charge and its key's outcome are one transaction, so the first commit is
+//! the one charge and the other request answers with it, replayed. A lease
+//! shorter than the slowest legitimate charge (`slow_ms` above it, say) costs
+//! work, never a second charge.
 //!
 //! # Retention
 //!
@@ -80,6 +98,11 @@ use crate::faults::Faults;
 use crate::inflight::InFlight;
 use crate::ledger::Ledger;
 
+/// The default [`Options::lease`]: the slowest legitimate charge waits up to
+/// the ledger's 5 s busy timeout for the file, then commits; twice that leaves
+/// room for a slow disk.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
 /// How to run a [`Server`].
 ///
 /// # Defaults
@@ -87,6 +110,7 @@ use crate::ledger::Ledger;
 /// - `addr`: `127.0.0.1:0` (an ephemeral port on loopback)
 /// - `www`: `None` (no static files)
 /// - `retention`: 24 hours
+/// - `lease`: 10 seconds
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The SQLite file; created if missing.
@@ -97,6 +121,10 @@ pub struct Options {
     pub www: Option<PathBuf>,
     /// How long completed idempotency keys are remembered.
     pub retention: Duration,
+    /// How long a key stays in progress for the request that recorded it:
+    /// until then a retry with the key gets 409; after it, a retry with the
+    /// same body takes the key over and runs the charge. See [Leases](crate#leases).
+    pub lease: Duration,
 }
 
 impl Options {
@@ -107,6 +135,7 @@ impl Options {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             www: None,
             retention: Duration::from_secs(24 * 60 * 60),
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -181,6 +210,7 @@ pub(crate) struct AppState {
     faults: Faults,
     processing: InFlight,
     retention: Duration,
+    lease: Duration,
 }
 
 impl FromRef<AppState> for Faults {
@@ -247,6 +277,7 @@ impl Server {
             faults: Faults::default(),
             processing: processing.clone(),
             retention: options.retention,
+            lease: options.lease,
         };
         let sweeper = retention::spawn_sweeper(ledger, options.retention);
         let (shutdown, stopping) = watch::channel(false);

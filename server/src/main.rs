@@ -11,12 +11,14 @@ use std::time::Duration;
 use oncely_server::{Options, Server};
 
 const USAGE: &str = "\
-usage: oncely-server [--addr ADDR] [--db PATH] [--www DIR] [--retention-secs N]
+usage: oncely-server [--addr ADDR] [--db PATH] [--www DIR] [--retention-secs N] [--lease-secs N]
 
   --addr ADDR           listen address (default 127.0.0.1:8080; env PORT sets its port)
   --db PATH             SQLite ledger file (default ./oncely-server.db)
   --www DIR             also serve this directory at /
   --retention-secs N    keep completed idempotency keys N seconds (default 86400)
+  --lease-secs N        a key stays in progress N seconds for its request; then a
+                        retry with the same body may take it over (default 10, at least 1)
   -h, --help            show this help
 ";
 
@@ -64,6 +66,18 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
                     .parse::<u64>()
                     .map_err(|_| format!("--retention-secs must be a number, got {raw:?}"))?;
                 options.retention = Duration::from_secs(secs);
+            }
+            "--lease-secs" => {
+                let raw = value()?;
+                // Zero would let every retry take over a key at once: no 409 ever.
+                let secs = raw
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| {
+                        format!("--lease-secs must be a whole number from 1, got {raw:?}")
+                    })?;
+                options.lease = Duration::from_secs(secs);
             }
             _ => return Err(format!("unknown argument {name:?}")),
         }
@@ -127,5 +141,28 @@ async fn terminated() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(|arg| (*arg).to_owned()))? {
+            Command::Run(options) => Ok(options),
+            Command::Help => Err("unexpected help".into()),
+        }
+    }
+
+    #[test]
+    fn the_lease_flag_sets_the_lease() -> Result<(), String> {
+        assert_eq!(options(&[])?.lease, oncely_server::DEFAULT_LEASE);
+        assert_eq!(
+            options(&["--lease-secs", "30"])?.lease,
+            Duration::from_secs(30)
+        );
+        assert_eq!(options(&["--lease-secs=2"])?.lease, Duration::from_secs(2));
+        Ok(())
     }
 }

@@ -14,6 +14,18 @@ fn help_prints_usage() -> TestResult {
     let usage = String::from_utf8(out.stdout)?;
     assert!(usage.starts_with("usage: oncely-server"), "{usage}");
     assert!(usage.contains("--retention-secs"), "{usage}");
+    assert!(usage.contains("--lease-secs"), "{usage}");
+    Ok(())
+}
+
+#[test]
+fn a_lease_must_be_a_whole_number_of_seconds_from_one() -> TestResult {
+    for bad in ["0", "-1", "1.5", "ten"] {
+        let out = Command::new(BIN).args(["--lease-secs", bad]).output()?;
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(out.stderr)?;
+        assert!(stderr.contains("--lease-secs must be"), "{bad}: {stderr}");
+    }
     Ok(())
 }
 
@@ -30,7 +42,8 @@ fn unknown_flag_is_a_usage_error() -> TestResult {
 async fn serves_until_sigterm() -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(BIN)
-        .args(["--addr", "127.0.0.1:0", "--retention-secs", "120", "--db"])
+        .args(["--addr", "127.0.0.1:0", "--retention-secs", "120"])
+        .args(["--lease-secs", "30", "--db"])
         .arg(dir.path().join("bin.db"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

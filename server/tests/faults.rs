@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 #[tokio::test]
 async fn settings_merge_read_and_clear() -> TestResult {
     let h = Harness::start().await?;
-    let empty = json!({"fail_next": [], "drop_next": 0, "slow_ms": 0});
+    let empty = json!({"fail_next": [], "drop_next": 0, "slow_ms": 0, "slow_record_ms": 0});
     let read = |h: &Harness| {
         let request = h
             .client
@@ -27,9 +27,14 @@ async fn settings_merge_read_and_clear() -> TestResult {
     h.set_faults("acct", json!({"fail_next": [first], "slow_ms": 10}))
         .await?;
     let merged = h
-        .set_faults("acct", json!({"fail_next": [second], "drop_next": 2}))
+        .set_faults(
+            "acct",
+            json!({"fail_next": [second], "drop_next": 2, "slow_record_ms": 20}),
+        )
         .await?;
-    let expected = json!({"fail_next": [first, second], "drop_next": 2, "slow_ms": 10});
+    let expected = json!({
+        "fail_next": [first, second], "drop_next": 2, "slow_ms": 10, "slow_record_ms": 20,
+    });
     assert_eq!(merged, expected);
     assert_eq!(read(&h).await?, expected);
 
@@ -63,6 +68,7 @@ async fn bad_fault_json_is_400() -> TestResult {
         r#"{"fail_next": [{"status": 503, "headers": {"Content-Length": "9"}}]}"#,
         r#"{"drop_next": -1}"#,
         r#"{"slow_ms": 3600000}"#,
+        r#"{"slow_record_ms": 60001}"#,
         r#"{"drop_nxt": 1}"#,
     ] {
         let response = h

@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::{BODY, Harness, TestResult, header};
 use oncely_server::{Options, Server};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 #[tokio::test]
 async fn a_garbage_db_file_is_a_start_error() -> TestResult {
@@ -65,6 +66,58 @@ async fn keys_left_in_progress_are_forgotten_at_start() -> TestResult {
     server.stop().await;
     drop(dir);
     Ok(())
+}
+
+#[tokio::test]
+async fn a_ledger_written_before_leases_opens_and_keeps_its_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("ledger.db");
+    {
+        // The schema as it was before in-progress keys had leases, with a charge.
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.execute_batch(
+            "CREATE TABLE idempotency_keys (
+                 account TEXT NOT NULL, key TEXT NOT NULL, fingerprint BLOB NOT NULL,
+                 state TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+                 status INTEGER, response_body BLOB, created_at INTEGER NOT NULL,
+                 PRIMARY KEY (account, key));
+             CREATE INDEX idempotency_keys_by_age ON idempotency_keys (state, created_at);
+             CREATE TABLE charges (
+                 id INTEGER PRIMARY KEY, account TEXT NOT NULL,
+                 idempotency_key TEXT NOT NULL, amount INTEGER NOT NULL,
+                 currency TEXT NOT NULL, description TEXT, created_at INTEGER NOT NULL,
+                 UNIQUE (account, idempotency_key));
+             INSERT INTO charges VALUES (1, 'acct', 'k-old', 1250, 'EUR', 'tea', 0);",
+        )?;
+        let fingerprint: [u8; 32] = Sha256::digest(BODY).into();
+        conn.execute(
+            "INSERT INTO idempotency_keys VALUES
+                 ('acct', 'k-old', ?1, 'completed', 201, CAST('{\"id\":1}' AS BLOB), ?2)",
+            rusqlite::params![fingerprint.as_slice(), unix_ms()?],
+        )?;
+    }
+    // Its completed key still replays, and new keys (which take leases) charge.
+    let h = Harness::start_with(|o| o.db = db.clone()).await?;
+    let old_key = h.charge(&h.client, "acct", Some("\"k-old\""), BODY).await?;
+    assert_eq!(header(&old_key, "idempotent-replayed"), Some("true"));
+    assert_eq!(old_key.text().await?, r#"{"id":1}"#);
+    let new_key = h.charge(&h.client, "acct", Some("\"k-new\""), BODY).await?;
+    assert_eq!(new_key.status(), 201);
+    let Harness { server, .. } = h;
+    server.stop().await;
+
+    // Opening it again finds the columns already there.
+    let h = Harness::start_with(|o| o.db = db.clone()).await?;
+    let replay = h.charge(&h.client, "acct", Some("\"k-new\""), BODY).await?;
+    assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
+    assert_eq!(h.ledger("acct").await?.len(), 2);
+    drop(dir);
+    Ok(())
+}
+
+fn unix_ms() -> Result<i64, Box<dyn std::error::Error>> {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(i64::try_from(since.as_millis())?)
 }
 
 #[tokio::test]
