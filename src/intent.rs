@@ -80,38 +80,51 @@ pub const MAX_URL_LEN: usize = 65_536;
 /// `credentials`, or ends with `key`, `token`, `secret`, `password` or
 /// `signature`.
 pub fn credential_parameter(url: &str) -> Option<&str> {
-    let query = url.split('#').next()?.split_once('?')?.1;
-    query
-        .split('&')
-        .map(|pair| pair.split('=').next().unwrap_or(pair))
-        .find(|name| {
-            let folded: String = name
-                .bytes()
-                .filter(|b| *b != b'-' && *b != b'_')
-                .map(|b| char::from(b.to_ascii_lowercase()))
-                .collect();
-            const EXACT: [&str; 17] = [
-                "key",
-                "apikey",
-                "token",
-                "accesstoken",
-                "auth",
-                "sig",
-                "signature",
-                "secret",
-                "password",
-                "passwd",
-                "pwd",
-                "session",
-                "sessionid",
-                "sid",
-                "jwt",
-                "credential",
-                "credentials",
-            ];
-            const ENDINGS: [&str; 5] = ["key", "token", "secret", "password", "signature"];
-            EXACT.contains(&folded.as_str()) || ENDINGS.iter().any(|end| folded.ends_with(end))
-        })
+    // Bytes, not `str` patterns: this runs in the npm package's core too,
+    // where every searcher costs download.
+    const EXACT: [&[u8]; 17] = [
+        b"key",
+        b"apikey",
+        b"token",
+        b"accesstoken",
+        b"auth",
+        b"sig",
+        b"signature",
+        b"secret",
+        b"password",
+        b"passwd",
+        b"pwd",
+        b"session",
+        b"sessionid",
+        b"sid",
+        b"jwt",
+        b"credential",
+        b"credentials",
+    ];
+    const ENDINGS: [&[u8]; 5] = [b"key", b"token", b"secret", b"password", b"signature"];
+    let bytes = url.as_bytes();
+    let end = bytes.iter().position(|b| *b == b'#').unwrap_or(bytes.len());
+    let mut at = bytes[..end].iter().position(|b| *b == b'?')? + 1;
+    while at < end {
+        let pair_end = bytes[at..end]
+            .iter()
+            .position(|b| *b == b'&')
+            .map_or(end, |i| at + i);
+        let name_end = bytes[at..pair_end]
+            .iter()
+            .position(|b| *b == b'=')
+            .map_or(pair_end, |i| at + i);
+        let folded: Vec<u8> = bytes[at..name_end]
+            .iter()
+            .filter(|b| **b != b'-' && **b != b'_')
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        if EXACT.contains(&folded.as_slice()) || ENDINGS.iter().any(|e| folded.ends_with(e)) {
+            return url.get(at..name_end);
+        }
+        at = pair_end + 1;
+    }
+    None
 }
 
 /// The longest intent name accepted, in bytes.
