@@ -39,7 +39,7 @@ use core::time::Duration;
 
 use oncely::intent::{Body, check_name, is_stored_header};
 use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
-use oncely::retry::{RetryBudget, classify};
+use oncely::retry::{Class, RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode, encode_updated};
 use oncely::text::decimal;
@@ -142,17 +142,53 @@ pub struct Core {
     policy: RetryPolicy,
     budget: RetryBudget,
     retention: Duration,
+    /// Whose intents these are (empty: nobody's in particular).
+    user: Option<String>,
+    /// Headers stored besides the allow-list.
+    stored: Vec<String>,
+    /// Headers never stored, even if allow-listed.
+    secret: Vec<String>,
+}
+
+impl Core {
+    fn is_stored(&self, name: &str) -> bool {
+        is_stored_header(name, &self.stored) && !self.secret.iter().any(|s| s == name)
+    }
 }
 
 /// A client's core (a negative number keeps a default; a delay of 0 is
-/// none); free it with [`core_free`].
+/// none): the retry policy, the retention and the attempt timeout; and
+/// `input` (from [`alloc`], `len` bytes) holds the fields user (empty:
+/// none), the names of headers to store besides the allow-list and of
+/// headers never to store (lower-case, a line each). Free it with
+/// [`core_free`].
+///
+/// # Safety
+/// `input` and `len` come from [`alloc`].
 #[unsafe(no_mangle)]
-pub extern "C" fn core_new(
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn core_new(
     max_attempts: f64,
     base_delay_ms: f64,
     max_delay_ms: f64,
     deadline_ms: f64,
+    retention_ms: f64,
+    attempt_timeout_ms: f64,
+    input: *mut u8,
+    len: usize,
 ) -> *mut Core {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    let mut fields = Fields(&input);
+    let user = fields.text().unwrap_or_default();
+    let names = |text: &str| -> Vec<String> {
+        text.split('\n')
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let stored = names(fields.text().unwrap_or_default());
+    let secret = names(fields.text().unwrap_or_default());
     let mut policy = RetryPolicy::default();
     let ms = |n: f64, default: Duration| {
         if n >= 0.0 {
@@ -168,10 +204,14 @@ pub extern "C" fn core_new(
     policy.base_delay = ms(base_delay_ms, policy.base_delay);
     policy.max_delay = ms(max_delay_ms, policy.max_delay);
     policy.deadline = ms(deadline_ms, policy.deadline);
+    policy.attempt_timeout = ms(attempt_timeout_ms, policy.attempt_timeout);
     Box::into_raw(Box::new(Core {
         policy,
         budget: RetryBudget::default(),
-        retention: Duration::from_secs(24 * 60 * 60),
+        retention: ms(retention_ms, Duration::from_secs(24 * 60 * 60)),
+        user: (!user.is_empty()).then(|| user.to_owned()),
+        stored,
+        secret,
     }))
 }
 
@@ -238,8 +278,10 @@ pub struct Flight {
 
 /// A flight of an intent for a call: `input` (from [`alloc`], `len` bytes)
 /// holds the fields name, method, URL, headers (lower-case, as `Headers`
-/// lists them; an `idempotency-key` among them is the intent's key), body
-/// and fresh bytes from `crypto.getRandomValues`. Answers the flight (free
+/// lists them; an `idempotency-key` among them is the intent's key), body,
+/// fresh bytes from `crypto.getRandomValues`, and the headers the
+/// `authorize` hook gave for the first attempt (their names are recorded,
+/// never their values). Answers the flight (free
 /// it with [`flight_free`]), or 0 with why at [`out`].
 ///
 /// # Safety
@@ -285,8 +327,20 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
     let minted = key
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
-    let stored = request.stored(|n| is_stored_header(n, &[]));
-    let record = candidate(name.to_owned(), stored, minted, now, core.retention, None);
+    let (stored, mut withheld) = request.stored(|n| core.is_stored(n));
+    for (name, _) in parse_headers(input.text()?) {
+        if !withheld.contains(&name) {
+            withheld.push(name);
+        }
+    }
+    let record = candidate(
+        name.to_owned(),
+        (stored, withheld),
+        minted,
+        now,
+        core.retention,
+        core.user.clone(),
+    );
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -382,7 +436,9 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
 /// holds the fields headers and body), or none — `status` 0 with why as
-/// the headers field, 1 when it timed out. Answers `DONE` (write first) or
+/// the headers field, 1 when it timed out — and the `classify` hook's
+/// class for it (0: the default classification; 1 settle, 2 retry, 3 in
+/// progress, 4 reject, 5 unauthorized). Answers `DONE` (write first) or
 /// `RETRY`.
 ///
 /// # Safety
@@ -395,6 +451,7 @@ pub unsafe extern "C" fn land(
     input: *mut u8,
     len: usize,
     now: f64,
+    class: u32,
 ) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
@@ -415,7 +472,36 @@ pub unsafe extern "C" fn land(
             body: Body::from(fields.bytes()),
         }),
     };
-    flight.land(result, now as u64, core)
+    let class = match class {
+        1 => Class::Settle,
+        2 => Class::Retry,
+        3 => Class::InProgress,
+        4 => Class::Reject,
+        5 => Class::Unauthorized,
+        _ => classify(result.as_ref()),
+    };
+    flight.land(result, class, now as u64, core)
+}
+
+/// An executor's failure before an attempt left, `input` (from [`alloc`],
+/// `len` bytes) its message: the `authorize` hook's (`store` 0) or the
+/// store's (1). The core says what it means as the intent stands (see
+/// `Pilot::interrupted`); answers `DONE`: read the error at [`info`].
+///
+/// # Safety
+/// `input` and `len` come from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn interrupted(flight: &mut Flight, store: u32, input: *mut u8, len: usize) -> u32 {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    let message = Fields(&input).text().unwrap_or_default().to_owned();
+    let kind = if store == 1 { ErrorKind::Store } else { ErrorKind::InvalidInput };
+    let error = Error::new(kind, message);
+    let error = match &flight.pilot {
+        Some(pilot) => pilot.interrupted(error),
+        None => error,
+    };
+    flight.done(Err(error), Some("failed"))
 }
 
 /// The record to write now, once, at [`out`] (empty: none).
@@ -443,13 +529,14 @@ pub extern "C" fn body(flight: &Flight) {
 /// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
 /// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
 /// key, attempts, creation and expiry (ms since the epoch), state, whether
-/// it is unsettled (`1`), method, URL, then the request's headers. Answers 0 with why at
+/// it is unsettled (`1`), whether it is the core's user's (`1`), method,
+/// URL, then the request's headers. Answers 0 with why at
 /// [`out`] when the record is damaged or foreign.
 ///
 /// # Safety
-/// `bytes` and `len` come from [`alloc`].
+/// `core` comes from [`core_new`]; `bytes` and `len` from [`alloc`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
+pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 {
     // SAFETY: as the caller promises.
     let record = match decode(&unsafe { take(bytes, len) }) {
         Ok(record) => record,
@@ -466,6 +553,7 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
         &decimal(record.expires_at),
         record.state.as_str(),
         if record.is_unsettled() { "1" } else { "" },
+        if record.belongs_to(core.user.as_deref()) { "1" } else { "" },
         &record.request.method,
         &record.request.url,
     ];
@@ -516,7 +604,7 @@ impl Flight {
         let claim = Claim {
             fingerprint: self.fingerprint,
             key: self.key.take(),
-            owner: None,
+            owner: core.user.as_deref(),
         };
         let boarding = Pilot::board(
             record,
@@ -539,8 +627,13 @@ impl Flight {
         }
     }
 
-    fn land(&mut self, result: Result<Response, TransportError>, now: u64, core: &Core) -> u32 {
-        let class = classify(result.as_ref());
+    fn land(
+        &mut self,
+        result: Result<Response, TransportError>,
+        class: Class,
+        now: u64,
+        core: &Core,
+    ) -> u32 {
         let Some(pilot) = self.pilot.as_mut() else {
             return self.done(
                 Err(Error::new(ErrorKind::Store, "the flight has not boarded")),
