@@ -65,6 +65,33 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
     Ok(())
 }
 
+/// The longest URL accepted, in bytes (64 KiB). Longer is invalid input,
+/// refused before anything is recorded: HTTP stacks refuse a URL this long
+/// (natively, before sending), and every attempt would fail alike.
+pub const MAX_URL_LEN: usize = 65_536;
+
+/// Checks a request's URL against the rules every executor shares: at most
+/// [`MAX_URL_LEN`] bytes. (Whether it parses is the transport's check: the
+/// browser also accepts a relative URL.)
+///
+/// # Errors
+/// Why the URL is refused ([`ErrorKind::InvalidInput`]).
+pub fn check_url(url: &str) -> Result<(), crate::Error> {
+    if url.len() > MAX_URL_LEN {
+        // Joined, not formatted (see `crate::text`); the URL itself is too
+        // long to quote.
+        let message = [
+            "the URL is too long: ",
+            &crate::text::decimal(url.len() as u64),
+            " bytes, at most ",
+            &crate::text::decimal(MAX_URL_LEN as u64),
+            " (put the data in the body)",
+        ];
+        return Err(crate::Error::invalid_input(message.concat()));
+    }
+    Ok(())
+}
+
 impl Request {
     /// The request as it may be stored: without the headers `is_secret`
     /// names nor an `Idempotency-Key` (shared as is when it has none).
@@ -366,5 +393,29 @@ impl fmt::Debug for Outcome {
             .field("replayed", &self.inner.replayed)
             .field("body_len", &self.inner.response.body.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn urls_longer_than_the_limit_are_refused() {
+        let base = "https://api.example.com/charges?q=";
+        let at_limit = [base, &"a".repeat(MAX_URL_LEN - base.len())].concat();
+        assert_eq!(at_limit.len(), MAX_URL_LEN);
+        assert!(check_url(&at_limit).is_ok());
+        let over = [at_limit.as_str(), "a"].concat();
+        let refused = check_url(&over).err();
+        assert_eq!(
+            refused.as_ref().map(crate::Error::kind),
+            Some(ErrorKind::InvalidInput)
+        );
+        let message = refused.as_ref().map_or("", crate::Error::message);
+        assert!(message.contains("65537 bytes, at most 65536"), "{message}");
     }
 }

@@ -262,3 +262,34 @@ async fn bad_input_gets_its_own_exit_status() -> TestResult {
     assert!(h.list().await?.is_empty(), "nothing recorded");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_over_64_kib_is_invalid_input_not_a_network_failure() -> TestResult {
+    let h = Harness::start("send-long-url").await?;
+    let base = format!("{}?pad=", h.charges_url());
+    let url = format!(
+        "{base}{}",
+        "a".repeat(oncely::intent::MAX_URL_LEN + 1 - base.len())
+    );
+    // One attempt at most: were it sent, it would give up (exit 5) at once.
+    let sent = run(h.oncely(&[
+        "send",
+        "--intent",
+        "long-url",
+        "-d",
+        CHARGE,
+        "--max-attempts",
+        "1",
+        &url,
+    ]))
+    .await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.starts_with("oncely: intent \"long-url\"") && sent.stderr.contains("too long"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
