@@ -39,8 +39,8 @@ pub const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authori
 /// The longest intent name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 512;
 
-/// Checks an intent's name: 1 to [`MAX_NAME_LEN`] bytes, no control
-/// characters.
+/// Checks an intent's name: 1 to [`MAX_NAME_LEN`] bytes, not only
+/// whitespace, no control characters.
 ///
 /// # Errors
 /// Why the name is refused ([`ErrorKind::InvalidInput`]).
@@ -51,14 +51,17 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
     } else {
         name.chars().any(char::is_control)
     };
-    if name.is_empty() || name.len() > MAX_NAME_LEN || control {
+    // `trim` stops at the first other character: cheap for any real name.
+    // An empty name is blank too.
+    let blank = name.trim().is_empty();
+    if blank || name.len() > MAX_NAME_LEN || control {
         // Joined, not formatted (see `crate::text`).
         let message = [
             "invalid intent name \"",
             name,
             "\": 1 to ",
             &crate::text::decimal(MAX_NAME_LEN as u64),
-            " bytes, no control characters",
+            " bytes, not only whitespace, no control characters",
         ];
         return Err(crate::Error::invalid_input(message.concat()));
     }
@@ -402,6 +405,17 @@ mod tests {
     // The same tests in the browser (wasm-bindgen-test), one body for both.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn names_of_only_whitespace_are_refused() {
+        for name in ["", " ", "   ", "\u{a0}", " \u{3000} "] {
+            let refused = check_name(name).err().map(|e| e.kind());
+            assert_eq!(refused, Some(ErrorKind::InvalidInput), "{name:?}");
+        }
+        for name in ["order-42", " order 42 ", "caf\u{e9}", "x"] {
+            assert!(check_name(name).is_ok(), "{name:?}");
+        }
+    }
 
     #[test]
     fn urls_longer_than_the_limit_are_refused() {

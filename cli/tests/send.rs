@@ -293,3 +293,18 @@ async fn a_url_over_64_kib_is_invalid_input_not_a_network_failure() -> TestResul
     assert!(h.ledger().await?.is_empty(), "nothing sent");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_name_of_only_spaces_is_invalid_input() -> TestResult {
+    let h = Harness::start("send-blank-name").await?;
+    let sent = run(h.send("   ", CHARGE, &[])).await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.contains("not only whitespace"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
