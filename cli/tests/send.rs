@@ -300,7 +300,7 @@ async fn an_intent_name_of_only_spaces_is_invalid_input() -> TestResult {
     let sent = run(h.send("   ", CHARGE, &[])).await?;
     sent.expect_code(8)?;
     assert!(
-        sent.stderr.contains("not only whitespace"),
+        sent.stderr.contains("not blank"),
         "stderr: {}",
         sent.stderr
     );
