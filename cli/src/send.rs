@@ -27,8 +27,9 @@ pub struct SendArgs {
     )]
     method: String,
     /// A header to send, repeatable. Authorization, Cookie and
-    /// Proxy-Authorization are sent but never stored. An Idempotency-Key
-    /// header sets the intent's key instead of minting one
+    /// Proxy-Authorization are sent but never stored. One Idempotency-Key
+    /// header sets the intent's key instead of minting one. No
+    /// Content-Length: the body is sent as given, with its own length
     #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
     headers: Vec<Header>,
     /// Another header name whose value is a credential: sent, never stored
@@ -53,6 +54,7 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
+    request::check_headers(&args.headers)?;
     let body = match &args.data {
         Some(data) => request::read_body(data)?,
         None => Vec::new(),

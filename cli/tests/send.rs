@@ -299,8 +299,49 @@ async fn an_intent_name_of_only_spaces_is_invalid_input() -> TestResult {
     let h = Harness::start("send-blank-name").await?;
     let sent = run(h.send("   ", CHARGE, &[])).await?;
     sent.expect_code(8)?;
+    assert!(sent.stderr.contains("not blank"), "stderr: {}", sent.stderr);
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_idempotency_keys_are_invalid_input() -> TestResult {
+    let h = Harness::start("send-two-keys").await?;
+    let sent = run(h.send(
+        "order-two-keys",
+        CHARGE,
+        &[
+            "-H",
+            "Idempotency-Key: \"first-key-1\"",
+            "-H",
+            "idempotency-key: \"second-key-2\"",
+        ],
+    ))
+    .await?;
+    sent.expect_code(8)?;
     assert!(
-        sent.stderr.contains("not blank"),
+        sent.stderr.contains("more than one Idempotency-Key header"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_header_is_invalid_input() -> TestResult {
+    let h = Harness::start("send-content-length").await?;
+    let sent = run(h.send(
+        "order-length",
+        CHARGE,
+        &["-H", &format!("Content-Length: {}", CHARGE.len())],
+    ))
+    .await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.contains("Content-Length") && sent.stderr.contains("sent as given"),
         "stderr: {}",
         sent.stderr
     );
