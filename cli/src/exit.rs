@@ -10,7 +10,8 @@ pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (send, resume: settled with a 2xx status)
   1  settled with a non-2xx status (the body is printed, the reason on stderr);
-     forget: no such intent
+     forget: no such intent, or its outcome is unknown (pending or given up)
+     and --force was not given
   2  usage error
   3  conflict: the intent is recorded with another method, URL or body; nothing was sent
   4  rejected: the server refused the key as reused with another payload (422)
