@@ -4,6 +4,24 @@
 use oncely::{Error, Outcome};
 use serde_json::{Value, json};
 
+/// The response header a server marks a replay with (the reference
+/// server's, as Stripe's).
+const SERVER_REPLAYED: &str = "idempotent-replayed";
+
+/// Whether the server answered with a replay (`Idempotent-Replayed: true`):
+/// it had already acted on the key, and did not act again.
+pub fn server_replayed(outcome: &Outcome) -> bool {
+    outcome
+        .header(SERVER_REPLAYED)
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Whether the outcome is a replay: from the store (nothing was sent), or
+/// by the server.
+pub fn replayed(outcome: &Outcome) -> bool {
+    outcome.replayed() || server_replayed(outcome)
+}
+
 /// `{"intent":..,"key":..,"status":..,"attempts":..,"replayed":..}`
 pub fn outcome_json(outcome: &Outcome) -> Value {
     json!({
@@ -11,7 +29,7 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
         "key": outcome.key().as_str(),
         "status": outcome.status(),
         "attempts": outcome.attempts(),
-        "replayed": outcome.replayed(),
+        "replayed": replayed(outcome),
     })
 }
 
@@ -30,11 +48,7 @@ pub fn error_json(error: &Error) -> Value {
 
 /// `order-42  01J...  settled 201 after 2 attempts`
 pub fn outcome_line(outcome: &Outcome) -> String {
-    let replayed = if outcome.replayed() {
-        " (replayed)"
-    } else {
-        ""
-    };
+    let replayed = if replayed(outcome) { " (replayed)" } else { "" };
     format!(
         "{}  {}  settled {} after {}{replayed}",
         outcome.intent(),
@@ -57,7 +71,7 @@ pub fn error_line(error: &Error) -> String {
 
 /// The reason for a settled non-2xx outcome, for stderr.
 pub fn not_success_line(outcome: &Outcome) -> String {
-    let replayed = if outcome.replayed() { ", replayed" } else { "" };
+    let replayed = if replayed(outcome) { ", replayed" } else { "" };
     format!(
         "intent {:?} settled with status {} (key {}, {}{replayed})",
         outcome.intent(),

@@ -41,7 +41,8 @@ pub struct SendArgs {
     #[arg(short = 'd', long = "data", value_name = "DATA|@FILE|@-")]
     data: Option<String>,
     /// Print {"intent","key","status","attempts","replayed"} as one JSON line
-    /// instead of the response body
+    /// instead of the response body ("replayed": from the store, or by the
+    /// server: Idempotent-Replayed: true)
     #[arg(long)]
     json: bool,
     /// No progress lines on stderr
@@ -75,6 +76,12 @@ pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
         request = request.header(&header.name, &header.value);
     }
     let outcome = request.body(body).send().await?;
+    // A replay from the store has said so already (a progress line).
+    if !args.quiet && report::server_replayed(&outcome) && !outcome.replayed() {
+        console::error(format_args!(
+            "the server replayed its answer to an earlier request under this key"
+        ));
+    }
 
     if args.json {
         console::out_line(&report::outcome_json(&outcome).to_string())?;

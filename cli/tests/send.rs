@@ -349,3 +349,33 @@ async fn a_content_length_header_is_invalid_input() -> TestResult {
     assert!(h.ledger().await?.is_empty(), "nothing sent");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_by_the_server_is_reported_as_replayed() -> TestResult {
+    let h = Harness::start("send-server-replay").await?;
+    // Two intents under one key of the caller's: the server acts on the
+    // first and replays its answer to the second.
+    let key = "Idempotency-Key: \"caller-key-1\"";
+    let first = run(h.send("order-a", CHARGE, &["-H", key, "--json"])).await?;
+    first.expect_code(0)?;
+    assert_eq!(first.json()?["replayed"], false);
+
+    let second = run(h.send("order-b", CHARGE, &["-H", key, "--json"])).await?;
+    second.expect_code(0)?;
+    let summary = second.json()?;
+    assert_eq!(summary["status"], 201);
+    assert_eq!(summary["attempts"], 1, "sent, not replayed from the store");
+    assert_eq!(summary["replayed"], true);
+
+    let human = run(h.send("order-c", CHARGE, &["-H", key])).await?;
+    human.expect_code(0)?;
+    assert!(
+        human
+            .stderr
+            .contains("the server replayed its answer to an earlier request under this key"),
+        "stderr: {}",
+        human.stderr
+    );
+    assert_eq!(h.ledger().await?.len(), 1, "one charge");
+    Ok(())
+}
