@@ -1,8 +1,10 @@
 //! How outcomes and errors are reported: a line for people, a JSON object for
 //! scripts.
 
-use oncely::{Error, Outcome};
+use oncely::{Error, ErrorKind, Key, Outcome};
 use serde_json::{Value, json};
+
+use crate::exit::Failure;
 
 /// The response header a server marks a replay with (the reference
 /// server's, as Stripe's).
@@ -35,13 +37,53 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
 
 /// `{"intent":..,"key":..,"error":{"kind":..,"message":..,"last_status":..}}`
 pub fn error_json(error: &Error) -> Value {
+    let kind = error.kind().code();
+    error_object(
+        error.intent(),
+        error.key(),
+        kind,
+        &reason(error),
+        error.last_status(),
+    )
+}
+
+/// [`error_json`]'s object for a command about `intent` that failed: from
+/// the oncely error behind the failure, else from the command's own reason
+/// (`kind` "other" where no error kind applies, e.g. stdout closed).
+pub fn failure_json(intent: &str, failure: &Failure) -> Value {
+    match &failure.error {
+        Some(error) => {
+            let intent = error.intent().unwrap_or(intent);
+            let kind = error.kind().code();
+            error_object(
+                Some(intent),
+                error.key(),
+                kind,
+                &reason(error),
+                error.last_status(),
+            )
+        }
+        None => {
+            let kind = failure.exit.kind().map_or("other", ErrorKind::code);
+            error_object(Some(intent), None, kind, &failure.message, None)
+        }
+    }
+}
+
+fn error_object(
+    intent: Option<&str>,
+    key: Option<&Key>,
+    kind: &str,
+    message: &str,
+    last_status: Option<u16>,
+) -> Value {
     json!({
-        "intent": error.intent(),
-        "key": error.key().map(|k| k.as_str()),
+        "intent": intent,
+        "key": key.map(Key::as_str),
         "error": {
-            "kind": error.kind().code(),
-            "message": reason(error),
-            "last_status": error.last_status(),
+            "kind": kind,
+            "message": message,
+            "last_status": last_status,
         },
     })
 }

@@ -42,7 +42,8 @@ pub struct SendArgs {
     data: Option<String>,
     /// Print {"intent","key","status","attempts","replayed"} as one JSON line
     /// instead of the response body ("replayed": from the store, or by the
-    /// server: Idempotent-Replayed: true)
+    /// server: Idempotent-Replayed: true); on failure
+    /// {"intent","key","error":{"kind","message","last_status"}}
     #[arg(long)]
     json: bool,
     /// No progress lines on stderr
@@ -55,6 +56,16 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
+    let result = send(&args).await;
+    if let (Err(failure), true) = (&result, args.json) {
+        // The reason still goes to stderr; were stdout what failed, there
+        // is nothing more to say there.
+        let _ = console::out_line(&report::failure_json(&args.intent, failure).to_string());
+    }
+    result
+}
+
+async fn send(args: &SendArgs) -> Result<Exit, Failure> {
     request::check_headers(&args.headers)?;
     let body = match &args.data {
         Some(data) => request::read_body(data)?,

@@ -379,3 +379,49 @@ async fn a_replay_by_the_server_is_reported_as_replayed() -> TestResult {
     assert_eq!(h.ledger().await?.len(), 1, "one charge");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_a_failure_is_a_json_error_as_resume_prints_it() -> TestResult {
+    let h = Harness::start("send-json-error").await?;
+    h.faults(json!({"fail_next": [{"status": 503}, {"status": 503}]}))
+        .await?;
+    let sent = run(h.send("order-down", CHARGE, &["--json", "--max-attempts", "1"])).await?;
+    sent.expect_code(5)?;
+    let error = sent.json()?;
+    assert_eq!(error["intent"], "order-down");
+    assert_eq!(error["key"].as_str().map(str::len), Some(26), "{error}");
+    assert_eq!(error["error"]["kind"], "gave_up");
+    assert_eq!(error["error"]["last_status"], 503);
+    assert!(sent.stderr.contains("gave up"), "stderr: {}", sent.stderr);
+
+    // resume --json reports the same failure in the same shape.
+    let resumed = run(h.oncely(&["resume", "--json", "--max-attempts", "1"])).await?;
+    resumed.expect_code(5)?;
+    let again = resumed.json()?;
+    assert_eq!(again["key"], error["key"]);
+    assert_eq!(again["error"]["kind"], error["error"]["kind"]);
+    let fields = |value: &serde_json::Value| -> Vec<String> {
+        let top = value.as_object().into_iter().flat_map(|o| o.keys());
+        let inner = value["error"]
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys());
+        top.chain(inner).cloned().collect()
+    };
+    assert_eq!(fields(&error), fields(&again));
+
+    // A failure before anything is recorded: no key yet.
+    let unreadable = run(h.send("order-x", "@/no/such/file", &["--json"])).await?;
+    unreadable.expect_code(8)?;
+    let error = unreadable.json()?;
+    assert_eq!(error["intent"], "order-x");
+    assert!(error["key"].is_null());
+    assert_eq!(error["error"]["kind"], "invalid");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/no/such/file")),
+        "{error}"
+    );
+    Ok(())
+}
