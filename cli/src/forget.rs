@@ -52,11 +52,11 @@ fn no_such_intent(args: &ForgetArgs) -> Result<Exit, Failure> {
 /// Why an unsettled intent is not forgotten without `--force`.
 fn unknown_outcome(record: &Record) -> String {
     let state = match record.state {
-        State::Pending => "pending",
-        _ => "given up",
+        State::Pending => "is pending",
+        _ => "was given up on",
     };
     format!(
-        "intent {:?} (key {}) is {state}: its outcome is unknown, the server may have acted on it, \
+        "intent {:?} (key {}) {state}: its outcome is unknown, the server may have acted on it, \
          and forgetting it then sending it again (under a new key) could do it twice. \
          `oncely resume` finishes it under its key; --force forgets it anyway",
         record.name, record.key

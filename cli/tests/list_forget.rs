@@ -192,14 +192,17 @@ async fn forget_keeps_an_intent_whose_outcome_is_unknown_unless_forced() -> Test
         "UPDATE intents SET state = 'pending', status = NULL WHERE name = 'order-pending';",
     )?;
 
-    for (intent, state) in [("order-gave-up", "given up"), ("order-pending", "pending")] {
+    for (intent, state) in [
+        ("order-gave-up", "was given up on"),
+        ("order-pending", "is pending"),
+    ] {
         let refused = run(h.oncely(&["forget", "--intent", intent])).await?;
         refused.expect_code(1)?;
         assert_eq!(refused.stdout, b"");
         assert!(
             refused
                 .stderr
-                .contains(&format!("is {state}: its outcome is unknown"))
+                .contains(&format!("{state}: its outcome is unknown"))
                 && refused.stderr.contains("--force"),
             "stderr: {}",
             refused.stderr
