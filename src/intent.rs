@@ -130,26 +130,62 @@ pub fn credential_parameter(url: &str) -> Option<&str> {
 /// The longest intent name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 512;
 
-/// Checks an intent's name: 1 to [`MAX_NAME_LEN`] bytes, no control
-/// characters.
+/// Checks an intent's name: 1 to [`MAX_NAME_LEN`] bytes, not blank (only
+/// spaces), no control characters.
 ///
 /// # Errors
 /// Why the name is refused ([`ErrorKind::InvalidInput`]).
 pub fn check_name(name: &str) -> Result<(), crate::Error> {
     // Most names are ASCII: check their bytes; decode characters otherwise.
+    // Blank (only spaces, or nothing: ASCII's other whitespace is control)
+    // is tracked in the same pass; where it stops early, at a control
+    // character, the name is refused anyway. Unicode's other spaces are not
+    // looked for: their table would cost the browser core more than the rule.
+    let mut blank = true;
     let control = if name.is_ascii() {
-        name.bytes().any(|b| b.is_ascii_control())
+        name.bytes().any(|b| {
+            blank &= b == b' ';
+            b.is_ascii_control()
+        })
     } else {
+        blank = false;
         name.chars().any(char::is_control)
     };
-    if name.is_empty() || name.len() > MAX_NAME_LEN || control {
-        // Joined, not formatted (see `crate::text`).
+    if blank || name.len() > MAX_NAME_LEN || control {
+        // Joined, not formatted (see `crate::text`); the limit written out,
+        // so the browser core ships no number formatting for it.
+        const _: () = assert!(MAX_NAME_LEN == 512, "the message below says 512");
         let message = [
             "invalid intent name \"",
             name,
-            "\": 1 to ",
-            &crate::text::decimal(MAX_NAME_LEN as u64),
-            " bytes, no control characters",
+            "\": 1 to 512 bytes, not blank, no control characters",
+        ];
+        return Err(crate::Error::invalid_input(message.concat()));
+    }
+    Ok(())
+}
+
+/// The longest URL accepted, in bytes (64 KiB). Longer is invalid input,
+/// refused before anything is recorded: HTTP stacks refuse a URL this long
+/// (natively, before sending), and every attempt would fail alike.
+pub const MAX_URL_LEN: usize = 65_536;
+
+/// Checks a request's URL against the rules every executor shares: at most
+/// [`MAX_URL_LEN`] bytes. (Whether it parses is the transport's check: the
+/// browser also accepts a relative URL.)
+///
+/// # Errors
+/// Why the URL is refused ([`ErrorKind::InvalidInput`]).
+pub fn check_url(url: &str) -> Result<(), crate::Error> {
+    if url.len() > MAX_URL_LEN {
+        // Joined, not formatted (see `crate::text`); the URL itself is too
+        // long to quote.
+        let message = [
+            "the URL is too long: ",
+            &crate::text::decimal(url.len() as u64),
+            " bytes, at most ",
+            &crate::text::decimal(MAX_URL_LEN as u64),
+            " (put the data in the body)",
         ];
         return Err(crate::Error::invalid_input(message.concat()));
     }
@@ -514,5 +550,40 @@ impl fmt::Debug for Outcome {
             .field("replayed", &self.inner.replayed)
             .field("body_len", &self.inner.response.body.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn names_of_only_whitespace_are_refused() {
+        for name in ["", " ", "   ", " \t ", "\r\n"] {
+            let refused = check_name(name).err().map(|e| e.kind());
+            assert_eq!(refused, Some(ErrorKind::InvalidInput), "{name:?}");
+        }
+        for name in ["order-42", " order 42 ", "caf\u{e9}", "x"] {
+            assert!(check_name(name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn urls_longer_than_the_limit_are_refused() {
+        let base = "https://api.example.com/charges?q=";
+        let at_limit = [base, &"a".repeat(MAX_URL_LEN - base.len())].concat();
+        assert_eq!(at_limit.len(), MAX_URL_LEN);
+        assert!(check_url(&at_limit).is_ok());
+        let over = [at_limit.as_str(), "a"].concat();
+        let refused = check_url(&over).err();
+        assert_eq!(
+            refused.as_ref().map(crate::Error::kind),
+            Some(ErrorKind::InvalidInput)
+        );
+        let message = refused.as_ref().map_or("", crate::Error::message);
+        assert!(message.contains("65537 bytes, at most 65536"), "{message}");
     }
 }

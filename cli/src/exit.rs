@@ -10,7 +10,8 @@ pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (send, resume: settled with a 2xx status)
   1  settled with a non-2xx status (the body is printed, the reason on stderr);
-     forget: no such intent
+     forget: no such intent, or its outcome is unknown (pending or given up)
+     and --force was not given
   2  usage error
   3  conflict: the intent is recorded with another method, URL or body; nothing was sent
   4  rejected: the server refused the key as reused with another payload (422)
@@ -35,7 +36,23 @@ pub enum Exit {
     Other = 9,
 }
 
+/// The error kinds with a status of their own.
+const ERROR_KINDS: [ErrorKind; 6] = [
+    ErrorKind::Conflict,
+    ErrorKind::Rejected,
+    ErrorKind::GaveUp,
+    ErrorKind::Expired,
+    ErrorKind::Store,
+    ErrorKind::InvalidInput,
+];
+
 impl Exit {
+    /// The kind of error this status stands for, if one does: the inverse
+    /// of [`Exit::of`].
+    pub fn kind(self) -> Option<ErrorKind> {
+        ERROR_KINDS.into_iter().find(|&kind| Exit::of(kind) == self)
+    }
+
     /// The status for an oncely error of `kind`.
     pub fn of(kind: ErrorKind) -> Exit {
         match kind {
@@ -62,6 +79,9 @@ impl From<Exit> for ExitCode {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The oncely error behind it, if any: its intent, key and last status
+    /// are what `--json` reports.
+    pub error: Option<oncely::Error>,
 }
 
 impl Failure {
@@ -69,13 +89,18 @@ impl Failure {
         Failure {
             exit,
             message: message.into(),
+            error: None,
         }
     }
 }
 
 impl From<oncely::Error> for Failure {
     fn from(error: oncely::Error) -> Failure {
-        Failure::new(Exit::of(error.kind()), crate::report::error_message(&error))
+        Failure {
+            exit: Exit::of(error.kind()),
+            message: crate::report::error_message(&error),
+            error: Some(error),
+        }
     }
 }
 
@@ -85,15 +110,13 @@ mod tests {
 
     #[test]
     fn every_error_kind_has_its_own_status() {
-        let kinds = [
-            ErrorKind::Conflict,
-            ErrorKind::Rejected,
-            ErrorKind::GaveUp,
-            ErrorKind::Expired,
-            ErrorKind::Store,
-            ErrorKind::InvalidInput,
-        ];
-        let codes: Vec<u8> = kinds.iter().map(|&k| Exit::of(k) as u8).collect();
+        let codes: Vec<u8> = ERROR_KINDS.iter().map(|&k| Exit::of(k) as u8).collect();
         assert_eq!(codes, vec![3, 4, 5, 6, 7, 8]);
+        for kind in ERROR_KINDS {
+            assert_eq!(Exit::of(kind).kind(), Some(kind));
+        }
+        for exit in [Exit::Success, Exit::NotSuccess, Exit::Other] {
+            assert_eq!(exit.kind(), None);
+        }
     }
 }

@@ -54,6 +54,9 @@ enum Command {
     List(list::ListArgs),
     /// Remove an intent from the store: the next send under that name starts a
     /// new intent with a new key.
+    ///
+    /// An intent whose outcome is unknown (pending, or given up) is kept
+    /// unless --force: the server may have acted on it.
     Forget(forget::ForgetArgs),
     /// Remove every intent past its retention whose outcome is known
     /// (settled, expired, or failed for good), so the store stops growing.

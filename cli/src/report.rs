@@ -1,8 +1,28 @@
 //! How outcomes and errors are reported: a line for people, a JSON object for
 //! scripts.
 
-use oncely::{Error, Outcome};
+use oncely::{Error, ErrorKind, Key, Outcome};
 use serde_json::{Value, json};
+
+use crate::exit::Failure;
+
+/// The response header a server marks a replay with (the reference
+/// server's, as Stripe's).
+const SERVER_REPLAYED: &str = "idempotent-replayed";
+
+/// Whether the server answered with a replay (`Idempotent-Replayed: true`):
+/// it had already acted on the key, and did not act again.
+pub fn server_replayed(outcome: &Outcome) -> bool {
+    outcome
+        .header(SERVER_REPLAYED)
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Whether the outcome is a replay: from the store (nothing was sent), or
+/// by the server.
+pub fn replayed(outcome: &Outcome) -> bool {
+    outcome.replayed() || server_replayed(outcome)
+}
 
 /// `{"intent":..,"key":..,"status":..,"attempts":..,"replayed":..}`
 pub fn outcome_json(outcome: &Outcome) -> Value {
@@ -11,30 +31,66 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
         "key": outcome.key().as_str(),
         "status": outcome.status(),
         "attempts": outcome.attempts(),
-        "replayed": outcome.replayed(),
+        "replayed": replayed(outcome),
     })
 }
 
 /// `{"intent":..,"key":..,"error":{"kind":..,"message":..,"last_status":..}}`
 pub fn error_json(error: &Error) -> Value {
+    let kind = error.kind().code();
+    error_object(
+        error.intent(),
+        error.key(),
+        kind,
+        &reason(error),
+        error.last_status(),
+    )
+}
+
+/// [`error_json`]'s object for a command about `intent` that failed: from
+/// the oncely error behind the failure, else from the command's own reason
+/// (`kind` "other" where no error kind applies, e.g. stdout closed).
+pub fn failure_json(intent: &str, failure: &Failure) -> Value {
+    match &failure.error {
+        Some(error) => {
+            let intent = error.intent().unwrap_or(intent);
+            let kind = error.kind().code();
+            error_object(
+                Some(intent),
+                error.key(),
+                kind,
+                &reason(error),
+                error.last_status(),
+            )
+        }
+        None => {
+            let kind = failure.exit.kind().map_or("other", ErrorKind::code);
+            error_object(Some(intent), None, kind, &failure.message, None)
+        }
+    }
+}
+
+fn error_object(
+    intent: Option<&str>,
+    key: Option<&Key>,
+    kind: &str,
+    message: &str,
+    last_status: Option<u16>,
+) -> Value {
     json!({
-        "intent": error.intent(),
-        "key": error.key().map(|k| k.as_str()),
+        "intent": intent,
+        "key": key.map(Key::as_str),
         "error": {
-            "kind": error.kind().code(),
-            "message": reason(error),
-            "last_status": error.last_status(),
+            "kind": kind,
+            "message": message,
+            "last_status": last_status,
         },
     })
 }
 
 /// `order-42  01J...  settled 201 after 2 attempts`
 pub fn outcome_line(outcome: &Outcome) -> String {
-    let replayed = if outcome.replayed() {
-        " (replayed)"
-    } else {
-        ""
-    };
+    let replayed = if replayed(outcome) { " (replayed)" } else { "" };
     format!(
         "{}  {}  settled {} after {}{replayed}",
         outcome.intent(),
@@ -57,7 +113,7 @@ pub fn error_line(error: &Error) -> String {
 
 /// The reason for a settled non-2xx outcome, for stderr.
 pub fn not_success_line(outcome: &Outcome) -> String {
-    let replayed = if outcome.replayed() { ", replayed" } else { "" };
+    let replayed = if replayed(outcome) { ", replayed" } else { "" };
     format!(
         "intent {:?} settled with status {} (key {}, {}{replayed})",
         outcome.intent(),

@@ -28,6 +28,33 @@ pub fn parse_header(text: &str) -> Result<Header, String> {
     })
 }
 
+/// Refuses `-H` headers that `send` cannot honour: a second
+/// `Idempotency-Key` (an intent has one key), and a `Content-Length` (the
+/// body is sent as given, and its length with it).
+pub fn check_headers(headers: &[Header]) -> Result<(), Failure> {
+    let count = |wanted: &str| {
+        headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(wanted))
+            .count()
+    };
+    if count("idempotency-key") > 1 {
+        return Err(Failure::new(
+            Exit::InvalidInput,
+            "more than one Idempotency-Key header: an intent has one key; \
+             pass one, or none and oncely mints it",
+        ));
+    }
+    if count("content-length") > 0 {
+        return Err(Failure::new(
+            Exit::InvalidInput,
+            "a Content-Length header cannot be given: the body is sent as given \
+             (-d), and its length with it",
+        ));
+    }
+    Ok(())
+}
+
 /// The body named by `-d`: the text itself, `@FILE` for a file's bytes, `@-`
 /// for standard input. Bytes are sent as they are (no newline stripping).
 pub fn read_body(data: &str) -> Result<Vec<u8>, Failure> {

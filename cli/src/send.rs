@@ -27,8 +27,9 @@ pub struct SendArgs {
     )]
     method: String,
     /// A header to send, repeatable. Authorization, Cookie and
-    /// Proxy-Authorization are sent but never stored. An Idempotency-Key
-    /// header sets the intent's key instead of minting one
+    /// Proxy-Authorization are sent but never stored. One Idempotency-Key
+    /// header sets the intent's key instead of minting one. No
+    /// Content-Length: the body is sent as given, with its own length
     #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
     headers: Vec<Header>,
     /// Another header name whose value is a credential: sent, never stored
@@ -40,7 +41,9 @@ pub struct SendArgs {
     #[arg(short = 'd', long = "data", value_name = "DATA|@FILE|@-")]
     data: Option<String>,
     /// Print {"intent","key","status","attempts","replayed"} as one JSON line
-    /// instead of the response body
+    /// instead of the response body ("replayed": from the store, or by the
+    /// server: Idempotent-Replayed: true); on failure
+    /// {"intent","key","error":{"kind","message","last_status"}}
     #[arg(long)]
     json: bool,
     /// No progress lines on stderr
@@ -53,6 +56,17 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
+    let result = send(&args).await;
+    if let (Err(failure), true) = (&result, args.json) {
+        // The reason still goes to stderr; were stdout what failed, there
+        // is nothing more to say there.
+        let _ = console::out_line(&report::failure_json(&args.intent, failure).to_string());
+    }
+    result
+}
+
+async fn send(args: &SendArgs) -> Result<Exit, Failure> {
+    request::check_headers(&args.headers)?;
     let body = match &args.data {
         Some(data) => request::read_body(data)?,
         None => Vec::new(),
@@ -73,6 +87,12 @@ pub async fn run(args: SendArgs) -> Result<Exit, Failure> {
         request = request.header(&header.name, &header.value);
     }
     let outcome = request.body(body).send().await?;
+    // A replay from the store has said so already (a progress line).
+    if !args.quiet && report::server_replayed(&outcome) && !outcome.replayed() {
+        console::error(format_args!(
+            "the server replayed its answer to an earlier request under this key"
+        ));
+    }
 
     if args.json {
         console::out_line(&report::outcome_json(&outcome).to_string())?;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{CHARGE, Harness, TestResult, run};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_on_a_missing_store_is_empty_and_creates_nothing() -> TestResult {
@@ -174,5 +174,66 @@ async fn the_store_flag_beats_the_environment() -> TestResult {
         default.exists(),
         "the default store is under XDG_STATE_HOME"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_keeps_an_intent_whose_outcome_is_unknown_unless_forced() -> TestResult {
+    let h = Harness::start("forget-unknown").await?;
+    h.faults(json!({"fail_next": [{"status": 503}]})).await?;
+    run(h.send("order-gave-up", CHARGE, &["--max-attempts", "1"]))
+        .await?
+        .expect_code(5)?;
+    run(h.send("order-pending", CHARGE, &[]))
+        .await?
+        .expect_code(0)?;
+    // As a run killed mid-request leaves it.
+    rusqlite::Connection::open(h.store())?.execute_batch(
+        "UPDATE intents SET state = 'pending', status = NULL WHERE name = 'order-pending';",
+    )?;
+
+    for (intent, state) in [
+        ("order-gave-up", "was given up on"),
+        ("order-pending", "is pending"),
+    ] {
+        let refused = run(h.oncely(&["forget", "--intent", intent])).await?;
+        refused.expect_code(1)?;
+        assert_eq!(refused.stdout, b"");
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("{state}: its outcome is unknown"))
+                && refused.stderr.contains("--force"),
+            "stderr: {}",
+            refused.stderr
+        );
+        assert!(h.record(intent).await?.is_some(), "{intent} kept");
+
+        let forced = run(h.oncely(&["forget", "--intent", intent, "--force"])).await?;
+        forced.expect_code(0)?;
+        assert_eq!(forced.stdout_text(), format!("forgot {intent:?}\n"));
+        assert!(h.record(intent).await?.is_none(), "{intent} forgotten");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_needs_no_force_for_a_rejected_intent() -> TestResult {
+    let h = Harness::start("forget-rejected").await?;
+    let key = ["-H", "Idempotency-Key: \"shared-key-1\""];
+    run(h.send("order-first", CHARGE, &key))
+        .await?
+        .expect_code(0)?;
+    // The same key with another payload: the server answers 422.
+    run(h.send("order-reused", r#"{"amount":2000,"currency":"usd"}"#, &key))
+        .await?
+        .expect_code(4)?;
+    let record = h.record("order-reused").await?.ok_or("no record")?;
+    assert_eq!(record["failure"]["kind"], "rejected");
+
+    run(h.oncely(&["forget", "--intent", "order-reused"]))
+        .await?
+        .expect_code(0)?;
+    assert!(h.record("order-reused").await?.is_none());
     Ok(())
 }

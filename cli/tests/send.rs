@@ -262,3 +262,166 @@ async fn bad_input_gets_its_own_exit_status() -> TestResult {
     assert!(h.list().await?.is_empty(), "nothing recorded");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_over_64_kib_is_invalid_input_not_a_network_failure() -> TestResult {
+    let h = Harness::start("send-long-url").await?;
+    let base = format!("{}?pad=", h.charges_url());
+    let url = format!(
+        "{base}{}",
+        "a".repeat(oncely::intent::MAX_URL_LEN + 1 - base.len())
+    );
+    // One attempt at most: were it sent, it would give up (exit 5) at once.
+    let sent = run(h.oncely(&[
+        "send",
+        "--intent",
+        "long-url",
+        "-d",
+        CHARGE,
+        "--max-attempts",
+        "1",
+        &url,
+    ]))
+    .await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.starts_with("oncely: intent \"long-url\"") && sent.stderr.contains("too long"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_name_of_only_spaces_is_invalid_input() -> TestResult {
+    let h = Harness::start("send-blank-name").await?;
+    let sent = run(h.send("   ", CHARGE, &[])).await?;
+    sent.expect_code(8)?;
+    assert!(sent.stderr.contains("not blank"), "stderr: {}", sent.stderr);
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_idempotency_keys_are_invalid_input() -> TestResult {
+    let h = Harness::start("send-two-keys").await?;
+    let sent = run(h.send(
+        "order-two-keys",
+        CHARGE,
+        &[
+            "-H",
+            "Idempotency-Key: \"first-key-1\"",
+            "-H",
+            "idempotency-key: \"second-key-2\"",
+        ],
+    ))
+    .await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.contains("more than one Idempotency-Key header"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_header_is_invalid_input() -> TestResult {
+    let h = Harness::start("send-content-length").await?;
+    let sent = run(h.send(
+        "order-length",
+        CHARGE,
+        &["-H", &format!("Content-Length: {}", CHARGE.len())],
+    ))
+    .await?;
+    sent.expect_code(8)?;
+    assert!(
+        sent.stderr.contains("Content-Length") && sent.stderr.contains("sent as given"),
+        "stderr: {}",
+        sent.stderr
+    );
+    assert!(h.list().await?.is_empty(), "nothing recorded");
+    assert!(h.ledger().await?.is_empty(), "nothing sent");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_by_the_server_is_reported_as_replayed() -> TestResult {
+    let h = Harness::start("send-server-replay").await?;
+    // Two intents under one key of the caller's: the server acts on the
+    // first and replays its answer to the second.
+    let key = "Idempotency-Key: \"caller-key-1\"";
+    let first = run(h.send("order-a", CHARGE, &["-H", key, "--json"])).await?;
+    first.expect_code(0)?;
+    assert_eq!(first.json()?["replayed"], false);
+
+    let second = run(h.send("order-b", CHARGE, &["-H", key, "--json"])).await?;
+    second.expect_code(0)?;
+    let summary = second.json()?;
+    assert_eq!(summary["status"], 201);
+    assert_eq!(summary["attempts"], 1, "sent, not replayed from the store");
+    assert_eq!(summary["replayed"], true);
+
+    let human = run(h.send("order-c", CHARGE, &["-H", key])).await?;
+    human.expect_code(0)?;
+    assert!(
+        human
+            .stderr
+            .contains("the server replayed its answer to an earlier request under this key"),
+        "stderr: {}",
+        human.stderr
+    );
+    assert_eq!(h.ledger().await?.len(), 1, "one charge");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_a_failure_is_a_json_error_as_resume_prints_it() -> TestResult {
+    let h = Harness::start("send-json-error").await?;
+    h.faults(json!({"fail_next": [{"status": 503}, {"status": 503}]}))
+        .await?;
+    let sent = run(h.send("order-down", CHARGE, &["--json", "--max-attempts", "1"])).await?;
+    sent.expect_code(5)?;
+    let error = sent.json()?;
+    assert_eq!(error["intent"], "order-down");
+    assert_eq!(error["key"].as_str().map(str::len), Some(26), "{error}");
+    assert_eq!(error["error"]["kind"], "gave_up");
+    assert_eq!(error["error"]["last_status"], 503);
+    assert!(sent.stderr.contains("gave up"), "stderr: {}", sent.stderr);
+
+    // resume --json reports the same failure in the same shape.
+    let resumed = run(h.oncely(&["resume", "--json", "--max-attempts", "1"])).await?;
+    resumed.expect_code(5)?;
+    let again = resumed.json()?;
+    assert_eq!(again["key"], error["key"]);
+    assert_eq!(again["error"]["kind"], error["error"]["kind"]);
+    let fields = |value: &serde_json::Value| -> Vec<String> {
+        let top = value.as_object().into_iter().flat_map(|o| o.keys());
+        let inner = value["error"]
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys());
+        top.chain(inner).cloned().collect()
+    };
+    assert_eq!(fields(&error), fields(&again));
+
+    // A failure before anything is recorded: no key yet.
+    let unreadable = run(h.send("order-x", "@/no/such/file", &["--json"])).await?;
+    unreadable.expect_code(8)?;
+    let error = unreadable.json()?;
+    assert_eq!(error["intent"], "order-x");
+    assert!(error["key"].is_null());
+    assert_eq!(error["error"]["kind"], "invalid");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/no/such/file")),
+        "{error}"
+    );
+    Ok(())
+}

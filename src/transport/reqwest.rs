@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{Outgoing, Transport, TransportError, TransportErrorKind};
 use crate::Error;
-use crate::intent::{Request, Response, is_header_value};
+use crate::intent::{Request, Response, check_url, is_header_value};
 use crate::runtime::BoxFuture;
 use reqwest::Url;
 
@@ -78,6 +78,9 @@ fn method(request: &Request) -> Result<reqwest::Method, String> {
 impl Transport for HttpTransport {
     fn check(&self, request: &Request) -> Result<(), String> {
         method(request)?;
+        // Before parsing: a URL too long to send is not worth parsing (nor
+        // remembering).
+        check_url(&request.url).map_err(|e| e.message().to_owned())?;
         self.url(&request.url)?;
         for (name, value) in &request.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -176,6 +179,16 @@ mod tests {
             assert!(transport.check(&request(url, &[])).unwrap_err().contains("credentials"), "{url}");
         }
         assert!(transport.check(&request("http://a.test/x", &[])).is_ok());
+    }
+
+    #[test]
+    fn a_url_longer_than_the_limit_is_refused_before_it_is_parsed() {
+        let transport = HttpTransport::new().expect("a client");
+        let base = "http://a.test/x?q=";
+        let over = [base, &"a".repeat(crate::intent::MAX_URL_LEN + 1 - base.len())].concat();
+        let refused = transport.check(&request(&over, &[])).unwrap_err();
+        assert!(refused.contains("too long"), "{refused}");
+        assert!(transport.last_url.lock().expect("not poisoned").is_none(), "not remembered");
     }
 
     #[test]
