@@ -67,9 +67,6 @@ pub fn is_stored_header(name: &str, also: &[String]) -> bool {
         && (STORED_HEADERS.contains(&name) || also.iter().any(|a| a == name))
 }
 
-/// The longest URL accepted, in bytes (what servers commonly refuse past).
-pub const MAX_URL_LEN: usize = 65_536;
-
 /// The query parameter of `url` that holds a credential (`api_key=…`,
 /// `access_token=…`, `sig=…`), if one does: such a URL would be written to
 /// the store as it is, so it is refused (send the credential in a header
@@ -231,14 +228,7 @@ impl Request {
     /// Why the request is refused ([`ErrorKind::InvalidInput`]): nothing is
     /// recorded, nothing sent.
     pub fn check(&self) -> Result<(), crate::Error> {
-        if self.url.len() > MAX_URL_LEN {
-            let message = [
-                "the URL is longer than ",
-                &crate::text::decimal(MAX_URL_LEN as u64),
-                " bytes; nothing was recorded or sent",
-            ];
-            return Err(crate::Error::invalid_input(message.concat()));
-        }
+        check_url(&self.url)?;
         if let Some(name) = credential_parameter(&self.url) {
             let message = [
                 "the URL's query parameter \"",

@@ -20,7 +20,11 @@ Exit status:
   6  expired: older than the server's retention (24 h); never re-sent, `forget` it to start anew
   7  store: the store file cannot be opened, read or written
   8  invalid input: a bad intent name, method, URL or header, or an unreadable -d @FILE
-  9  anything else (e.g. stdout closed)";
+  9  anything else (e.g. stdout closed)
+ 10  credentials needed: the intent was sent with headers that are never stored
+     (Authorization, X-Account...: pass them again with -H), or the server refused
+     who sent it after an earlier attempt may have landed; nothing decided, the
+     intent stays unsettled, and `resume -H ...` sends it under the same key";
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,16 +38,18 @@ pub enum Exit {
     Store = 7,
     InvalidInput = 8,
     Other = 9,
+    Credentials = 10,
 }
 
 /// The error kinds with a status of their own.
-const ERROR_KINDS: [ErrorKind; 6] = [
+const ERROR_KINDS: [ErrorKind; 7] = [
     ErrorKind::Conflict,
     ErrorKind::Rejected,
     ErrorKind::GaveUp,
     ErrorKind::Expired,
     ErrorKind::Store,
     ErrorKind::InvalidInput,
+    ErrorKind::Credentials,
 ];
 
 impl Exit {
@@ -62,6 +68,7 @@ impl Exit {
             ErrorKind::Expired => Exit::Expired,
             ErrorKind::Store => Exit::Store,
             ErrorKind::InvalidInput => Exit::InvalidInput,
+            ErrorKind::Credentials => Exit::Credentials,
             // `ErrorKind` is non-exhaustive: a kind added later is still a failure.
             _ => Exit::Other,
         }
@@ -111,7 +118,7 @@ mod tests {
     #[test]
     fn every_error_kind_has_its_own_status() {
         let codes: Vec<u8> = ERROR_KINDS.iter().map(|&k| Exit::of(k) as u8).collect();
-        assert_eq!(codes, vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(codes, vec![3, 4, 5, 6, 7, 8, 10]);
         for kind in ERROR_KINDS {
             assert_eq!(Exit::of(kind).kind(), Some(kind));
         }

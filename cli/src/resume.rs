@@ -14,9 +14,10 @@ use crate::{console, report};
 pub struct ResumeArgs {
     #[command(flatten)]
     store: StoreArg,
-    /// A header added to every resumed request, repeatable. Credentials
-    /// (Authorization, Cookie...) are never stored, so pass them again here;
-    /// they go to every resumed intent's URL
+    /// A header added to every resumed request, repeatable. Headers off the
+    /// stored list (Authorization, Cookie, X-Api-Key, X-Account...) are never
+    /// stored, so pass them again here: an intent sent with one that is not
+    /// given is not sent (exit 10). They go to every resumed intent's URL
     #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
     headers: Vec<Header>,
     /// Print one JSON object per intent: {"intent","key","status","attempts",

@@ -33,9 +33,14 @@ pub struct SendArgs {
     #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
     headers: Vec<Header>,
     /// Another header name whose value is a credential: sent, never stored
-    /// (repeatable; e.g. X-Api-Key)
+    /// (repeatable; for one on the stored list, e.g. User-Agent)
     #[arg(long = "secret-header", value_name = "NAME")]
     secret_headers: Vec<String>,
+    /// Another header name that may be stored, so that `resume` sends it
+    /// without being given it again (repeatable; never Authorization,
+    /// Cookie or Proxy-Authorization)
+    #[arg(long = "store-header", value_name = "NAME")]
+    stored_headers: Vec<String>,
     /// The body: DATA as given, @FILE for a file's bytes, @- for stdin. Sent
     /// byte for byte; no Content-Type is added (pass one with -H)
     #[arg(short = 'd', long = "data", value_name = "DATA|@FILE|@-")]
@@ -76,6 +81,9 @@ async fn send(args: &SendArgs) -> Result<Exit, Failure> {
         .retry(args.retry.policy());
     for name in &args.secret_headers {
         builder = builder.secret_header(name);
+    }
+    for name in &args.stored_headers {
+        builder = builder.stored_header(name);
     }
     if !args.quiet {
         builder = builder.on_event(progress::reporter(Naming::Implicit));

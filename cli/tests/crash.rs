@@ -38,7 +38,7 @@ async fn resume_finishes_a_killed_send_under_its_key() -> TestResult {
     let h = Harness::start("crash-resume").await?;
     let key = kill_mid_request(&h, "order-killed").await?;
 
-    let resumed = run(h.oncely(&["resume"])).await?;
+    let resumed = run(h.resume(&[])).await?;
     resumed.expect_code(0)?;
     let out = resumed.stdout_text();
     assert!(
@@ -52,7 +52,7 @@ async fn resume_finishes_a_killed_send_under_its_key() -> TestResult {
     assert_eq!(record["state"], "settled");
     assert_eq!(record["status"], 201);
     // Nothing left to resume.
-    let again = run(h.oncely(&["resume", "--json"])).await?;
+    let again = run(h.resume(&["--json"])).await?;
     again.expect_code(0)?;
     assert_eq!(again.stdout, b"");
     Ok(())

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_nothing_pending_it_succeeds_quietly() -> TestResult {
     let h = Harness::start("resume-nothing").await?;
-    let resumed = run(h.oncely(&["resume", "--json"])).await?;
+    let resumed = run(h.resume(&["--json"])).await?;
     resumed.expect_code(0)?;
     assert_eq!(resumed.stdout, b"");
     assert!(!h.store().exists(), "resume does not create a store");
@@ -32,7 +32,7 @@ async fn an_intent_that_gave_up_is_retried_under_its_key() -> TestResult {
     let key = record["key"].as_str().ok_or("no key")?.to_owned();
     assert!(h.ledger().await?.is_empty());
 
-    let resumed = run(h.oncely(&["resume", "--json", "-H", "Authorization: Bearer again"])).await?;
+    let resumed = run(h.resume(&["--json", "-H", "Authorization: Bearer again"])).await?;
     resumed.expect_code(0)?;
     let line = resumed.json()?;
     assert_eq!(line["intent"], "order-down");
@@ -74,7 +74,7 @@ async fn a_resumed_intent_settling_with_a_400_exits_1() -> TestResult {
         .ok_or("no record")?;
 
     h.faults(json!({"fail_next": [{"status": 400}]})).await?;
-    let resumed = run(h.oncely(&["resume"])).await?;
+    let resumed = run(h.resume(&[])).await?;
     resumed.expect_code(1)?;
     let out = resumed.stdout_text();
     assert_eq!(
@@ -86,5 +86,39 @@ async fn a_resumed_intent_settling_with_a_400_exits_1() -> TestResult {
         "stderr: {}",
         resumed.stderr
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_without_the_intents_credentials_sends_nothing() -> TestResult {
+    let h = Harness::start("resume-no-credentials").await?;
+    h.faults(json!({"drop_next": 1})).await?;
+    // The charge lands, its answer is lost, and the run gives up.
+    let sent = run(h.send(
+        "order-c",
+        CHARGE,
+        &["--max-attempts", "1", "-H", "Authorization: Bearer t0ken"],
+    ))
+    .await?;
+    sent.expect_code(5)?;
+    assert_eq!(h.ledger().await?.len(), 1);
+
+    // Without the credentials it was sent with: nothing sent, exit 10.
+    let bare = run(h.oncely(&["resume", "--json"])).await?;
+    bare.expect_code(10)?;
+    let error: Value = bare.json()?;
+    assert_eq!(error["error"]["kind"], "credentials", "{error}");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("authorization") && message.contains("x-account"),
+        "{message}"
+    );
+    let record = h.record("order-c").await?.ok_or("no record")?;
+    assert_eq!(record["attempts"], 1, "nothing was sent");
+
+    // Given them again: the server replays the one charge.
+    let resumed = run(h.resume(&["--json", "-H", "Authorization: Bearer t0ken"])).await?;
+    resumed.expect_code(0)?;
+    assert_eq!(h.ledger().await?.len(), 1);
     Ok(())
 }

@@ -491,11 +491,20 @@ pub unsafe extern "C" fn land(
 /// # Safety
 /// `input` and `len` come from [`alloc`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn interrupted(flight: &mut Flight, store: u32, input: *mut u8, len: usize) -> u32 {
+pub unsafe extern "C" fn interrupted(
+    flight: &mut Flight,
+    store: u32,
+    input: *mut u8,
+    len: usize,
+) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
     let message = Fields(&input).text().unwrap_or_default().to_owned();
-    let kind = if store == 1 { ErrorKind::Store } else { ErrorKind::InvalidInput };
+    let kind = if store == 1 {
+        ErrorKind::Store
+    } else {
+        ErrorKind::InvalidInput
+    };
     let error = Error::new(kind, message);
     let error = match &flight.pilot {
         Some(pilot) => pilot.interrupted(error),
@@ -553,7 +562,11 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 
         &decimal(record.expires_at),
         record.state.as_str(),
         if record.is_unsettled() { "1" } else { "" },
-        if record.belongs_to(core.user.as_deref()) { "1" } else { "" },
+        if record.belongs_to(core.user.as_deref()) {
+            "1"
+        } else {
+            ""
+        },
         &record.request.method,
         &record.request.url,
     ];

@@ -66,6 +66,14 @@ impl HttpTransport {
                     .to_owned(),
             );
         }
+        // The `http` crate refuses a URI past 65,534 bytes once encoded:
+        // every attempt would fail alike, so say so now.
+        if parsed.as_str().len() > 65_534 {
+            return Err(format!(
+                "the URL is too long once percent-encoded: {} bytes, at most 65534 (put the data in the body)",
+                parsed.as_str().len()
+            ));
+        }
         *last = Some((url.to_owned(), parsed.clone()));
         Ok(parsed)
     }
@@ -79,7 +87,8 @@ impl Transport for HttpTransport {
     fn check(&self, request: &Request) -> Result<(), String> {
         method(request)?;
         // Before parsing: a URL too long to send is not worth parsing (nor
-        // remembering).
+        // remembering). The client checked it already; another caller of
+        // the transport may not have.
         check_url(&request.url).map_err(|e| e.message().to_owned())?;
         self.url(&request.url)?;
         for (name, value) in &request.headers {

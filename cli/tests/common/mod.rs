@@ -122,6 +122,15 @@ impl Harness {
 
     /// `oncely send --intent INTENT -H 'X-Account: ..' -H 'Content-Type: ..'
     /// -d BODY EXTRA.. URL`
+    /// `oncely resume` with `extra`, as the account again (the account
+    /// header is never stored: a resume is given it as a credential).
+    pub fn resume(&self, extra: &[&str]) -> Command {
+        let account = format!("X-Account: {}", self.account);
+        let mut args = vec!["resume", "-H", &account];
+        args.extend_from_slice(extra);
+        self.oncely(&args)
+    }
+
     pub fn send(&self, intent: &str, body: &str, extra: &[&str]) -> Command {
         let account = format!("X-Account: {}", self.account);
         let url = self.charges_url();
