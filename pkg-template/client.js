@@ -5,7 +5,7 @@
 // what a status means or whether a request conflicts with its record.
 import { Core, decoder, encoder, load, stored, storedBody } from './core.js';
 
-/** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "storage" or "invalid". */
+/** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "credentials", "storage", "csp" or "invalid". */
 export class OncelyError extends Error {
   constructor(message, code) {
     super(message);
@@ -18,6 +18,8 @@ export class OncelyError extends Error {
 const DONE = 1;
 const RETRY = 2;
 const TYPES = ['created', 'attempt', 'retry', 'joined', 'replayed', 'conflict', 'settled', 'failed', 'offline', '*'];
+// The classes a `classify` hook may answer, as the core numbers them (0: its own).
+const CLASSES = [, 'settle', 'retry', 'in_progress', 'reject', 'unauthorized'];
 const NULL_BODY = [101, 103, 204, 205, 304];
 const scope = globalThis;
 
@@ -59,7 +61,13 @@ export function entry(locate) {
         await ready;
       } catch (cause) {
         ready = undefined;
-        const error = storage(`oncely could not load its WebAssembly: ${describe(cause)}`);
+        // A Content-Security-Policy without 'wasm-unsafe-eval' refuses to
+        // compile any WebAssembly: its own code, naming the fix.
+        const csp = /Content.Security.Policy|unsafe-eval/i.test(describe(cause));
+        const error = failure(
+          `oncely could not load its WebAssembly: ${describe(cause)}${csp ? " (allow it: script-src 'wasm-unsafe-eval', and connect-src for the module's URL)" : ''}`,
+          csp ? 'csp' : 'storage',
+        );
         error.cause = cause;
         throw error;
       }
@@ -77,18 +85,35 @@ function option(options, name, allowed) {
   return value;
 }
 
+// A non-negative number of `options` (-1: left out, the default).
+function number(options, name, prefix = '') {
+  const value = options[name];
+  if (value === undefined) return -1;
+  if (typeof value !== 'number' || !(value >= 0) || value === Infinity) throw invalid(`${prefix}${name} must be a non-negative number`);
+  return value;
+}
+
 function retryOptions(retry = {}) {
-  const number = (name) => {
-    const value = retry[name];
-    if (value === undefined) return -1; // the default
-    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-      throw invalid(`retry.${name} must be a non-negative number`);
-    }
-    return value;
-  };
-  const attempts = number('maxAttempts');
+  const attempts = number(retry, 'maxAttempts', 'retry.');
   if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
-  return [attempts, number('baseDelayMs'), number('maxDelayMs'), number('deadlineMs')];
+  return [attempts, ...['baseDelayMs', 'maxDelayMs', 'deadlineMs'].map((name) => number(retry, name, 'retry.'))];
+}
+
+// Header names of `options[name]`, checked and lower-cased, as header
+// lines with empty values.
+function names(options, name) {
+  try {
+    return lines(new Headers((options[name] ?? []).map((header) => [header, ''])));
+  } catch {
+    throw invalid(`${name} must be an array of header names`);
+  }
+}
+
+// A function option, or undefined.
+function hook(options, name) {
+  const value = options[name];
+  if (value !== undefined && typeof value !== 'function') throw invalid(`${name} must be a function`);
+  return value;
 }
 
 /**
@@ -102,18 +127,21 @@ class Oncely {
   #locks;
   #credentials;
   #authorize;
+  #classify;
   #persisted;
   #listeners = [];
   #flights = new Map();
 
-  constructor(core, store, locks, [credentials, authorize], persisted, namespace, kind) {
+  constructor(core, store, locks, [credentials, authorize, classify, user], persisted, namespace, kind) {
     this.#core = core;
     this.#store = store;
     this.#locks = locks;
     this.#credentials = credentials;
     this.#authorize = authorize;
+    this.#classify = classify;
     this.#persisted = persisted;
     this.namespace = namespace;
+    this.user = user;
     this.store = kind;
     this.webLocks = Boolean(locks);
   }
@@ -123,25 +151,30 @@ class Oncely {
     const namespace = option(options, 'namespace') ?? 'default';
     const kind = option(options, 'store', ['indexeddb', 'memory']);
     const durability = option(options, 'durability', ['strict', 'relaxed']);
-    const credentials = [option(options, 'credentials', ['same-origin', 'include']), options.authorize];
-    const core = new Core(...retryOptions(options.retry));
-    if (kind === 'memory') return new Oncely(core, memoryStore(), null, credentials, null, namespace, kind);
+    const user = option(options, 'user');
+    if (user === '') throw invalid('user must not be empty');
+    const hooks = [option(options, 'credentials', ['same-origin', 'include']), hook(options, 'authorize'), hook(options, 'classify'), user];
+    const retry = [...retryOptions(options.retry), number(options, 'retentionMs'), number(options.retry ?? {}, 'attemptTimeoutMs', 'retry.')];
+    const core = new Core(...retry, user ?? '', names(options, 'storedHeaders'), names(options, 'secretHeaders'));
+    if (kind === 'memory') return new Oncely(core, memoryStore(), null, hooks, null, namespace, kind);
     const database = await openDatabase(namespace, durability);
     const locks = scope.navigator?.locks ?? null;
-    const storage = scope.navigator?.storage;
+    // Asked only when the app opts in: Firefox prompts the user for it.
     let persisted = null;
-    try {
-      persisted = typeof storage?.persist === 'function' ? storage.persist() : null;
-    } catch {
-      // Not allowed here: reported as not persisted.
+    if (options.persist === true) {
+      try {
+        persisted = scope.navigator.storage.persist();
+      } catch {
+        // Not allowed here: reported as not persisted.
+      }
     }
-    return new Oncely(core, database, locks, credentials, persisted, namespace, kind);
+    return new Oncely(core, database, locks, hooks, persisted, namespace, kind);
   }
 
   /** Sends `request` once (see the README); resolves with its `Outcome`. */
   async send(request) {
     if (typeof request !== 'object' || request === null) throw invalid('send(): the request must be an object');
-    const { intent, method = 'POST', url, headers, body } = request;
+    const { intent, method = 'POST', url, headers, body, signal } = request;
     if (typeof intent !== 'string') throw invalid('send(): intent must be a string');
     if (typeof method !== 'string') throw invalid('send(): method must be a string', intent);
     if (url === undefined) throw invalid('send(): url is required', intent);
@@ -155,37 +188,42 @@ class Oncely {
     // platform a copy; the one rule about bodies, checked here.
     const parts = checked(intent, () => new Request(url, { method, headers }));
     if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: a ${parts.method} request cannot have a body`, intent);
-    return this.#run(intent, parts, bytes).then((done) => done.outcome());
+    signal?.throwIfAborted();
+    return waiting(this.#run(intent, parts, bytes), signal).then((done) => done.outcome());
   }
 
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
   async fetch(input, init) {
     const intent = init?.intent;
     if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string naming the intent');
+    // A FormData body is serialised with a new random boundary each time:
+    // never the same request twice.
+    if (init.body instanceof FormData) throw invalid('fetch(): a FormData body gets a new multipart boundary on every call, so it never replays: send JSON, URL-encoded or bytes instead (or serialise it once and keep the bytes)', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
-    return this.#run(intent, parts, bytes).then((done) => done.response());
+    init.signal?.throwIfAborted();
+    return waiting(this.#run(intent, parts, bytes), init.signal).then((done) => done.response());
   }
 
-  /** Settles every intent left unsettled, under its original key; resolves with the outcomes it settled. */
+  /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
   async resume() {
-    const records = (await this.#records()).filter((record) => record.unsettled);
-    const results = await Promise.allSettled(
-      records.map((record) => {
+    return Promise.all(
+      (await this.#pending()).map((record) => {
         const headers = new Headers(record.headers);
         headers.set('idempotency-key', `"${record.key}"`);
         const parts = { method: record.method, url: record.url, headers };
-        return this.#run(record.intent, parts, record.body()).then((done) => done.outcome());
+        return this.#run(record.intent, parts, record.body()).then((done) => done.outcome(), (error) => error);
       }),
     );
-    return results.filter((result) => result.status === 'fulfilled').map((result) => result.value);
   }
 
-  /** The intents whose outcome is not yet known, oldest first. */
+  /** The intents of this client's user whose outcome is not yet known, oldest first. */
   async pending() {
-    return (await this.#records())
-      .filter((record) => record.unsettled)
-      .map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
+    return (await this.#pending()).map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
+  }
+
+  async #pending() {
+    return (await this.#records()).filter((record) => record.unsettled && record.mine);
   }
 
   /** Removes the intent: the next call with that name is a new intent with a new key. */
@@ -195,7 +233,7 @@ class Oncely {
     await settled;
     // Under the intent's lock: a flight of it in another tab lands (and
     // writes its outcome) first, and is never undone by this removal.
-    const release = this.#locks && (await this.#lock(intent));
+    const release = this.#locks && (await this.#lock(intent, false, this.#core.deadline));
     try {
       return await this.#store.remove(intent);
     } finally {
@@ -212,7 +250,7 @@ class Oncely {
     // A damaged record is kept (and named by pending()).
     return this.#store.prune((bytes, name) => {
       try {
-        const { unsettled, expiresAt } = record(bytes, name);
+        const { unsettled, expiresAt } = record(this.#core, bytes, name);
         return !unsettled && expiresAt <= now && !this.#flights.has(name);
       } catch {
         return false;
@@ -256,7 +294,7 @@ class Oncely {
   async #records() {
     await settled;
     const [names, values] = await this.#store.list();
-    const records = values.map((bytes, i) => record(bytes, names[i]));
+    const records = values.map((bytes, i) => record(this.#core, bytes, names[i]));
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
 
@@ -274,9 +312,15 @@ class Oncely {
       );
     }
     const flight = { method: parts.method, url: parts.url, bytes, key: undefined };
-    flight.landing = this.#fly(intent, parts, bytes, flight).finally(() => {
-      if (this.#flights.get(intent) === flight) this.#flights.delete(intent);
-    });
+    flight.landing = this.#fly(intent, parts, bytes, flight)
+      .catch((error) => {
+        // Every flight that fails says so once, whatever failed.
+        this.#emit('failed', intent, error.key, { error });
+        throw error;
+      })
+      .finally(() => {
+        if (this.#flights.get(intent) === flight) this.#flights.delete(intent);
+      });
     this.#flights.set(intent, flight);
     return flight.landing;
   }
@@ -286,8 +330,12 @@ class Oncely {
     const locking = this.#locks && this.#lock(intent, true);
     let flight, release, settle;
     try {
+      // The hook's headers for the first attempt, before anything is
+      // recorded: a throw refuses the call with nothing recorded, and the
+      // names it gives are recorded (never the values).
+      let given = await this.#authorized(intent, parts);
       try {
-        flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)));
+        flight = this.#core.flight(intent, parts.method, parts.url, lines(parts.headers), bytes, Date.now(), crypto.getRandomValues(new Uint8Array(64)), lines(given));
       } catch (message) {
         throw invalid(describe(message), intent);
       }
@@ -296,13 +344,14 @@ class Oncely {
       // lock was free, nobody else is flying the intent: a record just added
       // is ours to fly, and one found is the latest (read under the lock).
       // Where another tab holds it, that tab may be flying the intent, even
-      // with the record just added: wait for the lock, then read what it left.
+      // with the record just added: wait for the lock (as long as a flight
+      // may take), then read what it left.
       const candidate = flight.candidate();
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
       release = await (locking || (() => {}));
       const contended = release === null;
-      if (contended) release = await this.#lock(intent);
+      if (contended) release = await this.#lock(intent, false, this.#core.deadline);
       let created = (await adding) && !contended;
       let found;
       // Not ours: read under the lock; forgotten by another tab meanwhile:
@@ -313,27 +362,42 @@ class Oncely {
       let next = flight.board(found, Date.now());
       let info = this.#read(flight);
       entry.key = info.key;
-      const recorded = (write) => this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
+      // A failure of the hook or the store before an attempt: the core says
+      // what it means once a request may have reached the server.
+      const stop = (store, error) => {
+        flight.interrupted(store, describe(error));
+        return this.#read(flight);
+      };
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
         if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
         // Offline, an attempt could only fail: wait for the network (not
-        // counted against the deadline; the retention is checked after).
+        // counted against the deadline; the retention is checked after),
+        // at most as long as the flight may still take.
         let offline = 0;
         if (scope.navigator?.onLine === false) {
           this.#emit('offline', intent, info.key);
           const since = Date.now();
-          await new Promise((online) => scope.addEventListener('online', online, { once: true }));
+          let timer;
+          await new Promise((online) => {
+            scope.addEventListener('online', online, { once: true });
+            timer = setTimeout(online, flight.remaining(since));
+          });
+          clearTimeout(timer);
           offline = Date.now() - since;
         }
-        // The hook's headers, before the attempt counts: a bad one sends
-        // nothing. Fresh credentials win over the request's own.
-        const headers = new Headers(parts.headers);
-        try {
-          new Headers(await this.#authorize?.(intent, parts)).forEach((value, name) => headers.set(name, value));
-        } catch (error) {
-          throw invalid(`authorize: ${describe(error)}`, intent, info.key);
+        // The hook's headers for every later attempt, before it counts:
+        // fresh credentials win over the request's own.
+        if (!given) {
+          try {
+            given = await this.#authorized(intent, parts);
+          } catch (error) {
+            info = stop(0, error);
+            break;
+          }
         }
+        const headers = new Headers(parts.headers);
+        given.forEach((value, name) => headers.set(name, value));
         headers.set('idempotency-key', `"${info.key}"`);
         // The core says whether it may leave (the retention, the credentials
         // the intent was sent with); 0: it may not.
@@ -343,12 +407,20 @@ class Oncely {
           break;
         }
         const write = flight.write();
-        if (write) await recorded(write);
+        if (write) {
+          try {
+            await this.#store.put(intent, write);
+          } catch (error) {
+            info = stop(1, error);
+            break;
+          }
+        }
         this.#emit('attempt', intent, info.key, { attempt });
         const timeout = flight.timeout(offline, Date.now());
-        const [status, text, body] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
-        next = flight.land(status, text, body, Date.now());
+        const [status, text, body, kind] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
+        next = flight.land(status, text, body, Date.now(), kind);
         info = this.#read(flight);
+        given = undefined;
       }
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
@@ -356,7 +428,7 @@ class Oncely {
       // under the same key, and the server replays. It is placed, and the
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
-      if (write && info.code === 'expired') await recorded(write);
+      if (write && info.code === 'expired') await this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
       else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
       else if (write) settle = () => this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
       this.#announce(intent, info);
@@ -375,6 +447,25 @@ class Oncely {
       // is placed; this page's reads wait for `settled`).
       if (settle && locking) settled = new Promise((done) => later(() => done(end())));
       else end();
+    }
+  }
+
+  // The `authorize` hook's headers, or a throw: the hook failed, answered
+  // what `Headers` refuses, or did not answer within the flight's deadline.
+  async #authorized(intent, parts) {
+    let timer;
+    try {
+      return new Headers(
+        this.#authorize &&
+          (await new Promise((answer, refuse) => {
+            timer = setTimeout(refuse, this.#core.deadline, 'it did not answer in time');
+            Promise.resolve(this.#authorize(intent, parts)).then(answer, refuse);
+          })),
+      );
+    } catch (error) {
+      throw invalid(`authorize: ${describe(error)}`, intent);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -406,14 +497,13 @@ class Oncely {
       this.#emit(type, intent, key, { attempt: info.attempts, delayMs: info.delay, reason: info.reason, ...status });
     } else if (type === 'settled') {
       this.#emit(type, intent, key, { attempt: info.attempts, status: info.status });
-    } else if (type === 'failed') {
-      this.#emit(type, intent, key, { error: failure(info.message, info.code, intent, key, info.lastStatus) });
-    } else if (type) {
+    } else if (type && type !== 'failed') {
       this.#emit(type, intent, key);
     }
   }
 
-  // One attempt: [status, headers as lines, body], or [0 (1: timed out), why, empty].
+  // One attempt: [status, headers as lines, body, the classify hook's
+  // class (0: the core's own)], or [0 (1: timed out), why, empty, class].
   async #attempt(url, method, headers, bytes, timeout) {
     // The time limit covers the body too.
     const signal = AbortSignal.timeout(timeout);
@@ -426,23 +516,36 @@ class Oncely {
         signal,
       });
       const body = new Uint8Array(await response.arrayBuffer());
-      return [response.status, lines(response.headers), body];
+      return [response.status, lines(response.headers), body, this.#class(response)];
     } catch (error) {
-      return [signal.aborted ? 1 : 0, signal.aborted ? `timed out after ${timeout} ms` : describe(error), new Uint8Array()];
+      return [signal.aborted ? 1 : 0, signal.aborted ? `timed out after ${timeout} ms` : describe(error), new Uint8Array(), this.#class(null)];
+    }
+  }
+
+  // What the `classify` hook makes of a response (null: none arrived), as
+  // the core numbers classes; 0 where there is no hook or it has no say.
+  #class(response) {
+    try {
+      return Math.max(0, CLASSES.indexOf(this.#classify?.(response)));
+    } catch {
+      return 0;
     }
   }
 
   // The intent's Web Lock: resolves with the function that releases it, or
-  // with null when `ifAvailable` and another context holds it.
-  #lock(intent, ifAvailable) {
-    return new Promise((granted) => {
+  // with null when `ifAvailable` and another context holds it; waits at
+  // most `wait` ms (another tab's flight ends by its deadline), then
+  // rejects with "gave_up".
+  #lock(intent, ifAvailable, wait) {
+    return new Promise((granted, refuse) => {
       const refused = (error) => {
+        if (error?.name === 'AbortError') return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
         console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
         granted(() => {});
       };
       try {
         this.#locks
-          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable }, (lock) =>
+          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal: wait && AbortSignal.timeout(wait) }, (lock) =>
             lock ? new Promise((release) => granted(release)) : granted(null),
           )
           .catch(refused);
@@ -455,18 +558,18 @@ class Oncely {
 
 // A stored record, as the core reads it: a damaged one is a "storage" error
 // naming its intent (which forget() removes).
-function record(bytes, name) {
+function record(core, bytes, name) {
   let text;
   try {
-    text = stored(bytes);
+    text = stored(core, bytes);
   } catch (message) {
     throw storage(`${describe(message)}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, method, url, ...rest] = text.split('\n');
+  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...rest] = text.split('\n');
   const headers = [];
   for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
   const body = () => storedBody(bytes);
-  return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, method, url, headers, body };
+  return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, mine: !!mine, method, url, headers, body };
 }
 
 // The request as checked by the platform (method, URL, headers), or "invalid".
@@ -476,6 +579,17 @@ function checked(intent, build) {
   } catch (error) {
     throw invalid(`invalid request: ${describe(error)}`, intent);
   }
+}
+
+// `landing`, or as soon as `signal` aborts, its reason: the caller stops
+// waiting; the flight goes on, and the intent stays recorded.
+function waiting(landing, signal) {
+  return signal
+    ? new Promise((answer, refuse) => {
+        signal.addEventListener('abort', () => refuse(signal.reason), { once: true });
+        landing.then(answer, refuse);
+      })
+    : landing;
 }
 
 function same(a, b) {

@@ -61,16 +61,23 @@ const text = () => decoder.decode(answer());
 
 const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 
-/** The retry policy and budget one client's flights share (a negative number keeps a default). */
+/**
+ * What one client's flights share: the retry policy and budget, the
+ * retention, the attempt timeout (a negative number keeps a default), the
+ * user (empty: none), the headers stored besides the allow-list and those
+ * never stored (lines).
+ */
 export class Core {
-  constructor(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs) {
-    this.at = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs);
+  constructor(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
+    this.at = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
     cores.register(this, this.at);
+    /** The flight's deadline in ms: the longest any wait of a flight lasts. */
+    this.deadline = wasm.core_deadline(this.at);
   }
 
-  /** A flight of the intent `name` (throws why, as a string, when the name or key is invalid); free it. */
-  flight(name, method, url, headers, body, now, random) {
-    const flight = wasm.flight(this.at, ...fields(name, method, url, headers, body, random), now);
+  /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
+  flight(name, method, url, headers, body, now, random, authorized) {
+    const flight = wasm.flight(this.at, ...fields(name, method, url, headers, body, random, authorized), now);
     if (!flight) throw text();
     return new Flight(flight, this);
   }
@@ -99,8 +106,16 @@ class Flight {
     return wasm.timeout(this.at, offline, now);
   }
 
-  land(status, headers, body, now) {
-    return wasm.land(this.at, this.core.at, status, ...fields(headers, body), now);
+  remaining(now) {
+    return wasm.remaining(this.at, now);
+  }
+
+  land(status, headers, body, now, kind) {
+    return wasm.land(this.at, this.core.at, status, ...fields(headers, body), now, kind);
+  }
+
+  interrupted(store, message) {
+    return wasm.interrupted(this.at, store, ...fields(message));
   }
 
   write() {
@@ -124,9 +139,9 @@ class Flight {
   }
 }
 
-/** A stored record's fields as lines (throws why, as a string, when it is damaged). */
-export function stored(bytes) {
-  if (!wasm.stored(...put(bytes))) throw text();
+/** A stored record's fields as lines, as `core` sees it (throws why, as a string, when it is damaged). */
+export function stored(core, bytes) {
+  if (!wasm.stored(core.at, ...put(bytes))) throw text();
   return text();
 }
 

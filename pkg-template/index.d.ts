@@ -11,12 +11,15 @@ export interface Oncely {
    * `fetch`, made to happen once: `init.intent` names the intent; resolves
    * with a standard `Response` of the definitive outcome. Of a `RequestInit`,
    * the method, headers and body are sent; `credentials` is the client's (set
-   * in `open`), and the other fields (a `signal`, `redirect`…) are not used.
+   * in `open`); `signal` stops this call's wait (the intent goes on); the
+   * other fields (`redirect`…) are not used. A `FormData` body is refused
+   * ("invalid"): it is serialised with a new random boundary each time, so
+   * it would never be the same request twice.
    */
   fetch(input: RequestInfo | URL, init: FetchInit): Promise<Response>;
-  /** Settles every intent an earlier page (or a failed attempt) left unsettled, under its original key; resolves with the outcome of each it settled (the others emit "failed"). */
-  resume(): Promise<Outcome[]>;
-  /** The intents whose outcome is not yet known, oldest first. A record that cannot be read (damaged, or foreign) rejects it (and `resume`) with code "storage" and the record's `intent`, which `forget` removes; nothing is skipped silently. */
+  /** Settles every intent of this client's `user` that an earlier page (or a failed attempt) left unsettled, under its original key; resolves with each one's `Outcome`, or its `OncelyError` (which also emits "failed"), oldest first. */
+  resume(): Promise<Array<Outcome | OncelyError>>;
+  /** The intents of this client's `user` whose outcome is not yet known, oldest first. A record that cannot be read (damaged, or foreign) rejects it (and `resume`) with code "storage" and the record's `intent`, which `forget` removes; nothing is skipped silently. */
   pending(): Promise<PendingIntent[]>;
   /** Removes the intent: the next call with that name is a new intent with a new key. Refused ("invalid") while this client sends it; while another tab sends it, waits for that send to end. Resolves `true` when there was one. */
   forget(intent: string): Promise<boolean>;
@@ -24,10 +27,12 @@ export interface Oncely {
   prune(): Promise<number>;
   /** Calls `handler` with every event of `type` ("*": all); returns a function that unsubscribes it. */
   on(type: OncelyEventType | '*', handler: (event: OncelyEvent) => void): () => void;
-  /** Whether the browser granted persistent storage (`navigator.storage.persist()`, asked at open); `false` where it cannot be asked (workers, Node, the memory store). */
+  /** Whether the browser granted persistent storage (`navigator.storage.persist()`, asked at open with `persist: true`); `false` otherwise, and where it cannot be asked (workers, Node, the memory store). */
   persisted(): Promise<boolean>;
   /** The namespace this client was opened with. */
   readonly namespace: string;
+  /** Whose intents these are (`open`'s `user`), if it said. */
+  readonly user?: string;
   /** "indexeddb" or "memory". */
   readonly store: 'indexeddb' | 'memory';
   /** Whether tabs take turns on an intent through Web Locks (`false` where `navigator.locks` is missing: each tab may then send, under the same key, and the server replays). */
@@ -40,6 +45,8 @@ export interface FetchInit {
   method?: string;
   headers?: HeadersInit;
   body?: BodyInit | null;
+  /** Stops this call's wait when it aborts (rejecting with its reason); the intent stays recorded and goes on. */
+  signal?: AbortSignal;
 }
 
 export interface OpenOptions {
@@ -49,18 +56,51 @@ export interface OpenOptions {
   store?: 'indexeddb' | 'memory';
   /** "strict" (default): a new intent is on disk before it is sent. "relaxed": faster, may be lost with power. */
   durability?: 'strict' | 'relaxed';
+  /**
+   * Whose intents these are: the signed-in user's id. Intents are recorded
+   * for this user, and `resume`, `pending` and every call touch only this
+   * user's: another user's intent is never sent with this user's cookies
+   * or credentials, nor replayed to them. Open a client per user (again on
+   * sign-in). Left out: intents belong to nobody in particular (an app
+   * without users).
+   */
+  user?: string;
   /** fetch's credentials mode: "same-origin" (default) or "include" (cookies to another origin). */
   credentials?: 'same-origin' | 'include';
   /**
    * Supplies credential headers (`Authorization`…) for every attempt, resumed
-   * intents included: they are sent, never stored. A header the request has
-   * already wins. A throw or a header `Headers` refuses fails the call as
-   * "invalid", with nothing sent.
+   * intents included: they are sent, never stored, and win over the
+   * request's own. Their names are recorded: an attempt without them is not
+   * sent ("credentials"). A throw, a header `Headers` refuses, or no answer
+   * within the retry deadline fails the call as "invalid" with nothing
+   * recorded — or, once a request of the intent may have reached the
+   * server, as "credentials", the intent still unsettled.
    */
   authorize?: (
     intent: string,
     request: { method: string; url: string; headers: Headers },
   ) => HeadersInit | undefined | Promise<HeadersInit | undefined>;
+  /**
+   * Headers the store may keep besides its allow-list (Accept,
+   * Accept-Encoding, Accept-Language, Cache-Control, Content-Encoding,
+   * Content-Language, Content-Type, Prefer, traceparent, tracestate,
+   * User-Agent, X-Request-Id). Every other header is sent but never
+   * stored: `resume` must get it from `authorize`, or it sends nothing.
+   */
+  storedHeaders?: string[];
+  /** Headers never stored, even if on the allow-list. */
+  secretHeaders?: string[];
+  /** How long the server keeps keys, in ms (default 86400000, 24 h): no attempt leaves after it; an intent past it is "expired". */
+  retentionMs?: number;
+  /**
+   * Replaces the classification of an attempt: `response` is the `Response`
+   * (null when none arrived). Answer "settle", "retry", "in_progress",
+   * "reject" or "unauthorized"; anything else (or a throw) keeps the
+   * default.
+   */
+  classify?: (response: Response | null) => 'settle' | 'retry' | 'in_progress' | 'reject' | 'unauthorized' | undefined;
+  /** Asks the browser to keep the store (`navigator.storage.persist()`); off by default, since Firefox prompts the user. */
+  persist?: boolean;
   retry?: RetryOptions;
 }
 
@@ -71,8 +111,10 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Largest backoff in ms (default 20000). */
   maxDelayMs?: number;
-  /** Overall deadline in ms, offline time excluded (default 120000). */
+  /** Overall deadline in ms, offline time excluded (default 120000): also the longest wait for another tab's lock or the `authorize` hook. */
   deadlineMs?: number;
+  /** Each attempt's time limit in ms (default 30000). */
+  attemptTimeoutMs?: number;
 }
 
 export interface SendRequest {
@@ -84,6 +126,8 @@ export interface SendRequest {
   url: string | URL;
   headers?: HeadersInit;
   body?: string | ArrayBuffer | ArrayBufferView | null;
+  /** Stops this call's wait when it aborts (rejecting with its reason); the intent stays recorded and goes on. */
+  signal?: AbortSignal;
 }
 
 /** The definitive response of an intent: sent now, or replayed from the store (`replayed`). */
@@ -116,7 +160,7 @@ export interface PendingIntent {
   attempts: number;
   /** ms since the epoch. */
   createdAt: number;
-  /** "pending", or "failed" when it gave up (resume() tries it again). */
+  /** "pending", or "failed" when it gave up or wanted credentials (resume() tries it again). */
   state: 'pending' | 'failed';
 }
 
@@ -152,4 +196,14 @@ export declare class OncelyError extends Error {
   readonly lastStatus?: number;
 }
 
-export type OncelyErrorCode = 'conflict' | 'rejected' | 'gave_up' | 'expired' | 'storage' | 'invalid';
+/**
+ * - "conflict": the intent is recorded (or in flight) with another request, or for another user; nothing sent
+ * - "rejected": the server refused the key as reused with another payload (422)
+ * - "gave_up": attempts or the deadline ran out; the intent stays unsettled, `resume` sends it under its key
+ * - "expired": past its retention with its outcome unknown: too old to resend safely; never sent again
+ * - "credentials": a header it was sent with (never stored) could not be supplied, or the server refused who sent it after an earlier attempt may have landed; nothing decided, still unsettled
+ * - "storage": IndexedDB failed, or a record is damaged (`intent` names it)
+ * - "csp": the page's Content-Security-Policy refused the WebAssembly (allow `'wasm-unsafe-eval'` in script-src, and the module's URL in connect-src)
+ * - "invalid": a bad request or option; nothing recorded, nothing sent
+ */
+export type OncelyErrorCode = 'conflict' | 'rejected' | 'gave_up' | 'expired' | 'credentials' | 'storage' | 'csp' | 'invalid';

@@ -147,8 +147,10 @@ test('an intent pending at a reload resumes with its original key: one ledger ro
   await page.evaluate(async () => {
     window.oncely = await import('/pkg/index.js');
   });
-  const after = await page.evaluate(async ({ namespace }) => {
-    const client = await oncely.Oncely.open({ namespace, retry: { baseDelayMs: 100 } });
+  const after = await page.evaluate(async ({ namespace, account }) => {
+    // The account header is not stored (off the allow-list): the page
+    // gives it again, as it would a credential.
+    const client = await oncely.Oncely.open({ namespace, retry: { baseDelayMs: 100 }, authorize: () => ({ 'x-account': account }) });
     const pending = await client.pending();
     const outcomes = await client.resume();
     return {
@@ -156,7 +158,7 @@ test('an intent pending at a reload resumes with its original key: one ledger ro
       outcomes: outcomes.map((o) => ({ key: o.key, status: o.status, intent: o.intent })),
       left: (await client.pending()).length,
     };
-  }, { namespace });
+  }, { namespace, account });
   assert.deepEqual(after.pending, [before.key]);
   assert.deepEqual(after.outcomes, [{ key: before.key, status: 201, intent: 'order-reload' }]);
   assert.equal(after.left, 0);
@@ -186,16 +188,16 @@ test('the authorize hook gives every attempt its credentials, resumed ones inclu
   }, { request: charge(account, 'order-auth'), namespace });
 
   await page.reload();
-  const after = await page.evaluate(async ({ namespace, other, broken }) => {
+  const after = await page.evaluate(async ({ namespace, other, broken, account }) => {
     window.oncely = await import('/pkg/index.js');
     const client = await oncely.Oncely.open({
       namespace,
       retry: { baseDelayMs: 100 },
-      authorize: async (intent, request) => ({ authorization: `Bearer fresh ${intent} ${request.method}` }),
+      authorize: async (intent, request) => ({ authorization: `Bearer fresh ${intent} ${request.method}`, 'x-account': account }),
     });
     const resumed = (await client.resume()).map((o) => [o.key, o.status]);
-    // The request's own header wins over the hook's.
-    await client.send({ ...other, headers: { ...other.headers, authorization: 'Bearer own' } });
+    // The hook's fresh credentials win over the request's own (stale) ones.
+    await client.send({ ...other, headers: { ...other.headers, authorization: 'Bearer stale' } });
     // A hook that throws or gives a header Headers refuses: "invalid", nothing sent.
     const errors = [];
     for (const authorize of [() => { throw new Error('no token'); }, () => ({ 'bad name': 'x' })]) {
@@ -213,11 +215,11 @@ test('the authorize hook gives every attempt its credentials, resumed ones inclu
       };
     });
     return { resumed, errors, bearer: stored.includes('Bearer') };
-  }, { namespace, other: charge(account, 'order-own'), broken: charge(account, 'order-broken') });
+  }, { namespace, other: charge(account, 'order-own'), broken: charge(account, 'order-broken'), account });
 
   assert.deepEqual(after.resumed, [[key, 201]]);
   assert.equal(seen[0], 'Bearer before');
-  assert.equal(seen.at(-1), 'Bearer own');
+  assert.equal(seen.at(-1), 'Bearer fresh order-own POST');
   const resumedWith = seen.slice(1, -1);
   assert.ok(resumedWith.length >= 1 && resumedWith.every((h) => h === 'Bearer fresh order-auth POST'), JSON.stringify(seen));
   assert.deepEqual(after.errors.map((e) => e?.[0]), ['invalid', 'invalid']);
@@ -457,7 +459,8 @@ test('a damaged record is a "storage" error naming its intent, kept by prune; on
   const account = unique('damaged');
   await server.faults(account, { fail_next: [{ status: 503 }] });
   const result = await page.evaluate(async ({ request, namespace }) => {
-    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 } });
+    // X-Account stored (an app's choice): resume sends it without a hook.
+    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 }, storedHeaders: ['X-Account'] });
     const failed = await client.send({ ...request, intent: 'order-waiting' }).catch((error) => error.code);
     // Bytes oncely never wrote, under an intent's name (a damaged disk, a foreign writer).
     await new Promise((resolve, reject) => {

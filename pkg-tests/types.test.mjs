@@ -19,7 +19,7 @@ import { Oncely, OncelyError, type Outcome, type OncelyEvent, type PendingIntent
 export async function checkout(cartId: string, amount: number): Promise<string> {
   const oncely = await Oncely.open({ namespace: 'shop', durability: 'strict', retry: { maxAttempts: 5, deadlineMs: 60_000 } });
   const stop: () => void = oncely.on('retry', (event: OncelyEvent) => console.log(event.delayMs, event.reason));
-  const resumed: Outcome[] = await oncely.resume();
+  const resumed: Array<Outcome | OncelyError> = await oncely.resume();
   const pending: PendingIntent[] = await oncely.pending();
   try {
     const outcome: Outcome = await oncely.send({

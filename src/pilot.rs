@@ -342,13 +342,19 @@ impl Pilot {
         self.deadline = self.deadline.saturating_add(ms);
     }
 
+    /// How long the flight may still take at `now_ms`: until its deadline
+    /// or the intent's retention, whichever ends first. Every wait of an
+    /// executor (to be online, say) ends by then.
+    pub fn remaining(&mut self, now_ms: u64) -> Duration {
+        let now_ms = self.observe(now_ms);
+        let end = self.deadline.min(self.record.expires_at);
+        Duration::from_millis(end.saturating_sub(now_ms))
+    }
+
     /// The time limit of the attempt about to be sent at `now_ms`: within
     /// the flight's deadline and the intent's retention.
     pub fn attempt_timeout(&mut self, now_ms: u64) -> Duration {
-        let now_ms = self.observe(now_ms);
-        let end = self.deadline.min(self.record.expires_at);
-        let remaining = Duration::from_millis(end.saturating_sub(now_ms));
-        self.policy.attempt_timeout.min(remaining)
+        self.policy.attempt_timeout.min(self.remaining(now_ms))
     }
 
     /// The event a landed attempt's `step` emits.

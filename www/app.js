@@ -72,7 +72,9 @@ function paymentRequest(c) {
     intent: intentOf(c),
     method: 'POST',
     url: '/api/charges',
-    headers: { 'content-type': 'application/json', 'x-account': account },
+    // The account goes with every attempt from `authorize` (below): like a
+    // credential, it is never stored, and a resume sends it afresh.
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ amount: total(c), currency: CURRENCY, description: `order ${c.id}` }),
   };
 }
@@ -293,8 +295,8 @@ async function resumeInterrupted() {
   showKey(ours.key);
   setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
   timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
-  const outcomes = await client.resume();
-  const mine = outcomes.find((o) => o.intent === intentOf(cart));
+  const results = await client.resume();
+  const mine = results.find((o) => o.intent === intentOf(cart) && !(o instanceof OncelyError));
   if (mine) await onOutcome(mine);
   else setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
 }
@@ -440,7 +442,16 @@ pullFaults();
 setInterval(refreshLedger, 1000);
 setInterval(pullFaults, 3000);
 try {
-  client = await Oncely.open({ namespace: `demo-${account}`, retry: { baseDelayMs: 500, maxDelayMs: 4000 } });
+  // Whose payments these are: the signed-in account. The client touches
+  // only its intents (another account's are never resumed with this one's
+  // credentials), and `authorize` gives every attempt, resumed ones
+  // included, the account header.
+  client = await Oncely.open({
+    namespace: 'demo',
+    user: account,
+    authorize: () => ({ 'x-account': account }),
+    retry: { baseDelayMs: 500, maxDelayMs: 4000 },
+  });
   client.on('*', onEvent);
   renderCart(); // Pay is enabled now
   $('storage').textContent = 'payments saved in this browser';

@@ -160,7 +160,7 @@ impl Core {
 /// none): the retry policy, the retention and the attempt timeout; and
 /// `input` (from [`alloc`], `len` bytes) holds the fields user (empty:
 /// none), the names of headers to store besides the allow-list and of
-/// headers never to store (lower-case, a line each). Free it with
+/// headers never to store (lower-case, as header lines with empty values). Free it with
 /// [`core_free`].
 ///
 /// # Safety
@@ -181,10 +181,11 @@ pub unsafe extern "C" fn core_new(
     let input = unsafe { take(input, len) };
     let mut fields = Fields(&input);
     let user = fields.text().unwrap_or_default();
+    // Header lines with empty values: one parser for every header list.
     let names = |text: &str| -> Vec<String> {
-        text.split('\n')
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
+        parse_headers(text)
+            .into_iter()
+            .map(|(name, _)| name)
             .collect()
     };
     let stored = names(fields.text().unwrap_or_default());
@@ -432,6 +433,23 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     pilot.waited_offline(offline as u64);
     // Through u64: a u128 to f64 conversion costs the package ~170 bytes.
     pilot.attempt_timeout(now as u64).as_millis() as u64 as f64
+}
+
+/// How long the flight may still take at `now`, in whole ms: every wait
+/// (to be online) ends by then.
+#[unsafe(no_mangle)]
+pub extern "C" fn remaining(flight: &mut Flight, now: f64) -> f64 {
+    let Some(pilot) = flight.pilot.as_mut() else {
+        return 0.0;
+    };
+    pilot.remaining(now as u64).as_millis() as u64 as f64
+}
+
+/// The flight deadline of a core's policy, in whole ms: the longest any
+/// wait of a flight (another context's lock, the `authorize` hook) lasts.
+#[unsafe(no_mangle)]
+pub extern "C" fn core_deadline(core: &Core) -> f64 {
+    oncely::pilot::millis(core.policy.deadline) as f64
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
