@@ -538,14 +538,15 @@ class Oncely {
   // rejects with "gave_up".
   #lock(intent, ifAvailable, wait) {
     return new Promise((granted, refuse) => {
+      const signal = wait && AbortSignal.timeout(wait);
       const refused = (error) => {
-        if (error?.name === 'AbortError') return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
+        if (signal?.aborted) return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
         console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
         granted(() => {});
       };
       try {
         this.#locks
-          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal: wait && AbortSignal.timeout(wait) }, (lock) =>
+          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) =>
             lock ? new Promise((release) => granted(release)) : granted(null),
           )
           .catch(refused);
