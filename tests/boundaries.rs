@@ -1,6 +1,8 @@
 //! The promise at its boundaries, natively: who sends (credentials, the
 //! signed-in user), when (retention, clocks), and how a caller stops
-//! waiting. Each test fails without the rule it names.
+//! waiting. Each test fails without the rule it names. (In the browser the
+//! same rules are tested through the npm package: pkg-tests/boundaries.)
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 
