@@ -707,8 +707,13 @@ const INTENTS = 'intents';
 
 // The database `oncely:<namespace>` (one object store, schema version 1):
 // opened at once or refused at once — never a hang.
-function openDatabase(namespace, durability) {
-  const name = `oncely:${namespace}`;
+async function openDatabase(namespace, durability) {
+  return indexedDbStore(await connect(`oncely:${namespace}`), durability);
+}
+
+// Opens the database `name`; it closes itself when another tab upgrades or
+// deletes it (`closed` then tells the store to connect again).
+function connect(name) {
   return new Promise((resolve, reject) => {
     const factory = scope.indexedDB;
     if (!factory) return reject(storage('IndexedDB is not available here (use the memory store)'));
@@ -721,7 +726,14 @@ function openDatabase(namespace, durability) {
     request.onupgradeneeded = () => {
       if (!request.result.objectStoreNames.contains(INTENTS)) request.result.createObjectStore(INTENTS);
     };
-    request.onerror = () => reject(storage(`IndexedDB refused: ${describe(request.error)}`));
+    request.onerror = () =>
+      reject(
+        storage(
+          request.error?.name === 'VersionError'
+            ? `the IndexedDB database "${name}" was upgraded by a newer oncely in another tab: reload this page`
+            : `IndexedDB refused: ${describe(request.error)}`,
+        ),
+      );
     request.onblocked = () => {
       // If it opens later after all, nobody is there to use it: close it.
       request.onsuccess = () => request.result.close();
@@ -733,15 +745,20 @@ function openDatabase(namespace, durability) {
         db.close();
         return reject(storage(`the IndexedDB database "${name}" is not an oncely store (it has no "${INTENTS}" store)`));
       }
-      db.onversionchange = () => db.close();
-      resolve(indexedDbStore(db, durability));
+      db.onversionchange = () => {
+        db.close();
+        db.closed = true;
+      };
+      resolve(db);
     };
   });
 }
 
 // Each operation is one transaction whose requests are all placed at once,
-// committed without waiting for another round trip.
+// committed without waiting for another round trip. A database another tab
+// closed (an upgrade, a deletion) is opened again by the next operation.
 function indexedDbStore(db, durability) {
+  let reopening;
   const transaction = (mode) => {
     const tx = db.transaction(INTENTS, mode, { durability });
     const done = new Promise((resolve, reject) => {
@@ -760,6 +777,9 @@ function indexedDbStore(db, durability) {
   // `open`: requests are still to come from callbacks (a cursor), so the
   // transaction ends by itself after the last.
   const run = async (mode, place, open) => {
+    if (db.closed) {
+      db = await (reopening ??= connect(db.name).finally(() => (reopening = null)));
+    }
     let placed;
     try {
       const [store, tx, done] = transaction(mode);

@@ -300,3 +300,26 @@ test("a page whose Content-Security-Policy refuses WebAssembly gets code \"csp\"
   assert.deepEqual(error, ['csp', true, true]);
   await context.close();
 });
+
+test('a database another tab deletes or upgrades is opened again, or refused with a clear "storage" error', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('reopen');
+  await signIn(context, account);
+  const result = await page.evaluate(async ({ request, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace });
+    await client.send(request);
+    // Another tab deletes the database: this one is closed under the client.
+    await new Promise((done) => (indexedDB.deleteDatabase(`oncely:${namespace}`).onsuccess = done));
+    const again = await client.send({ ...request, intent: 'order-2' });
+    // Another tab upgrades it (a newer oncely): refused, plainly.
+    await new Promise((done) => {
+      const open = indexedDB.open(`oncely:${namespace}`, 2);
+      open.onsuccess = () => done(open.result.close());
+    });
+    const upgraded = await client.send({ ...request, intent: 'order-3' }).catch((e) => [e.code, /newer oncely/.test(e.message)]);
+    return { again: again.status, upgraded };
+  }, { request: charge('order-1'), namespace: unique('ns') });
+  assert.deepEqual(result, { again: 201, upgraded: ['storage', true] });
+  await context.close();
+});
