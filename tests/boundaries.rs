@@ -396,3 +396,40 @@ async fn a_panic_beside_the_first_caller_does_not_cancel_the_flight_for_those_wh
     assert_eq!(api.seen().len(), 1);
     assert_eq!(api.charges(), 1);
 }
+
+#[tokio::test]
+async fn one_intent_written_two_ways_is_one_request_as_every_executor_sends_it() {
+    let api = Api::start(None, Duration::ZERO, always(201)).await;
+    let client = Client::builder().build().unwrap();
+    // The URL as the URL standard writes it (what fetch sends, and what the
+    // npm package records).
+    let shouty = api
+        .url
+        .replace("http://", "HTTP://")
+        .replace("/charges", "/./charges");
+    let first = client.intent("order").post(&shouty).send().await.unwrap();
+    let record = client.record("order").await.unwrap().unwrap();
+    assert_eq!(record.request.url, api.url);
+    let again = client.intent("order").post(&api.url).send().await.unwrap();
+    assert!(again.replayed(), "the same request");
+    assert_eq!(again.key(), first.key());
+    // The method as fetch normalises it: the six upper-cased, others as given.
+    for (given, recorded) in [
+        ("post", "POST"),
+        ("Delete", "DELETE"),
+        ("patch", "patch"),
+        ("PATCH", "PATCH"),
+    ] {
+        let name = format!("method-{given}");
+        client
+            .intent(&name)
+            .method(given, &api.url)
+            .send()
+            .await
+            .unwrap();
+        let record = client.record(&name).await.unwrap().unwrap();
+        assert_eq!(record.request.method, recorded, "{given}");
+    }
+    // The two POSTs reached the handler (the others got axum's 405).
+    assert_eq!(api.seen().len(), 2);
+}

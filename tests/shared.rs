@@ -418,3 +418,34 @@ async fn two_tabs_racing_one_intent_send_once() {
     assert_eq!(a.key(), b.key());
     assert_eq!(u8::from(a.replayed()) + u8::from(b.replayed()), 1);
 }
+
+/// Forgetting an intent another tab is flying waits for that flight to
+/// land (the intent's lock, where contexts share the store): the removal
+/// comes after the outcome, never under a flight that then writes it back.
+#[async_test]
+async fn forget_waits_for_another_tabs_flight_to_land() {
+    let durable = Durable::new();
+    let network = Script::delayed(Duration::from_millis(80));
+    let first = client(durable.open().await, &network);
+    let second = client(durable.open().await, &network);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let flying = async {
+        pay(&first, "order-f", 100).await.unwrap();
+        order.lock().unwrap().push("landed");
+    };
+    let forgetting = async {
+        // Once the flight has started (the record exists).
+        while second.record("order-f").await.unwrap().is_none() {
+            SystemClock.sleep(Duration::from_millis(5)).await;
+        }
+        assert!(second.forget("order-f").await.unwrap());
+        order.lock().unwrap().push("forgot");
+    };
+    futures_util::join!(flying, forgetting);
+    // Where there is no lock (processes sharing a file), the removal may
+    // come first: only the browser's stores hold intents for a tab.
+    if cfg!(target_arch = "wasm32") {
+        assert_eq!(*order.lock().unwrap(), ["landed", "forgot"]);
+    }
+    assert!(second.record("order-f").await.unwrap().is_none());
+}

@@ -38,6 +38,16 @@ pub(super) async fn fly(
         .transport
         .check(&request)
         .map_err(|message| refuse(Error::invalid_input(message)))?;
+    // Recorded, fingerprinted and sent as the URL standard writes it: the
+    // same intent from another executor is the same request.
+    let resolved = inner.transport.resolve(&request.url);
+    let request = match resolved == request.url {
+        true => request,
+        false => Arc::new(Request {
+            url: resolved,
+            ..Request::clone(&request)
+        }),
+    };
     // The hook's headers for the first attempt, before anything is
     // recorded: a bad one refuses the call with nothing recorded, and the
     // names it supplies are recorded with those left out of the store.
@@ -65,7 +75,7 @@ pub(super) async fn fly(
     // the intent's lock first, so the record read below is the latest (a
     // tab that flew it before us has settled it, and we replay).
     let lock = match acquiring {
-        Some(acquire) => Some(acquire.await.map_err(refuse)?),
+        Some(acquire) => Some(inner.bounded(acquire).await.map_err(refuse)?),
         None => None,
     };
     let (record, created) = inner.store.create_or_get(record).await.map_err(refuse)?;
@@ -237,6 +247,23 @@ impl Flight<'_> {
 }
 
 impl Inner {
+    /// Waits for the intent's lock at most the flight's deadline (another
+    /// context's flight of it ends by then): past it, `GaveUp`, with
+    /// nothing sent.
+    pub(super) async fn bounded(
+        &self,
+        acquire: crate::runtime::BoxFuture<'static, Result<IntentLock, Error>>,
+    ) -> Result<IntentLock, Error> {
+        let deadline = self.clock.sleep(self.policy.deadline);
+        match futures_util::future::select(acquire, deadline).await {
+            futures_util::future::Either::Left((held, _)) => held,
+            futures_util::future::Either::Right(_) => Err(Error::new(
+                crate::ErrorKind::GaveUp,
+                "another context (a tab, a worker) held the intent past the deadline; nothing was sent",
+            )),
+        }
+    }
+
     /// Whether a store may keep the header `name` (see
     /// [`is_stored_header`]; the client's secret headers never).
     pub(super) fn is_stored(&self, name: &str) -> bool {

@@ -62,7 +62,10 @@ impl<'a> IntentRequest<'a> {
         }
     }
 
-    /// Sets the method and URL.
+    /// Sets the method and URL. The method is sent as `fetch` sends it, in
+    /// every executor: `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` and `PUT`
+    /// upper-cased, any other as given (methods are case-sensitive: `.patch()`
+    /// sends `PATCH`).
     pub fn method(mut self, method: &str, url: impl Into<Cow<'a, str>>) -> IntentRequest<'a> {
         let valid = !method.is_empty() && method.bytes().all(is_token_byte);
         self.keep_first(if valid {
@@ -70,8 +73,7 @@ impl<'a> IntentRequest<'a> {
         } else {
             Err(Error::invalid_input(format!("invalid method \"{method}\"")))
         });
-        self.method = known_method(method)
-            .map_or_else(|| Cow::Owned(method.to_ascii_uppercase()), Cow::Borrowed);
+        self.method = known_method(method).map_or_else(|| Cow::Owned(method.to_owned()), Cow::Borrowed);
         self.url = url.into();
         self
     }
@@ -193,9 +195,11 @@ impl<'a> IntentRequest<'a> {
     }
 }
 
-/// The common methods, upper-cased without allocating.
+/// The methods `fetch` upper-cases (the Fetch standard's "normalize"):
+/// every other method is sent as given, `patch` included, in every
+/// executor, so one intent is one request wherever it is sent from.
 fn known_method(method: &str) -> Option<&'static str> {
-    ["POST", "PUT", "PATCH", "DELETE", "GET"]
+    ["POST", "PUT", "DELETE", "GET", "HEAD", "OPTIONS"]
         .into_iter()
         .find(|known| known.eq_ignore_ascii_case(method))
 }

@@ -161,9 +161,15 @@ impl Client {
     /// Removes the intent `name` from the store: a later call with that name
     /// starts a new intent with a new key. Returns `true` when there was one.
     ///
+    /// Where contexts share the store (browser tabs), it waits for another
+    /// context's flight of the intent to land first, at most the flight
+    /// deadline.
+    ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) while the
     /// intent is in flight in this client;
+    /// [`ErrorKind::GaveUp`](crate::ErrorKind::GaveUp) when another context
+    /// held it past the deadline;
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store fails.
     pub async fn forget(&self, name: &str) -> Result<bool, Error> {
         if !self.inner.flights.release(name) {
@@ -172,6 +178,13 @@ impl Client {
                     .with_intent(name, None),
             );
         }
+        // Under the intent's lock where contexts share the store: a flight
+        // of it in another tab lands (and writes its outcome) first, and is
+        // never undone by this removal.
+        let _held = match self.inner.store.lock(name) {
+            Some(acquire) => Some(self.inner.bounded(acquire).await.map_err(|e| e.with_intent(name, None))?),
+            None => None,
+        };
         self.inner.store.remove(name).await
     }
 

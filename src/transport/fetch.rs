@@ -80,6 +80,12 @@ impl Drop for AbortOnDrop {
 }
 
 impl Transport for HttpTransport {
+    fn resolve(&self, url: &str) -> String {
+        // The browser's own resolution (against the page or the worker) and
+        // normalisation: what `fetch` sends, and what the npm package records.
+        web_sys::Request::new_with_str(url).map_or_else(|_| url.to_owned(), |built| built.url())
+    }
+
     fn check(&self, request: &Request) -> Result<(), String> {
         // The browser's own rules, exactly: build the request fetch would send.
         let headers = Headers::new().map_err(|e| describe(&e))?;

@@ -66,6 +66,16 @@ pub trait Transport: MaybeSend + MaybeSync + 'static {
         Ok(())
     }
 
+    /// The URL `url` as this transport sends it, once [`check`](Self::check)
+    /// accepted the request: resolved and normalised as the WHATWG URL
+    /// standard says (in the browser its own `URL`, natively the `url`
+    /// crate), so one intent written two ways (`HTTPS://Api.Example/x`,
+    /// `https://api.example/x`) is one request, in every executor. The
+    /// default keeps it as given.
+    fn resolve(&self, url: &str) -> String {
+        url.to_owned()
+    }
+
     /// Sends `outgoing` and reads the whole response, within `timeout`.
     ///
     /// Dropping the returned future abandons the attempt (natively the

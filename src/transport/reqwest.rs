@@ -84,6 +84,10 @@ fn method(request: &Request) -> Result<reqwest::Method, String> {
 }
 
 impl Transport for HttpTransport {
+    fn resolve(&self, url: &str) -> String {
+        self.url(url).map_or_else(|_| url.to_owned(), String::from)
+    }
+
     fn check(&self, request: &Request) -> Result<(), String> {
         method(request)?;
         // Before parsing: a URL too long to send is not worth parsing (nor
