@@ -82,6 +82,9 @@ struct Shared {
     durability: Durability,
     locks: Option<LockManager>,
     /// Closes this connection when another context upgrades the database.
+    /// Set once another tab upgraded or deleted the database (this
+    /// connection closed itself to let it).
+    closed: Rc<std::cell::Cell<bool>>,
     _on_version_change: Closure<dyn FnMut()>,
 }
 
@@ -140,9 +143,13 @@ impl IndexedDbStore {
                 "the IndexedDB database \"{name}\" is not an oncely store (it has no \"{INTENTS}\" store)"
             )));
         }
+        let closed = Rc::new(std::cell::Cell::new(false));
         let on_version_change = Closure::<dyn FnMut()>::new({
-            let db = db.clone();
-            move || db.close()
+            let (db, closed) = (db.clone(), Rc::clone(&closed));
+            move || {
+                db.close();
+                closed.set(true);
+            }
         });
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
         let locks = global_property("navigator")
@@ -154,6 +161,7 @@ impl IndexedDbStore {
                 namespace: namespace.to_owned(),
                 durability,
                 locks,
+                closed,
                 _on_version_change: on_version_change,
             }),
         })
@@ -191,6 +199,11 @@ impl IndexedDbStore {
         &self,
         mode: IdbTransactionMode,
     ) -> Result<(IdbTransaction, IdbObjectStore), Error> {
+        if self.shared.closed.get() {
+            return Err(Error::store(
+                "the IndexedDB database was closed for another tab (it upgraded or deleted it): open the store again",
+            ));
+        }
         let db = &self.shared.db;
         let transaction = if mode == IdbTransactionMode::Readwrite {
             let options = js_sys::Object::new();
