@@ -7,9 +7,6 @@ use core::str::FromStr;
 
 use crate::runtime::Random;
 
-/// Crockford's base32 alphabet, as ULID uses it.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
 /// The longest key accepted (Stripe's limit, and the reference server's).
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -35,19 +32,17 @@ pub struct Key(Arc<str>);
 impl Key {
     /// Mints a ULID key for the millisecond `now_ms` with 80 bits from `random`.
     pub fn mint(now_ms: u64, random: &dyn Random) -> Key {
-        let mut bytes = [0u8; 10];
-        random.fill(&mut bytes);
-        let mut value = u128::from(now_ms & ((1 << 48) - 1));
-        for byte in bytes {
-            value = (value << 8) | u128::from(byte);
-        }
-        let mut text = [0u8; 26];
-        for slot in text.iter_mut().rev() {
-            *slot = ALPHABET[(value & 31) as usize];
-            value >>= 5;
-        }
-        // Every byte comes from the ASCII alphabet, so this is valid UTF-8.
-        Key(core::str::from_utf8(&text).unwrap_or_default().into())
+        let mut bytes = [0u8; 16];
+        random.fill(&mut bytes[6..]);
+        let ulid = ulid::Ulid::from_parts(now_ms, u128::from_be_bytes(bytes));
+        let mut text = [0u8; ulid::ULID_LEN];
+        Key(ulid.array_to_str(&mut text).into())
+    }
+
+    /// When the key was minted (ms since the epoch), if it is a ULID; a
+    /// caller's own key may be any text.
+    pub fn minted_at(&self) -> Option<u64> {
+        ulid::Ulid::from_string(&self.0).ok().map(|ulid| ulid.timestamp_ms())
     }
 
     /// A key the caller chose: 1 to 255 printable ASCII characters, without
@@ -144,12 +139,16 @@ mod tests {
     fn minted_keys_are_ulids_of_their_millisecond() {
         let key = Key::mint(1_700_000_000_123, &OsRandom);
         assert_eq!(key.as_str().len(), 26);
-        assert!(key.as_str().bytes().all(|b| ALPHABET.contains(&b)));
+        // Crockford's base32, as ULID writes it.
+        let alphabet = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        assert!(key.as_str().bytes().all(|b| alphabet.contains(&b)));
         // The first 10 characters are the timestamp, big-endian base32.
         let time = key.as_str()[..10].bytes().fold(0u64, |t, b| {
-            (t << 5) | ALPHABET.iter().position(|&c| c == b).unwrap_or(0) as u64
+            (t << 5) | alphabet.iter().position(|&c| c == b).unwrap_or(0) as u64
         });
         assert_eq!(time, 1_700_000_000_123);
+        assert_eq!(key.minted_at(), Some(1_700_000_000_123));
+        assert_eq!(Key::new("order-42-key").unwrap().minted_at(), None);
     }
 
     #[test]
