@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 use oncely::{Outcome, Record, Response, State, Store};
 
 use crate::server;
-use crate::world::{End, World};
+use crate::world::{CallKind, End, World};
 
 /// Every way the run broke the promise; empty when it kept it.
 pub fn check(world: &World, overran: bool) -> Vec<String> {
@@ -22,6 +22,7 @@ pub fn check(world: &World, overran: bool) -> Vec<String> {
     nothing_sent_past_retention(world, &records, &mut broken);
     every_wait_ends(world, overran, &mut broken);
     no_credentials_stored(world, &records, &mut broken);
+    errors_tell_the_truth(world, &mut broken);
     broken
 }
 
@@ -205,6 +206,40 @@ fn no_credentials_stored(world: &World, records: &[Record], broken: &mut Vec<Str
                 "credentials: {secret} is stored in {}",
                 record.name
             ));
+        }
+    }
+}
+
+/// A call is told `InvalidInput` (documented as "nothing recorded, nothing
+/// sent") only when no attempt for its intent left its process while it
+/// waited: after one has, the outcome is unknown and the error must say the
+/// intent is still owed an answer (resumable), not that nothing happened.
+fn errors_tell_the_truth(world: &World, broken: &mut Vec<String>) {
+    let journal = world.journal();
+    for (index, call) in journal.calls.iter().enumerate() {
+        // A `resume` waits for all its intents, so when each one's flight
+        // ended is not known: only single calls are judged.
+        let (End::Answered(results), CallKind::Send(_)) = (&call.end, &call.kind) else {
+            continue;
+        };
+        for error in results.iter().filter_map(|r| r.as_ref().err()) {
+            if error.kind() != oncely::ErrorKind::InvalidInput {
+                continue;
+            }
+            let intent = error.intent().unwrap_or_default();
+            let left = journal
+                .sent
+                .iter()
+                .filter(|s| s.process == call.process && s.intent == intent)
+                .filter(|s| (call.started..=call.ended).contains(&s.at))
+                .count();
+            if left > 0 {
+                broken.push(format!(
+                    "errors: call #{index} of p{} was told {intent} is invalid input ({}) after {left} attempt(s) of it left",
+                    call.process,
+                    error.message()
+                ));
+            }
         }
     }
 }

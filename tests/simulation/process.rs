@@ -23,7 +23,8 @@ use tokio::task::AbortHandle;
 
 use crate::disk::Disk;
 use crate::network::SimTransport;
-use crate::scenario::{Entropy, Rng};
+use crate::scenario::{Entropy, HOOK_FAULTS_AFTER_A_SEND, Rng};
+use crate::server::intent_of;
 use crate::time::{Alive, WallClock};
 use crate::world::{Call, CallKind, End, World};
 
@@ -320,13 +321,16 @@ pub fn describe(end: &End) -> String {
 /// The credentials hook: fresh secrets per attempt, and, as the scenario
 /// says, sometimes nothing or a header HTTP refuses.
 fn hook(world: Arc<World>) -> impl Fn(&Request) -> Vec<(String, String)> + Send + Sync + 'static {
-    move |_request: &Request| {
+    move |request: &Request| {
         let faults = world.scenario.credentials;
+        let intent = intent_of(&request.body);
+        let may_fail =
+            HOOK_FAULTS_AFTER_A_SEND || !world.journal().sent.iter().any(|s| s.intent == intent);
         let (invalid, missing, token, api) = {
             let mut rng = world.rng();
             (
-                rng.chance(faults.invalid),
-                rng.chance(faults.missing),
+                rng.chance(faults.invalid) && may_fail,
+                rng.chance(faults.missing) && may_fail,
                 format!("sk_sim_{:016x}", rng.next()),
                 format!("ak_sim_{:016x}", rng.next()),
             )

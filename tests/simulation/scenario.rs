@@ -23,12 +23,13 @@ pub const CLOCK_JUMPS: bool = true;
 /// starts, so a backoff sleep or a forward clock jump carries an attempt
 /// past it (and a server that forgot the key charges again).
 pub const RETENTION_WITHIN_REACH: bool = false;
-/// OFF, known to fail: a credentials hook that sometimes returns nothing.
-/// The server answers 401 without looking at the key, and today that
-/// settles an intent an earlier attempt may have charged.
-pub const MISSING_CREDENTIALS: bool = false;
-/// A credentials hook that sometimes fails (returns a header HTTP refuses).
-pub const FAILING_CREDENTIALS: bool = true;
+/// OFF, known to fail: a credentials hook that misbehaves (returns
+/// nothing, or a header HTTP refuses) after an attempt of the intent has
+/// left, or while a duplicate process may send one; otherwise it misbehaves
+/// either way. Today a 401 to an attempt without credentials settles an
+/// intent another attempt may have charged, and a hook failure after a send
+/// is reported as `InvalidInput` ("nothing recorded, nothing sent").
+pub const HOOK_FAULTS_AFTER_A_SEND: bool = false;
 
 /// A small, fast, seeded generator (splitmix64): every random decision of a
 /// run comes from one.
@@ -220,19 +221,18 @@ impl Scenario {
             decline: rng.unit() * 0.2,
             work: (rng.range(0, 100), rng.range(100, 3_000)),
         };
-        let credentials = CredentialFaults {
-            missing: if MISSING_CREDENTIALS && rng.chance(0.3) {
-                rng.unit() * 0.3
-            } else {
-                0.0
-            },
-            invalid: if FAILING_CREDENTIALS && rng.chance(0.3) {
-                rng.unit() * 0.2
-            } else {
-                0.0
-            },
-        };
         let duplicates = rng.chance(0.35);
+        let mut hook_fault = |most: f64| {
+            if (HOOK_FAULTS_AFTER_A_SEND || !duplicates) && rng.chance(0.3) {
+                rng.unit() * most
+            } else {
+                0.0
+            }
+        };
+        let credentials = CredentialFaults {
+            missing: hook_fault(0.3),
+            invalid: hook_fault(0.2),
+        };
         let slots = if duplicates { 2 } else { 1 };
 
         let mut happenings = vec![(0, Happening::Launch { slot: 0 })];
