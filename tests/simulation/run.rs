@@ -9,7 +9,7 @@ use oncely::Store;
 use crate::invariants;
 use crate::process::Process;
 use crate::scenario::{Happening, Scenario};
-use crate::time::{EPOCH_MS, Timeline};
+use crate::time::Timeline;
 use crate::world::World;
 
 /// What one seed did.
@@ -33,7 +33,24 @@ impl Run {
     }
 }
 
+/// Runs `seed`; a panic of the simulation itself (not of a client call,
+/// which its call reports) is a failure of the seed, not of the whole test.
 pub fn run(seed: u64) -> Run {
+    std::panic::catch_unwind(|| simulate(seed)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        Run {
+            seed,
+            trace: Vec::new(),
+            violations: vec![format!("the simulation panicked: {message}")],
+        }
+    })
+}
+
+fn simulate(seed: u64) -> Run {
     let scenario = Scenario::generate(seed);
     // Well past anything a correct client needs: the last scheduled event,
     // the longest restart, then calls each within their bound.
@@ -87,9 +104,11 @@ async fn epilogue(world: &Arc<World>) {
     let Some(last) = records.iter().map(|r| r.expires_at).max() else {
         return;
     };
-    let wall_behind = world.time.wall_ms() as i64 - (EPOCH_MS + world.time.now()) as i64;
-    let at = (last + 1_000).saturating_add_signed(-wall_behind) - EPOCH_MS;
-    world.time.sleep_until(at.max(world.time.now())).await;
+    // When the wall clock reads one second past the last retention end.
+    let now = world.time.now();
+    let wait = i128::from(last) + 1_000 - i128::from(world.time.wall_ms());
+    let at = now.saturating_add(u64::try_from(wait).unwrap_or(0));
+    world.time.sleep_until(at).await;
     world.note("epilogue: every retention has ended");
     let process = world.slots()[0].clone();
     let Some(process) = process.or_else(|| Process::launch(world, 0, false)) else {

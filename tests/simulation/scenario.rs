@@ -276,7 +276,9 @@ impl Scenario {
             for _ in 0..rng.range(0, 3) {
                 let at = rng.range(0, horizon);
                 let by_ms = if rng.chance(0.5) {
-                    rng.range(1_000, horizon) as i64
+                    // Mostly an NTP step of seconds, sometimes far ahead.
+                    let most = if rng.chance(0.7) { 20_000 } else { horizon };
+                    rng.range(1_000, most) as i64
                 } else {
                     let by = rng.range(1_000, 120_000);
                     backward += by;
