@@ -10,9 +10,11 @@
 //! - `ONCELY_SIM_LIVE=1`: print the trace as it is written (a run that hangs)
 //! - `make sim SEEDS=N` / `make sim SEED=S`: the same, in release mode
 //!
-//! Modules: `scenario` (what a seed decides), `time` (virtual time),
-//! `server`, `network`, `process` (clients that crash and resume), `world`
-//! (what they share and the journal), `run` (one seed), `invariants`.
+//! Modules: `scenario` (what a seed decides, and the gates on faults
+//! today's core fails), `time` (virtual time), `server`, `network`, `disk`,
+//! `process` (clients that crash and resume), `world` (what they share and
+//! the journal), `run` (one seed), `invariants`, `coverage` (what the seeds
+//! reached).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod coverage;
@@ -105,9 +107,9 @@ fn every_seed_keeps_the_promise() {
 
 #[test]
 fn a_seed_replays_identically() {
-    // Runs interleaved (a, b, a, b…), so that nothing a run leaves behind
-    // in the process (a thread-local, a counter) could make its twin look
-    // the same by accident.
+    // The second pass runs the seeds in reverse, so whatever a run might
+    // leave behind in the process (a thread-local, a counter) meets each
+    // twin in another state and would show as a difference.
     let seeds = 0..40;
     let first: Vec<run::Run> = seeds.clone().map(run::run).collect();
     let second: Vec<run::Run> = seeds.rev().map(run::run).collect();
