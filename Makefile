@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: demo site walkthrough test bench pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
+.PHONY: demo site walkthrough test bench sim pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
 
 # The wasm-bindgen CLI must match the wasm-bindgen crate exactly.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
@@ -50,6 +50,23 @@ bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
 	$(CARGO) build --bin oncely-server
 	node pkg-tests/bench.mjs
+
+## The deterministic simulation of the native client (tests/simulation/),
+## in release mode: SEEDS seeds (default 100000) from START (default a
+## fresh random start, so each run searches new ground; it is printed), or
+## SEED=S alone, with its trace. Stops at the first failing seed and prints
+## the command that replays it; prints seeds per second.
+SEEDS ?= 100000
+sim: setup-rust
+	@if [ -n "$(SEED)" ]; then \
+		ONCELY_SIM_SEED=$(SEED) $(CARGO) test --release -q -p oncely --test simulation \
+			every_seed_keeps_the_promise -- --exact --nocapture; \
+	else \
+		start=$${START:-$$(( (RANDOM << 30) | (RANDOM << 15) | RANDOM ))}; \
+		echo "simulating $(SEEDS) seeds from $$start"; \
+		ONCELY_SIM_SEEDS=$(SEEDS) ONCELY_SIM_START=$$start $(CARGO) test --release -q -p oncely \
+			--test simulation every_seed_keeps_the_promise -- --exact --nocapture; \
+	fi
 
 ## The npm package: the browser build of the core (js/, `no_std`, plain
 ## exports: no bindings generator), shrunk by wasm-opt, and the JavaScript

@@ -1,0 +1,70 @@
+//! The machine's disk as one process sees it: the run's `MemoryStore`
+//! (shared by every process, across restarts) behind a few milliseconds of
+//! virtual latency per operation.
+//!
+//! The latency makes every store operation an await point where a process
+//! can crash and where other callers and processes interleave. Each
+//! operation still takes its place in the store when it is called, as the
+//! `Store` contract asks of `update`; only its answer waits. A crashed
+//! process's pending operations never answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oncely::runtime::BoxFuture;
+use oncely::store::Update;
+use oncely::{Error, MemoryStore, Record, Store};
+
+use crate::time::{Alive, mortal};
+use crate::world::World;
+
+pub struct Disk {
+    pub world: Arc<World>,
+    pub store: MemoryStore,
+    pub alive: Alive,
+}
+
+impl Disk {
+    /// `answer` (the operation, already done) after the disk's latency.
+    fn after<'a, T: Send + 'a>(&self, answer: BoxFuture<'a, T>) -> BoxFuture<'a, T> {
+        let latency = self.world.rng().range(1, 6);
+        let wait = mortal(
+            &self.alive,
+            self.world.time.sleep(Duration::from_millis(latency)),
+        );
+        Box::pin(async move {
+            wait.await;
+            answer.await
+        })
+    }
+}
+
+impl Store for Disk {
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
+        self.after(self.store.create_or_get(record))
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        self.after(self.store.get(name))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        self.after(self.store.list())
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        self.after(self.store.unsettled())
+    }
+
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
+        self.after(self.store.update(name, update))
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        self.after(self.store.remove(name))
+    }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        self.after(self.store.prune(now_ms))
+    }
+}
