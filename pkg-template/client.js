@@ -415,8 +415,14 @@ class Oncely {
             break;
           }
         }
-        this.#emit('attempt', intent, info.key, { attempt });
+        // Checked again as it leaves (-1: recording the attempt took it to
+        // the retention's end, or the deadline's).
         const timeout = flight.timeout(offline, Date.now());
+        if (timeout < 0) {
+          info = this.#read(flight);
+          break;
+        }
+        this.#emit('attempt', intent, info.key, { attempt });
         const [status, text, body, kind] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
         next = flight.land(status, text, body, Date.now(), kind);
         info = this.#read(flight);

@@ -42,7 +42,9 @@ impl Key {
     /// When the key was minted (ms since the epoch), if it is a ULID; a
     /// caller's own key may be any text.
     pub fn minted_at(&self) -> Option<u64> {
-        ulid::Ulid::from_string(&self.0).ok().map(|ulid| ulid.timestamp_ms())
+        ulid::Ulid::from_string(&self.0)
+            .ok()
+            .map(|ulid| ulid.timestamp_ms())
     }
 
     /// A key the caller chose: 1 to 255 printable ASCII characters, without

@@ -351,10 +351,26 @@ impl Pilot {
         Duration::from_millis(end.saturating_sub(now_ms))
     }
 
-    /// The time limit of the attempt about to be sent at `now_ms`: within
-    /// the flight's deadline and the intent's retention.
-    pub fn attempt_timeout(&mut self, now_ms: u64) -> Duration {
-        self.policy.attempt_timeout.min(self.remaining(now_ms))
+    /// The time limit of the attempt about to leave at `now_ms`: within the
+    /// flight's deadline and the intent's retention. When either has ended
+    /// meanwhile (recording the attempt took that long), nothing may leave:
+    /// the stop to record (an expiry) and the error.
+    pub fn attempt_timeout(&mut self, now_ms: u64) -> Result<Duration, (Option<Update>, Error)> {
+        let remaining = self.remaining(now_ms);
+        if !remaining.is_zero() {
+            return Ok(self.policy.attempt_timeout.min(remaining));
+        }
+        if self.latest >= self.record.expires_at {
+            self.record.state = State::Expired;
+            let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
+            return Err((Some(expiry(&self.record)), error));
+        }
+        let message =
+            "gave up: the deadline passed before the attempt could leave; nothing was sent";
+        Err((
+            None,
+            Error::of_intent(ErrorKind::GaveUp, message, &self.record, None),
+        ))
     }
 
     /// The event a landed attempt's `step` emits.
@@ -761,9 +777,15 @@ mod tests {
     #[test]
     fn time_offline_does_not_count_against_the_deadline() {
         let mut pilot = fly(record());
-        assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(10));
+        assert_eq!(
+            pilot.attempt_timeout(NOW + 50_000).ok(),
+            Some(Duration::from_secs(10))
+        );
         pilot.waited_offline(40_000);
-        assert_eq!(pilot.attempt_timeout(NOW + 50_000), Duration::from_secs(30));
+        assert_eq!(
+            pilot.attempt_timeout(NOW + 50_000).ok(),
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]
@@ -799,10 +821,19 @@ mod tests {
         let mut pilot = fly(record);
         attempt(&mut pilot);
         assert_eq!(
-            pilot.attempt_timeout(expires_at - 5),
-            Duration::from_millis(5)
+            pilot.attempt_timeout(expires_at - 5).ok(),
+            Some(Duration::from_millis(5))
         );
-        assert_eq!(pilot.attempt_timeout(expires_at), Duration::ZERO);
+        // Reached while the attempt was being recorded: it does not leave.
+        match pilot.attempt_timeout(expires_at) {
+            Err((Some(update), error)) => {
+                assert_eq!(
+                    (update.state, error.kind()),
+                    (State::Expired, ErrorKind::Expired)
+                );
+            }
+            _ => panic!("nothing leaves at the retention's end"),
+        }
         assert!(matches!(
             pilot.attempt(NOW, |_| true),
             Attempt::Stop(Some(_), _)

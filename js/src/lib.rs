@@ -423,16 +423,25 @@ pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize
 }
 
 /// The time limit in whole ms (`AbortSignal.timeout` takes no fraction)
-/// of the attempt about to be sent at `now`, after waiting `offline` ms to
-/// be online (not counted against the deadline).
+/// of the attempt about to leave at `now`, after waiting `offline` ms to
+/// be online (not counted against the deadline); or -1 when nothing may
+/// leave (the retention or the deadline ended meanwhile): write [`write`],
+/// then read the error at [`info`].
 #[unsafe(no_mangle)]
 pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0.0;
     };
     pilot.waited_offline(offline as u64);
-    // Through u64: a u128 to f64 conversion costs the package ~170 bytes.
-    pilot.attempt_timeout(now as u64).as_millis() as u64 as f64
+    match pilot.attempt_timeout(now as u64) {
+        // Through u64: a u128 to f64 conversion costs the package ~170 bytes.
+        Ok(timeout) => timeout.as_millis() as u64 as f64,
+        Err((update, error)) => {
+            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.done(Err(error), Some("failed"));
+            -1.0
+        }
+    }
 }
 
 /// How long the flight may still take at `now`, in whole ms: every wait

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use crate::intent::{Fingerprint, Record, Request, header, is_stored_header};
 use crate::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
 use crate::runtime;
-use crate::store::IntentLock;
+use crate::store::{IntentLock, Update};
 use crate::transport::Outgoing;
 use crate::{Error, Key, Outcome};
 
@@ -172,20 +172,7 @@ impl Flight<'_> {
             };
             let (number, update) = match pilot.attempt(inner.clock.now_ms(), supplied) {
                 Attempt::Send(number, update) => (number, update),
-                Attempt::Stop(update, error) => {
-                    if let Some(update) = update
-                        && let Err(store_error) = inner.store.update(&pilot.record().name, update).await
-                    {
-                        warn_unrecorded(
-                            &pilot.record().name,
-                            &pilot.record().key,
-                            "the expiry could not be recorded",
-                            &store_error,
-                        );
-                    }
-                    emit(pilot.record(), EventKind::Failed { error: error.clone() });
-                    return Err(error);
-                }
+                Attempt::Stop(update, error) => return self.stop(pilot.record(), update, error).await,
             };
             if let Some(update) = update {
                 inner
@@ -194,8 +181,13 @@ impl Flight<'_> {
                     .await
                     .map_err(|e| context(pilot.record(), pilot.interrupted(e)))?;
             }
+            // Checked again as it leaves: recording the attempt may have
+            // taken it to the retention's end.
+            let timeout = match pilot.attempt_timeout(inner.clock.now_ms()) {
+                Ok(timeout) => timeout,
+                Err((update, error)) => return self.stop(pilot.record(), update, error).await,
+            };
             emit(pilot.record(), EventKind::Attempt { number });
-            let timeout = pilot.attempt_timeout(inner.clock.now_ms());
             let outgoing = Outgoing {
                 request: &self.request,
                 credentials: &credentials,
@@ -243,6 +235,21 @@ impl Flight<'_> {
                 }
             }
         }
+    }
+
+    /// Ends the flight before an attempt leaves: records `update` (an
+    /// expiry), says so, and fails with `error`.
+    async fn stop(&self, record: &Record, update: Option<Update>, error: Error) -> Result<Outcome, Error> {
+        let inner = self.inner;
+        if let Some(update) = update
+            && let Err(store_error) = inner.store.update(&record.name, update).await
+        {
+            warn_unrecorded(&record.name, &record.key, "the expiry could not be recorded", &store_error);
+        }
+        inner
+            .events
+            .emit(&record.name, Some(&record.key), EventKind::Failed { error: error.clone() });
+        Err(error)
     }
 }
 

@@ -17,19 +17,21 @@ use oncely::runtime::{Random, splitmix64};
 
 /// Wall-clock jumps: forward and backward steps of the machine's clock.
 pub const CLOCK_JUMPS: bool = true;
-/// OFF, known to fail: retention short enough for flights to meet its end
-/// (else 24 hours, past every flight; the epilogue still asks for every
-/// intent after its end). Today retention is checked only when a flight
-/// starts, so a backoff sleep or a forward clock jump carries an attempt
-/// past it (and a server that forgot the key charges again).
-pub const RETENTION_WITHIN_REACH: bool = false;
-/// OFF, known to fail: a credentials hook that misbehaves (returns
-/// nothing, or a header HTTP refuses) after an attempt of the intent has
-/// left, or while a duplicate process may send one; otherwise it misbehaves
-/// either way. Today a 401 to an attempt without credentials settles an
-/// intent another attempt may have charged, and a hook failure after a send
-/// is reported as `InvalidInput` ("nothing recorded, nothing sent").
-pub const HOOK_FAULTS_AFTER_A_SEND: bool = false;
+/// Retention short enough for flights to meet its end (else 24 hours, past
+/// every flight; the epilogue still asks for every intent after its end).
+/// The core checks it before every attempt and against every backoff.
+pub const RETENTION_WITHIN_REACH: bool = true;
+/// A credentials hook that misbehaves (returns nothing, or a header HTTP
+/// refuses) after an attempt of the intent has left: a 401 then decides
+/// nothing, and a hook failure is `Credentials`, never `InvalidInput`.
+pub const HOOK_FAULTS_AFTER_A_SEND: bool = true;
+/// OFF, known to fail (seed 1973): a misbehaving hook while a duplicate
+/// process flies the same intent. Process A's first attempt leaves without
+/// credentials; B's attempt charges (its answer lost); A's 401 is the
+/// answer to A's first attempt, which A settles — it cannot see B's. Two
+/// processes on one `FileStore` take no lock per intent; a lease per
+/// intent in the store (as `PostgresStore` will take) closes this.
+pub const HOOK_FAULTS_WITH_DUPLICATES: bool = false;
 
 /// A small, fast, seeded generator (splitmix64): every random decision of a
 /// run comes from one.
@@ -223,7 +225,7 @@ impl Scenario {
         };
         let duplicates = rng.chance(0.35);
         let mut hook_fault = |most: f64| {
-            if (HOOK_FAULTS_AFTER_A_SEND || !duplicates) && rng.chance(0.3) {
+            if (HOOK_FAULTS_WITH_DUPLICATES || !duplicates) && rng.chance(0.3) {
                 rng.unit() * most
             } else {
                 0.0
