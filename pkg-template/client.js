@@ -65,7 +65,7 @@ export function entry(locate) {
         // compile any WebAssembly: its own code, naming the fix.
         const csp = /Content.Security.Policy|unsafe-eval/i.test(describe(cause));
         const error = failure(
-          `oncely could not load its WebAssembly: ${describe(cause)}${csp ? " (allow it: script-src 'wasm-unsafe-eval', and connect-src for the module's URL)" : ''}`,
+          `oncely could not load its WebAssembly: ${describe(cause)}${csp ? " (allow script-src 'wasm-unsafe-eval', and the module's URL in connect-src)" : ''}`,
           csp ? 'csp' : 'storage',
         );
         error.cause = cause;
@@ -157,7 +157,7 @@ class Oncely {
     const retry = [...retryOptions(options.retry), number(options, 'retentionMs'), number(options.retry ?? {}, 'attemptTimeoutMs', 'retry.')];
     const core = new Core(...retry, user ?? '', names(options, 'storedHeaders'), names(options, 'secretHeaders'));
     if (kind === 'memory') return new Oncely(core, memoryStore(), null, hooks, null, namespace, kind);
-    const database = await openDatabase(namespace, durability);
+    const database = await indexedDbStore(namespace, durability);
     const locks = scope.navigator?.locks ?? null;
     // Asked only when the app opts in: Firefox prompts the user for it.
     let persisted = null;
@@ -183,7 +183,7 @@ class Oncely {
     else if (typeof body === 'string') bytes = encoder.encode(body);
     // A copy: the caller may reuse its buffer while the intent is in flight.
     else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer ?? body, body.byteOffset, body.byteLength).slice();
-    else throw invalid('send(): body must be a string, an ArrayBuffer, a typed array or null', intent);
+    else throw invalid('send(): body must be a string, an ArrayBuffer(View) or null', intent);
     // Checked (method, URL, headers) without the body, which costs the
     // platform a copy; the one rule about bodies, checked here.
     const parts = checked(intent, () => new Request(url, { method, headers }));
@@ -195,10 +195,10 @@ class Oncely {
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
   async fetch(input, init) {
     const intent = init?.intent;
-    if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string naming the intent');
+    if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string');
     // A FormData body is serialised with a new random boundary each time:
     // never the same request twice.
-    if (init.body instanceof FormData) throw invalid('fetch(): a FormData body gets a new multipart boundary on every call, so it never replays: send JSON, URL-encoded or bytes instead (or serialise it once and keep the bytes)', intent);
+    if (init.body instanceof FormData) throw invalid('fetch(): a FormData body never replays (a new multipart boundary each call): send JSON, URL-encoded text or bytes', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
     init.signal?.throwIfAborted();
@@ -229,7 +229,7 @@ class Oncely {
   /** Removes the intent: the next call with that name is a new intent with a new key. */
   async forget(intent) {
     if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
-    if (this.#flights.has(intent)) throw invalid('cannot forget an intent while it is in flight', intent);
+    if (this.#flights.has(intent)) throw invalid('cannot forget an intent in flight', intent);
     await settled;
     // Under the intent's lock: a flight of it in another tab lands (and
     // writes its outcome) first, and is never undone by this removal.
@@ -308,7 +308,7 @@ class Oncely {
       }
       this.#emit('conflict', intent, flying.key);
       return Promise.reject(
-        failure('a different request (method, URL or body) is in flight under this intent; nothing was sent', 'conflict', intent, flying.key),
+        failure('a different request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key),
       );
     }
     const flight = { method: parts.method, url: parts.url, bytes, key: undefined };
@@ -428,9 +428,11 @@ class Oncely {
       // under the same key, and the server replays. It is placed, and the
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
-      if (write && info.code === 'expired') await this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
-      else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
-      else if (write) settle = () => this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
+      if (write && info.code === 'expired') await this.#store.put(intent, write).catch((error) => {
+          throw refused(error, intent, info.key);
+        });
+      else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure'));
+      else if (write) settle = () => this.#store.put(intent, write).catch(warn('the outcome'));
       this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
       return new Landed(intent, info, flight.body());
@@ -541,7 +543,7 @@ class Oncely {
       const signal = wait && AbortSignal.timeout(wait);
       const refused = (error) => {
         if (signal?.aborted) return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
-        console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
+        console.warn(`oncely: no Web Lock, going on without: ${describe(error)}`);
         granted(() => {});
       };
       try {
@@ -614,8 +616,7 @@ function later(work) {
   if (queue.push(work) === 1) port.postMessage(0);
 }
 
-const warn = (what) => (error) => console.warn(`oncely: ${what}: ${describe(error)}`);
-const storageError = (error, intent, key) => (error instanceof OncelyError ? error : storage(describe(error), intent, key));
+const warn = (what) => (error) => console.warn(`oncely: could not record ${what}: ${describe(error)}`);
 
 /** A flight's definitive result, as an `Outcome` or a `Response`. */
 class Landed {
@@ -634,7 +635,7 @@ class Landed {
     try {
       return new Response(NULL_BODY.includes(status) ? null : this.body, { status, headers: this.info.headers() });
     } catch {
-      throw invalid('the outcome cannot be expressed as a Response', this.intent, this.info.key);
+      throw invalid('the outcome is no valid Response: use send()', this.intent, this.info.key);
     }
   }
 }
@@ -705,45 +706,30 @@ function memoryStore() {
 
 const INTENTS = 'intents';
 
-// The database `oncely:<namespace>` (one object store, schema version 1):
-// opened at once or refused at once — never a hang.
-async function openDatabase(namespace, durability) {
-  return indexedDbStore(await connect(`oncely:${namespace}`), durability);
-}
+// A failure of IndexedDB, as "storage" (an OncelyError stays as it is).
+const refused = (error, intent, key) => (error instanceof OncelyError ? error : storage(`IndexedDB failed: ${describe(error)}`, intent, key));
 
-// Opens the database `name`; it closes itself when another tab upgrades or
-// deletes it (`closed` then tells the store to connect again).
+// The database `name` (one object store, schema version 1): opened at once
+// or refused at once — never a hang. It closes itself when another tab
+// upgrades or deletes it (`closed` then tells the store to connect again).
 function connect(name) {
   return new Promise((resolve, reject) => {
-    const factory = scope.indexedDB;
-    if (!factory) return reject(storage('IndexedDB is not available here (use the memory store)'));
-    let request;
-    try {
-      request = factory.open(name, 1);
-    } catch (error) {
-      return reject(storage(`cannot open IndexedDB: ${describe(error)}`));
-    }
-    request.onupgradeneeded = () => {
-      if (!request.result.objectStoreNames.contains(INTENTS)) request.result.createObjectStore(INTENTS);
-    };
+    if (!scope.indexedDB) throw storage('no IndexedDB here: use the memory store');
+    const request = scope.indexedDB.open(name, 1);
+    // Only a new database is upgraded (to version 1): it has no store yet.
+    request.onupgradeneeded = () => request.result.createObjectStore(INTENTS);
     request.onerror = () =>
-      reject(
-        storage(
-          request.error?.name === 'VersionError'
-            ? `the IndexedDB database "${name}" was upgraded by a newer oncely in another tab: reload this page`
-            : `IndexedDB refused: ${describe(request.error)}`,
-        ),
-      );
+      reject(request.error?.name === 'VersionError' ? storage(`IndexedDB "${name}" was upgraded by a newer oncely in another tab: reload this page`) : request.error);
     request.onblocked = () => {
       // If it opens later after all, nobody is there to use it: close it.
       request.onsuccess = () => request.result.close();
-      reject(storage('the IndexedDB database is blocked: another tab holds it open at an older version; close that tab'));
+      reject(storage('IndexedDB is blocked by another tab at an older version: close that tab'));
     };
     request.onsuccess = () => {
       const db = request.result;
       if (!db.objectStoreNames.contains(INTENTS)) {
         db.close();
-        return reject(storage(`the IndexedDB database "${name}" is not an oncely store (it has no "${INTENTS}" store)`));
+        return reject(storage(`IndexedDB "${name}" is not oncely's: use another namespace`));
       }
       db.onversionchange = () => {
         db.close();
@@ -751,91 +737,88 @@ function connect(name) {
       };
       resolve(db);
     };
+  }).catch((error) => {
+    throw refused(error);
   });
 }
 
-// Each operation is one transaction whose requests are all placed at once,
-// committed without waiting for another round trip. A database another tab
-// closed (an upgrade, a deletion) is opened again by the next operation.
-function indexedDbStore(db, durability) {
+// The store in the database `oncely:<namespace>`. Each operation is one
+// transaction whose requests are all placed at once, committed without
+// waiting for another round trip, and answered once it is complete (a
+// failed request aborts it). A database another tab closed (an upgrade, a
+// deletion) is opened again by the next operation.
+async function indexedDbStore(namespace, durability) {
+  let db = await connect(`oncely:${namespace}`);
   let reopening;
-  const transaction = (mode) => {
-    const tx = db.transaction(INTENTS, mode, { durability });
-    const done = new Promise((resolve, reject) => {
-      tx.oncomplete = resolve;
-      tx.onerror = tx.onabort = () => reject(storage(`an IndexedDB transaction failed: ${describe(tx.error ?? 'aborted')}`));
-    });
-    // Awaited where it matters; an aborted add of an existing record is not a failure.
-    done.catch(() => {});
-    return [tx.objectStore(INTENTS), tx, done];
-  };
-  const result = (request) =>
-    new Promise((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(storage(`an IndexedDB request failed: ${describe(request.error)}`));
-    });
-  // `open`: requests are still to come from callbacks (a cursor), so the
+  // `place` places the requests and returns what reads the answer. `open`:
+  // requests are still to come from callbacks (a cursor), so the
   // transaction ends by itself after the last.
   const run = async (mode, place, open) => {
     if (db.closed) {
       db = await (reopening ??= connect(db.name).finally(() => (reopening = null)));
     }
-    let placed;
+    let tx, answer;
     try {
-      const [store, tx, done] = transaction(mode);
-      placed = place(store, done);
+      tx = db.transaction(INTENTS, mode, { durability });
+      answer = place(tx.objectStore(INTENTS));
       if (!open) tx.commit?.();
     } catch (error) {
-      throw storage(`cannot use IndexedDB: ${describe(error)}`);
+      throw refused(error);
     }
-    return placed;
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = tx.onabort = () => reject(refused(tx.error ?? 'aborted'));
+    });
+    return answer();
   };
-  // Adds the record unless the name is taken: true when added. One request:
-  // where the record exists the add fails and the transaction, having
-  // written nothing, ends.
-  const add = (name, bytes) =>
-    run('readwrite', (store, done) => new Promise((resolve) => {
-      const added = store.add(bytes, name);
-      added.onsuccess = () => resolve(done.then(() => true));
-      added.onerror = (event) => {
-        event.preventDefault();
-        resolve(
-          added.error?.name === 'ConstraintError'
-            ? false
-            : done.then(() => Promise.reject(storage(`IndexedDB refused the record: ${describe(added.error)}`))),
-        );
-      };
-    }));
+  const read = (request) => () => request.result;
   return {
-    add,
-    get: (name) => run('readonly', (store) => result(store.get(name))),
-    put: (name, bytes) =>
-      run('readwrite', (store, done) => {
-        store.put(bytes, name);
-        return done;
-      }),
+    // Adds the record unless the name is taken: true when added. One
+    // request: where the record exists the add fails and the transaction,
+    // having written nothing, aborts.
+    add(name, bytes) {
+      let added;
+      return run('readwrite', (store) => {
+        added = store.add(bytes, name);
+        return () => true;
+      }).catch((error) => {
+        if (added?.error?.name === 'ConstraintError') return false;
+        throw error;
+      });
+    },
+    get: (name) => run('readonly', (store) => read(store.get(name))),
+    put: (name, bytes) => run('readwrite', (store) => read(store.put(bytes, name))),
     // Names and records, in the same (key) order.
-    list: () => run('readonly', (store) => Promise.all([result(store.getAllKeys()), result(store.getAll())])),
+    list: () =>
+      run('readonly', (store) => {
+        const names = read(store.getAllKeys());
+        const values = read(store.getAll());
+        return () => [names(), values()];
+      }),
     remove: (name) =>
-      run('readwrite', (store, done) => {
-        const counted = result(store.count(name));
+      run('readwrite', (store) => {
+        const count = read(store.count(name));
         store.delete(name);
-        return Promise.all([counted, done]).then(([count]) => count > 0);
+        return () => count() > 0;
       }),
     // Removes the records `test` accepts, each judged as its cursor passes
     // (a test that throws aborts the whole transaction).
     prune: (test) =>
-      run('readwrite', (store, done) => {
-        let pruned = 0;
-        store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
-          if (!cursor) return;
-          if (test(cursor.value, cursor.key)) {
-            cursor.delete();
-            pruned++;
-          }
-          cursor.continue();
-        };
-        return done.then(() => pruned);
-      }, true),
+      run(
+        'readwrite',
+        (store) => {
+          let pruned = 0;
+          store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
+            if (!cursor) return;
+            if (test(cursor.value, cursor.key)) {
+              cursor.delete();
+              pruned++;
+            }
+            cursor.continue();
+          };
+          return () => pruned;
+        },
+        true,
+      ),
   };
 }
