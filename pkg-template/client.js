@@ -34,19 +34,19 @@ function failure(message, code, intent, key, lastStatus) {
 const invalid = (message, intent, key) => failure(message, 'invalid', intent, key);
 const storage = (message, intent, key) => failure(message, 'storage', intent, key);
 const describe = (error) => String(error?.message ?? error);
+// Headers as lines: a name, then its value.
 const lines = (headers) => {
-  const text = [];
-  headers.forEach((value, name) => text.push(name, value));
-  return text.length ? text.join('\n') + '\n' : '';
+  let text = '';
+  headers.forEach((value, name) => (text += `${name}\n${value}\n`));
+  return text;
 };
-const toHeaders = (fields, from, count) => {
+// Header lines as `Headers`; one the platform refuses to hold is left out.
+const toHeaders = (lines) => {
   const headers = new Headers();
-  for (let i = from; i < from + 2 * count; i += 2) {
+  for (let i = 0; i + 1 < lines.length; i += 2) {
     try {
-      headers.append(fields[i], fields[i + 1]);
-    } catch {
-      // A header the platform refuses to hold is left out.
-    }
+      headers.append(lines[i], lines[i + 1]);
+    } catch {}
   }
   return headers;
 };
@@ -76,28 +76,22 @@ export function entry(locate) {
   };
 }
 
-function option(options, name, allowed) {
+// `options[name]`, unless `valid` refuses it ("invalid", saying what it must be).
+function option(options, name, valid, what, prefix = '') {
   const value = options[name];
-  if (value === undefined) return allowed?.[0];
-  if (typeof value !== 'string' || (allowed && !allowed.includes(value))) {
-    throw invalid(allowed ? `${name} must be ${allowed.map((a) => `"${a}"`).join(' or ')}` : `${name} must be a string`);
-  }
+  if (value !== undefined && !valid(value)) throw invalid(`${prefix}${name} must be ${what}`);
   return value;
 }
 
-// A non-negative number of `options` (-1: left out, the default).
-function number(options, name, prefix = '') {
-  const value = options[name];
-  if (value === undefined) return -1;
-  if (typeof value !== 'number' || !(value >= 0) || value === Infinity) throw invalid(`${prefix}${name} must be a non-negative number`);
-  return value;
-}
+// One of `allowed`; left out, the first.
+const choice = (options, name, allowed) =>
+  option(options, name, (value) => allowed.includes(value), allowed.map((a) => `"${a}"`).join(' or ')) ?? allowed[0];
 
-function retryOptions(retry = {}) {
-  const attempts = number(retry, 'maxAttempts', 'retry.');
-  if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
-  return [attempts, ...['baseDelayMs', 'maxDelayMs', 'deadlineMs'].map((name) => number(retry, name, 'retry.'))];
-}
+const hook = (options, name) => option(options, name, (value) => typeof value === 'function', 'a function');
+
+// A number of at least `least` (ms, or attempts); left out, -1: the default.
+const number = (options, name, least = 0, prefix = 'retry.') =>
+  option(options, name, (value) => typeof value === 'number' && value >= least && value < Infinity, `a number >= ${least}`, prefix) ?? -1;
 
 // Header names of `options[name]`, checked and lower-cased, as header
 // lines with empty values.
@@ -109,13 +103,6 @@ function names(options, name) {
   }
 }
 
-// A function option, or undefined.
-function hook(options, name) {
-  const value = options[name];
-  if (value !== undefined && typeof value !== 'function') throw invalid(`${name} must be a function`);
-  return value;
-}
-
 /**
  * Makes requests happen once: each intent is recorded before it is sent,
  * sent with one `Idempotency-Key` however often it is retried, reloaded or
@@ -124,51 +111,61 @@ function hook(options, name) {
 class Oncely {
   #core;
   #store;
-  #locks;
+  #durability;
+  #locks = null;
   #credentials;
   #authorize;
   #classify;
-  #persisted;
+  #persisted = null;
   #listeners = [];
   #flights = new Map();
 
-  constructor(core, store, locks, [credentials, authorize, classify, user], persisted, namespace, kind) {
-    this.#core = core;
-    this.#store = store;
-    this.#locks = locks;
-    this.#credentials = credentials;
-    this.#authorize = authorize;
-    this.#classify = classify;
-    this.#persisted = persisted;
+  // Checks the options (index.d.ts, `OpenOptions`); `open` adds the store.
+  constructor(options) {
+    if (typeof options !== 'object') throw invalid('open(): options must be an object');
+    const { retry = {} } = options;
+    const namespace = option(options, 'namespace', (value) => typeof value === 'string', 'a string') ?? 'default';
+    const kind = choice(options, 'store', ['indexeddb', 'memory']);
+    this.#durability = choice(options, 'durability', ['strict', 'relaxed']);
+    const user = option(options, 'user', (value) => typeof value === 'string' && value !== '', 'a non-empty string');
+    this.#credentials = choice(options, 'credentials', ['same-origin', 'include']);
+    this.#authorize = hook(options, 'authorize');
+    this.#classify = hook(options, 'classify');
+    this.#core = new Core(
+      number(retry, 'maxAttempts', 1),
+      number(retry, 'baseDelayMs'),
+      number(retry, 'maxDelayMs'),
+      number(retry, 'deadlineMs'),
+      number(options, 'retentionMs', 0, ''),
+      number(retry, 'attemptTimeoutMs'),
+      user ?? '',
+      names(options, 'storedHeaders'),
+      names(options, 'secretHeaders'),
+    );
     this.namespace = namespace;
     this.user = user;
     this.store = kind;
-    this.webLocks = Boolean(locks);
+    this.webLocks = false;
   }
 
   static async open(options) {
-    if (typeof options !== 'object') throw invalid('open(): options must be an object');
-    const namespace = option(options, 'namespace') ?? 'default';
-    const kind = option(options, 'store', ['indexeddb', 'memory']);
-    const durability = option(options, 'durability', ['strict', 'relaxed']);
-    const user = option(options, 'user');
-    if (user === '') throw invalid('user must not be empty');
-    const hooks = [option(options, 'credentials', ['same-origin', 'include']), hook(options, 'authorize'), hook(options, 'classify'), user];
-    const retry = [...retryOptions(options.retry), number(options, 'retentionMs'), number(options.retry ?? {}, 'attemptTimeoutMs', 'retry.')];
-    const core = new Core(...retry, user ?? '', names(options, 'storedHeaders'), names(options, 'secretHeaders'));
-    if (kind === 'memory') return new Oncely(core, memoryStore(), null, hooks, null, namespace, kind);
-    const database = await indexedDbStore(namespace, durability);
-    const locks = scope.navigator?.locks ?? null;
+    const client = new Oncely(options);
+    if (client.store === 'memory') {
+      client.#store = memoryStore();
+      return client;
+    }
+    client.#store = await indexedDbStore(client.namespace, client.#durability);
+    client.#locks = scope.navigator?.locks ?? null;
+    client.webLocks = Boolean(client.#locks);
     // Asked only when the app opts in: Firefox prompts the user for it.
-    let persisted = null;
     if (options.persist === true) {
       try {
-        persisted = scope.navigator.storage.persist();
+        client.#persisted = scope.navigator.storage.persist();
       } catch {
         // Not allowed here: reported as not persisted.
       }
     }
-    return new Oncely(core, database, locks, hooks, persisted, namespace, kind);
+    return client;
   }
 
   /** Sends `request` once (see the README); resolves with its `Outcome`. */
@@ -189,7 +186,7 @@ class Oncely {
     const parts = checked(intent, () => new Request(url, { method, headers }));
     if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: a ${parts.method} request cannot have a body`, intent);
     signal?.throwIfAborted();
-    return waiting(this.#run(intent, parts, bytes), signal).then((done) => done.outcome());
+    return new Outcome(...(await waiting(this.#run(intent, parts, bytes), signal)));
   }
 
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
@@ -202,17 +199,22 @@ class Oncely {
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
     init.signal?.throwIfAborted();
-    return waiting(this.#run(intent, parts, bytes), init.signal).then((done) => done.response());
+    const [, info, body] = await waiting(this.#run(intent, parts, bytes), init.signal);
+    const { status } = info;
+    try {
+      return new Response(NULL_BODY.includes(status) ? null : body, { status, headers: info.headers() });
+    } catch {
+      throw invalid('the outcome is no valid Response: use send()', intent, info.key);
+    }
   }
 
   /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
   async resume() {
     return Promise.all(
-      (await this.#pending()).map((record) => {
-        const headers = new Headers(record.headers);
-        headers.set('idempotency-key', `"${record.key}"`);
-        const parts = { method: record.method, url: record.url, headers };
-        return this.#run(record.intent, parts, record.body()).then((done) => done.outcome(), (error) => error);
+      (await this.#pending()).map(({ intent, key, method, url, headers, body }) => {
+        const parts = { method, url, headers: headers() };
+        parts.headers.set('idempotency-key', `"${key}"`);
+        return this.#run(intent, parts, body()).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }
@@ -263,6 +265,7 @@ class Oncely {
     if (!TYPES.includes(type)) throw invalid(`on(): the event type must be one of ${TYPES.join(', ')}`);
     if (typeof handler !== 'function') throw invalid('on(): the handler must be a function');
     const listener = [type, handler];
+    // A new list: one being emitted to is not changed under it.
     this.#listeners = [...this.#listeners, listener];
     return () => {
       this.#listeners = this.#listeners.filter((l) => l !== listener);
@@ -279,12 +282,10 @@ class Oncely {
   }
 
   #emit(type, intent, key, fields) {
-    const listeners = this.#listeners.filter(([t]) => t === type || t === '*');
-    if (!listeners.length) return;
     const event = { type, intent, key: key || undefined, at: Date.now(), ...fields };
-    for (const [, handler] of listeners) {
+    for (const [listening, handler] of this.#listeners) {
       try {
-        handler(event);
+        if (listening === type || listening === '*') handler(event);
       } catch {
         // A handler that throws disturbs neither the intent nor the others.
       }
@@ -298,7 +299,8 @@ class Oncely {
     return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
 
-  // Joins the flight of the intent in progress, or launches it.
+  // Joins the flight of the intent in progress, or launches it; resolves
+  // with what its `Outcome` is made of (each caller gets its own).
   #run(intent, parts, bytes) {
     const flying = this.#flights.get(intent);
     if (flying) {
@@ -307,11 +309,9 @@ class Oncely {
         return flying.landing;
       }
       this.#emit('conflict', intent, flying.key);
-      return Promise.reject(
-        failure('a different request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key),
-      );
+      return Promise.reject(failure('a different request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key));
     }
-    const flight = { method: parts.method, url: parts.url, bytes, key: undefined };
+    const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
       .catch((error) => {
         // Every flight that fails says so once, whatever failed.
@@ -360,13 +360,13 @@ class Oncely {
         created = await this.#store.add(intent, candidate);
       }
       let next = flight.board(found, Date.now());
-      let info = this.#read(flight);
+      let info = read(flight);
       entry.key = info.key;
       // A failure of the hook or the store before an attempt: the core says
       // what it means once a request may have reached the server.
       const stop = (store, error) => {
         flight.interrupted(store, describe(error));
-        return this.#read(flight);
+        return read(flight);
       };
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
@@ -378,12 +378,7 @@ class Oncely {
         if (scope.navigator?.onLine === false) {
           this.#emit('offline', intent, info.key);
           const since = Date.now();
-          let timer;
-          await new Promise((online) => {
-            scope.addEventListener('online', online, { once: true });
-            timer = setTimeout(online, flight.remaining(since));
-          });
-          clearTimeout(timer);
+          await within(new Promise((online) => scope.addEventListener('online', online, { once: true })), flight.remaining(since));
           offline = Date.now() - since;
         }
         // The hook's headers for every later attempt, before it counts:
@@ -403,7 +398,7 @@ class Oncely {
         // the intent was sent with); 0: it may not.
         const attempt = flight.attempt(lines(headers), Date.now());
         if (!attempt) {
-          info = this.#read(flight);
+          info = read(flight);
           break;
         }
         const write = flight.write();
@@ -417,9 +412,8 @@ class Oncely {
         }
         this.#emit('attempt', intent, info.key, { attempt });
         const timeout = flight.timeout(offline, Date.now());
-        const [status, text, body, kind] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
-        next = flight.land(status, text, body, Date.now(), kind);
-        info = this.#read(flight);
+        next = flight.land(...(await this.#attempt(parts, headers, bytes, timeout)), Date.now());
+        info = read(flight);
         given = undefined;
       }
       // As the Rust client: an expiry is recorded before it is reported (a
@@ -428,14 +422,18 @@ class Oncely {
       // under the same key, and the server replays. It is placed, and the
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
-      if (write && info.code === 'expired') await this.#store.put(intent, write).catch((error) => {
-          throw refused(error, intent, info.key);
-        });
-      else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure'));
-      else if (write) settle = () => this.#store.put(intent, write).catch(warn('the outcome'));
+      if (write) {
+        const put = () => this.#store.put(intent, write);
+        if (info.code === 'expired') {
+          await put().catch((error) => {
+            throw refused(error, intent, info.key);
+          });
+        } else if (info.code) await put().catch(warn('the failure'));
+        else settle = () => put().catch(warn('the outcome'));
+      }
       this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
-      return new Landed(intent, info, flight.body());
+      return [intent, info, flight.body()];
     } finally {
       flight?.free();
       const end = () => {
@@ -455,58 +453,24 @@ class Oncely {
   // The `authorize` hook's headers, or a throw: the hook failed, answered
   // what `Headers` refuses, or did not answer within the flight's deadline.
   async #authorized(intent, parts) {
-    let timer;
     try {
-      return new Headers(
-        this.#authorize &&
-          (await new Promise((answer, refuse) => {
-            timer = setTimeout(refuse, this.#core.deadline, 'it did not answer in time');
-            Promise.resolve(this.#authorize(intent, parts)).then(answer, refuse);
-          })),
-      );
+      return new Headers(this.#authorize && (await within(this.#authorize(intent, parts), this.#core.deadline, 'it did not answer in time')));
     } catch (error) {
       throw invalid(`authorize: ${describe(error)}`, intent);
-    } finally {
-      clearTimeout(timer);
     }
-  }
-
-  // What the core's last step produced.
-  #read(flight) {
-    const fields = flight.info().split('\n');
-    const count = +fields[10];
-    return {
-      type: fields[0],
-      key: fields[1],
-      attempts: +fields[2],
-      delay: +fields[3],
-      retryStatus: fields[4] ? +fields[4] : undefined,
-      reason: fields[5],
-      status: fields[6] ? +fields[6] : undefined,
-      replayed: fields[7] === '1',
-      code: fields[8],
-      lastStatus: fields[9] ? +fields[9] : undefined,
-      headers: () => toHeaders(fields, 11, count),
-      message: fields.slice(11 + 2 * count).join('\n'),
-    };
   }
 
   // Emits the event of the core's last step, if it has one.
-  #announce(intent, info) {
-    const { type, key } = info;
-    if (type === 'retry') {
-      const status = info.retryStatus === undefined ? {} : { status: info.retryStatus };
-      this.#emit(type, intent, key, { attempt: info.attempts, delayMs: info.delay, reason: info.reason, ...status });
-    } else if (type === 'settled') {
-      this.#emit(type, intent, key, { attempt: info.attempts, status: info.status });
-    } else if (type && type !== 'failed') {
-      this.#emit(type, intent, key);
-    }
+  #announce(intent, { type, key, attempts: attempt, delay: delayMs, reason, retryStatus, status }) {
+    if (type === 'retry') this.#emit(type, intent, key, { attempt, delayMs, reason, ...(retryStatus !== undefined && { status: retryStatus }) });
+    else if (type === 'settled') this.#emit(type, intent, key, { attempt, status });
+    else if (type && type !== 'failed') this.#emit(type, intent, key);
   }
 
-  // One attempt: [status, headers as lines, body, the classify hook's
-  // class (0: the core's own)], or [0 (1: timed out), why, empty, class].
-  async #attempt(url, method, headers, bytes, timeout) {
+  // One attempt, as `land` takes it: status, headers as lines, body, the
+  // classify hook's class (0: the core's own); or 0 (1: timed out), why,
+  // no body, class.
+  async #attempt({ url, method }, headers, bytes, timeout) {
     // The time limit covers the body too.
     const signal = AbortSignal.timeout(timeout);
     try {
@@ -559,6 +523,27 @@ class Oncely {
   }
 }
 
+// What the core's last step produced.
+function read(flight) {
+  const fields = flight.info().split('\n');
+  const count = +fields[10];
+  const number = (i) => (fields[i] ? +fields[i] : undefined);
+  return {
+    type: fields[0],
+    key: fields[1],
+    attempts: +fields[2],
+    delay: +fields[3],
+    retryStatus: number(4),
+    reason: fields[5],
+    status: number(6),
+    replayed: fields[7] === '1',
+    code: fields[8],
+    lastStatus: number(9),
+    headers: () => toHeaders(fields.slice(11, 11 + 2 * count)),
+    message: fields.slice(11 + 2 * count).join('\n'),
+  };
+}
+
 // A stored record, as the core reads it: a damaged one is a "storage" error
 // naming its intent (which forget() removes).
 function record(core, bytes, name) {
@@ -568,11 +553,21 @@ function record(core, bytes, name) {
   } catch (message) {
     throw storage(`${describe(message)}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...rest] = text.split('\n');
-  const headers = [];
-  for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
-  const body = () => storedBody(bytes);
-  return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, mine: !!mine, method, url, headers, body };
+  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...headers] = text.split('\n');
+  return {
+    intent,
+    key,
+    attempts: +attempts,
+    createdAt: +createdAt,
+    expiresAt: +expiresAt,
+    state,
+    unsettled: !!unsettled,
+    mine: !!mine,
+    method,
+    url,
+    headers: () => toHeaders(headers),
+    body: () => storedBody(bytes),
+  };
 }
 
 // The request as checked by the platform (method, URL, headers), or "invalid".
@@ -595,11 +590,17 @@ function waiting(landing, signal) {
     : landing;
 }
 
-function same(a, b) {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+// `work` (a promise or a value), or once `ms` ms have passed: a rejection
+// with `late`, or without it, undefined. The timer never outlives the wait.
+function within(work, ms, late) {
+  let timer;
+  return new Promise((answer, refuse) => {
+    timer = setTimeout(late ? refuse : answer, ms, late);
+    Promise.resolve(work).then(answer, refuse);
+  }).finally(() => clearTimeout(timer));
 }
+
+const same = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);
 
 // Runs `work` in a task of its own, soon: after the current task's promise
 // reactions (a caller's `await`), and, unlike a timer, not throttled in a
@@ -617,28 +618,6 @@ function later(work) {
 }
 
 const warn = (what) => (error) => console.warn(`oncely: could not record ${what}: ${describe(error)}`);
-
-/** A flight's definitive result, as an `Outcome` or a `Response`. */
-class Landed {
-  constructor(intent, info, body) {
-    this.intent = intent;
-    this.info = info;
-    this.body = body;
-  }
-
-  outcome() {
-    return new Outcome(this.intent, this.info, this.body);
-  }
-
-  response() {
-    const { status } = this.info;
-    try {
-      return new Response(NULL_BODY.includes(status) ? null : this.body, { status, headers: this.info.headers() });
-    } catch {
-      throw invalid('the outcome is no valid Response: use send()', this.intent, this.info.key);
-    }
-  }
-}
 
 /** The definitive response of an intent: sent now, or replayed (`replayed`). */
 class Outcome {

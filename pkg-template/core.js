@@ -110,7 +110,7 @@ class Flight {
     return wasm.remaining(this.at, now);
   }
 
-  land(status, headers, body, now, kind) {
+  land(status, headers, body, kind, now) {
     return wasm.land(this.at, this.core.at, status, ...fields(headers, body), now, kind);
   }
 
