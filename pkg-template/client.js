@@ -362,12 +362,6 @@ class Oncely {
       let next = flight.board(found, Date.now());
       let info = read(flight);
       entry.key = info.key;
-      // A failure of the hook or the store before an attempt: the core says
-      // what it means once a request may have reached the server.
-      const stop = (store, error) => {
-        flight.interrupted(store, describe(error));
-        return read(flight);
-      };
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
         if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
@@ -381,34 +375,27 @@ class Oncely {
           await within(new Promise((online) => scope.addEventListener('online', online, { once: true })), flight.remaining(since));
           offline = Date.now() - since;
         }
-        // The hook's headers for every later attempt, before it counts:
-        // fresh credentials win over the request's own.
-        if (!given) {
-          try {
-            given = await this.#authorized(intent, parts);
-          } catch (error) {
-            info = stop(0, error);
-            break;
-          }
-        }
-        const headers = new Headers(parts.headers);
-        given.forEach((value, name) => headers.set(name, value));
-        headers.set('idempotency-key', `"${info.key}"`);
-        // The core says whether it may leave (the retention, the credentials
-        // the intent was sent with); 0: it may not.
-        const attempt = flight.attempt(lines(headers), Date.now());
-        if (!attempt) {
-          info = read(flight);
+        // A failure of the hook (0) or the store (1) before an attempt: the
+        // core says what it means once a request may have reached the server.
+        let store = 0;
+        let headers, attempt;
+        try {
+          // The hook's headers for every later attempt, before it counts:
+          // fresh credentials win over the request's own.
+          given ??= await this.#authorized(intent, parts);
+          headers = new Headers(parts.headers);
+          given.forEach((value, name) => headers.set(name, value));
+          headers.set('idempotency-key', `"${info.key}"`);
+          // The core says whether it may leave (the retention, the credentials
+          // the intent was sent with); 0: it may not.
+          attempt = flight.attempt(lines(headers), Date.now());
+          if (!attempt) break;
+          store = 1;
+          const write = flight.write();
+          if (write) await this.#store.put(intent, write);
+        } catch (error) {
+          flight.interrupted(store, describe(error));
           break;
-        }
-        const write = flight.write();
-        if (write) {
-          try {
-            await this.#store.put(intent, write);
-          } catch (error) {
-            info = stop(1, error);
-            break;
-          }
         }
         this.#emit('attempt', intent, info.key, { attempt });
         const timeout = flight.timeout(offline, Date.now());
@@ -416,6 +403,8 @@ class Oncely {
         info = read(flight);
         given = undefined;
       }
+      // What the flight came to (the loop may have stopped it).
+      info = read(flight);
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
       // warned of; a settlement's write is not awaited: a lost one re-sends

@@ -4,11 +4,11 @@
 // length, then the bytes); an answer with bytes is read at `out()` before
 // the next call replaces it. The module imports nothing.
 let wasm;
-let bytes; // a view of the module's memory, renewed when the memory grows
 /** UTF-8, for the core and the client alike. */
 export const encoder = new TextEncoder();
 export const decoder = new TextDecoder();
-const memory = () => (bytes?.buffer === wasm.memory.buffer ? bytes : (bytes = new Uint8Array(wasm.memory.buffer)));
+// A view of the module's memory (a new one: the memory may have grown).
+const memory = () => new Uint8Array(wasm.memory.buffer);
 
 /** Instantiates the core from a URL (fetched: the module is small, compiled at once) or its bytes. */
 export async function load(source) {
@@ -21,21 +21,18 @@ export async function load(source) {
   wasm = (await WebAssembly.instantiate(source, {})).instance.exports;
 }
 
-// Copies `parts` (texts or bytes) into the core as one run of fields. Texts
-// are encoded in place, into room for their longest UTF-8 (3 bytes per
-// UTF-16 unit); what is left over after the last field is not read.
+// Copies `parts` (texts or bytes) into the core as one run of fields.
 function fields(...parts) {
+  parts = parts.map((part) => (typeof part === 'string' ? encoder.encode(part) : part));
   let room = 0;
-  for (const part of parts) room += 4 + (typeof part === 'string' ? 3 * part.length : part.length);
+  for (const part of parts) room += 4 + part.length;
   const at = wasm.alloc(room) >>> 0;
   const view = memory();
   let offset = at;
   for (const part of parts) {
-    let length = part.length;
-    if (typeof part === 'string') length = encoder.encodeInto(part, view.subarray(offset + 4, at + room)).written;
-    else view.set(part, offset + 4);
-    new DataView(view.buffer).setUint32(offset, length, true);
-    offset += 4 + length;
+    new DataView(view.buffer).setUint32(offset, part.length, true);
+    view.set(part, offset + 4);
+    offset += 4 + part.length;
   }
   return [at, room];
 }
