@@ -170,7 +170,7 @@ class Oncely {
 
   /** Sends `request` once (see the README); resolves with its `Outcome`. */
   async send(request) {
-    if (typeof request !== 'object' || request === null) throw invalid('send(): the request must be an object');
+    if (typeof request !== 'object' || request === null) throw invalid('send(): request must be an object');
     const { intent, method = 'POST', url, headers, body, signal } = request;
     if (typeof intent !== 'string') throw invalid('send(): intent must be a string');
     if (typeof method !== 'string') throw invalid('send(): method must be a string', intent);
@@ -184,9 +184,8 @@ class Oncely {
     // Checked (method, URL, headers) without the body, which costs the
     // platform a copy; the one rule about bodies, checked here.
     const parts = checked(intent, () => new Request(url, { method, headers }));
-    if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: a ${parts.method} request cannot have a body`, intent);
-    signal?.throwIfAborted();
-    return new Outcome(...(await waiting(this.#run(intent, parts, bytes), signal)));
+    if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: ${parts.method} cannot have a body`, intent);
+    return new Outcome(...(await this.#send(intent, parts, bytes, signal)));
   }
 
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
@@ -195,17 +194,30 @@ class Oncely {
     if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string');
     // A FormData body is serialised with a new random boundary each time:
     // never the same request twice.
-    if (init.body instanceof FormData) throw invalid('fetch(): a FormData body never replays (a new multipart boundary each call): send JSON, URL-encoded text or bytes', intent);
+    if (init.body instanceof FormData) throw invalid('fetch(): FormData never replays (its boundary is random): send JSON, text or bytes', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
-    init.signal?.throwIfAborted();
-    const [, info, body] = await waiting(this.#run(intent, parts, bytes), init.signal);
+    const [, info, body] = await this.#send(intent, parts, bytes, init.signal);
     const { status } = info;
     try {
       return new Response(NULL_BODY.includes(status) ? null : body, { status, headers: info.headers() });
     } catch {
       throw invalid('the outcome is no valid Response: use send()', intent, info.key);
     }
+  }
+
+  // The intent's flight (joined or launched, unless `signal` has aborted),
+  // or as soon as `signal` aborts, its reason: the caller stops waiting; the
+  // flight goes on, and the intent stays recorded.
+  #send(intent, parts, bytes, signal) {
+    signal?.throwIfAborted();
+    const landing = this.#run(intent, parts, bytes);
+    return signal
+      ? new Promise((answer, refuse) => {
+          signal.addEventListener('abort', () => refuse(signal.reason), { once: true });
+          landing.then(answer, refuse);
+        })
+      : landing;
   }
 
   /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
@@ -230,7 +242,7 @@ class Oncely {
 
   /** Removes the intent: the next call with that name is a new intent with a new key. */
   async forget(intent) {
-    if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
+    if (typeof intent !== 'string') throw invalid('forget(): intent must be a string');
     if (this.#flights.has(intent)) throw invalid('cannot forget an intent in flight', intent);
     await settled;
     // Under the intent's lock: a flight of it in another tab lands (and
@@ -262,8 +274,8 @@ class Oncely {
 
   /** Calls `handler` with every event of `type` (or "*"); returns a function that unsubscribes it. */
   on(type, handler) {
-    if (!TYPES.includes(type)) throw invalid(`on(): the event type must be one of ${TYPES.join(', ')}`);
-    if (typeof handler !== 'function') throw invalid('on(): the handler must be a function');
+    if (!TYPES.includes(type)) throw invalid(`on(): type must be one of ${TYPES}`);
+    if (typeof handler !== 'function') throw invalid('on(): handler must be a function');
     const listener = [type, handler];
     // A new list: one being emitted to is not changed under it.
     this.#listeners = [...this.#listeners, listener];
@@ -309,7 +321,7 @@ class Oncely {
         return flying.landing;
       }
       this.#emit('conflict', intent, flying.key);
-      return Promise.reject(failure('a different request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key));
+      return Promise.reject(failure('another request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key));
     }
     const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
@@ -392,7 +404,7 @@ class Oncely {
           if (!attempt) break;
           store = 1;
           const write = flight.write();
-          if (write) await this.#store.put(intent, write);
+          if (write.length) await this.#store.put(intent, write);
         } catch (error) {
           flight.interrupted(store, describe(error));
           break;
@@ -411,7 +423,7 @@ class Oncely {
       // under the same key, and the server replays. It is placed, and the
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
-      if (write) {
+      if (write.length) {
         const put = () => this.#store.put(intent, write);
         if (info.code === 'expired') {
           await put().catch((error) => {
@@ -495,15 +507,15 @@ class Oncely {
     return new Promise((granted, refuse) => {
       const signal = wait && AbortSignal.timeout(wait);
       const refused = (error) => {
-        if (signal?.aborted) return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
+        if (signal?.aborted) return refuse(failure('another tab held this intent too long; nothing was sent', 'gave_up', intent));
         console.warn(`oncely: no Web Lock, going on without: ${describe(error)}`);
         granted(() => {});
       };
       try {
         this.#locks
-          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) =>
-            lock ? new Promise((release) => granted(release)) : granted(null),
-          )
+          // Held until the function it is granted with (the resolve of
+          // the promise it waits for) is called.
+          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) => (lock ? new Promise(granted) : granted(null)))
           .catch(refused);
       } catch (error) {
         refused(error);
@@ -566,17 +578,6 @@ function checked(intent, build) {
   } catch (error) {
     throw invalid(`invalid request: ${describe(error)}`, intent);
   }
-}
-
-// `landing`, or as soon as `signal` aborts, its reason: the caller stops
-// waiting; the flight goes on, and the intent stays recorded.
-function waiting(landing, signal) {
-  return signal
-    ? new Promise((answer, refuse) => {
-        signal.addEventListener('abort', () => refuse(signal.reason), { once: true });
-        landing.then(answer, refuse);
-      })
-    : landing;
 }
 
 // `work` (a promise or a value), or once `ms` ms have passed: a rejection
@@ -664,11 +665,7 @@ function memoryStore() {
     async remove(name) {
       return records.delete(name);
     },
-    async prune(test) {
-      let pruned = 0;
-      for (const [name, bytes] of records) if (test(bytes, name) && records.delete(name)) pruned++;
-      return pruned;
-    },
+    prune: async (test) => [...records].filter(([name, bytes]) => test(bytes, name) && records.delete(name)).length,
   };
 }
 
@@ -687,11 +684,11 @@ function connect(name) {
     // Only a new database is upgraded (to version 1): it has no store yet.
     request.onupgradeneeded = () => request.result.createObjectStore(INTENTS);
     request.onerror = () =>
-      reject(request.error?.name === 'VersionError' ? storage(`IndexedDB "${name}" was upgraded by a newer oncely in another tab: reload this page`) : request.error);
+      reject(request.error?.name === 'VersionError' ? storage(`IndexedDB "${name}" is from a newer oncely: reload this page`) : request.error);
     request.onblocked = () => {
       // If it opens later after all, nobody is there to use it: close it.
       request.onsuccess = () => request.result.close();
-      reject(storage('IndexedDB is blocked by another tab at an older version: close that tab'));
+      reject(storage('IndexedDB is blocked by an older tab: close it'));
     };
     request.onsuccess = () => {
       const db = request.result;

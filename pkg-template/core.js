@@ -115,10 +115,10 @@ class Flight {
     return wasm.interrupted(this.at, store, ...fields(message));
   }
 
+  /** The record to write now (empty: none). */
   write() {
     wasm.write(this.at);
-    const record = out();
-    return record.length ? record : undefined;
+    return out();
   }
 
   info() {
