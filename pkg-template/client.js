@@ -313,7 +313,7 @@ class Oncely {
 
   // Joins the flight of the intent in progress, or launches it; resolves
   // with what its `Outcome` is made of (each caller gets its own).
-  #run(intent, parts, bytes) {
+  async #run(intent, parts, bytes) {
     const flying = this.#flights.get(intent);
     if (flying) {
       if (flying.method === parts.method && flying.url === parts.url && same(flying.bytes, bytes)) {
@@ -321,7 +321,7 @@ class Oncely {
         return flying.landing;
       }
       this.#emit('conflict', intent, flying.key);
-      return Promise.reject(failure('another request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key));
+      throw failure('another request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key);
     }
     const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
@@ -330,9 +330,8 @@ class Oncely {
         this.#emit('failed', intent, error.key, { error });
         throw error;
       })
-      .finally(() => {
-        if (this.#flights.get(intent) === flight) this.#flights.delete(intent);
-      });
+      // Only this flight can be in the map: another call joins it.
+      .finally(() => this.#flights.delete(intent));
     this.#flights.set(intent, flight);
     return flight.landing;
   }
@@ -503,45 +502,41 @@ class Oncely {
   // with null when `ifAvailable` and another context holds it; waits at
   // most `wait` ms (another tab's flight ends by its deadline), then
   // rejects with "gave_up".
-  #lock(intent, ifAvailable, wait) {
-    return new Promise((granted, refuse) => {
-      const signal = wait && AbortSignal.timeout(wait);
-      const refused = (error) => {
-        if (signal?.aborted) return refuse(failure('another tab held this intent too long; nothing was sent', 'gave_up', intent));
-        console.warn(`oncely: no Web Lock, going on without: ${describe(error)}`);
-        granted(() => {});
-      };
-      try {
+  async #lock(intent, ifAvailable, wait) {
+    const signal = wait && AbortSignal.timeout(wait);
+    try {
+      return await new Promise((granted, refuse) =>
         this.#locks
-          // Held until the function it is granted with (the resolve of
-          // the promise it waits for) is called.
+          // Held until the function it is granted with (the resolve of the
+          // promise it waits for) is called.
           .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) => (lock ? new Promise(granted) : granted(null)))
-          .catch(refused);
-      } catch (error) {
-        refused(error);
-      }
-    });
+          .catch(refuse),
+      );
+    } catch (error) {
+      if (signal?.aborted) throw failure('another tab held this intent too long; nothing was sent', 'gave_up', intent);
+      console.warn(`oncely: no Web Lock, going on without: ${describe(error)}`);
+      return () => {};
+    }
   }
 }
 
 // What the core's last step produced.
 function read(flight) {
-  const fields = flight.info().split('\n');
-  const count = +fields[10];
-  const number = (i) => (fields[i] ? +fields[i] : undefined);
+  const [type, key, attempts, delay, retryStatus, reason, status, replayed, code, lastStatus, count, ...rest] = flight.info().split('\n');
+  const number = (field) => (field ? +field : undefined);
   return {
-    type: fields[0],
-    key: fields[1],
-    attempts: +fields[2],
-    delay: +fields[3],
-    retryStatus: number(4),
-    reason: fields[5],
-    status: number(6),
-    replayed: fields[7] === '1',
-    code: fields[8],
-    lastStatus: number(9),
-    headers: () => toHeaders(fields.slice(11, 11 + 2 * count)),
-    message: fields.slice(11 + 2 * count).join('\n'),
+    type,
+    key,
+    attempts: +attempts,
+    delay: +delay,
+    retryStatus: number(retryStatus),
+    reason,
+    status: number(status),
+    replayed: replayed === '1',
+    code,
+    lastStatus: number(lastStatus),
+    headers: () => toHeaders(rest.slice(0, 2 * count)),
+    message: rest.slice(2 * count).join('\n'),
   };
 }
 

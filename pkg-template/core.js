@@ -74,65 +74,24 @@ export class Core {
 
   /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
   flight(name, method, url, headers, body, now, random, authorized) {
-    const flight = wasm.flight(this.at, ...fields(name, method, url, headers, body, random, authorized), now);
-    if (!flight) throw text();
-    return new Flight(flight, this);
-  }
-}
-
-class Flight {
-  constructor(at, core) {
-    this.at = at;
-    this.core = core;
-  }
-
-  candidate() {
-    wasm.candidate_record(this.at);
-    return out();
-  }
-
-  board(stored, now) {
-    return wasm.board(this.at, this.core.at, ...(stored ? put(stored) : [0, 0]), now);
-  }
-
-  attempt(headers, now) {
-    return wasm.attempt(this.at, ...fields(headers), now);
-  }
-
-  timeout(offline, now) {
-    return wasm.timeout(this.at, offline, now);
-  }
-
-  remaining(now) {
-    return wasm.remaining(this.at, now);
-  }
-
-  land(status, headers, body, kind, now) {
-    return wasm.land(this.at, this.core.at, status, ...fields(headers, body), now, kind);
-  }
-
-  interrupted(store, message) {
-    return wasm.interrupted(this.at, store, ...fields(message));
-  }
-
-  /** The record to write now (empty: none). */
-  write() {
-    wasm.write(this.at);
-    return out();
-  }
-
-  info() {
-    wasm.info(this.at);
-    return text();
-  }
-
-  body() {
-    wasm.body(this.at);
-    return out();
-  }
-
-  free() {
-    wasm.flight_free(this.at);
+    const at = wasm.flight(this.at, ...fields(name, method, url, headers, body, random, authorized), now);
+    if (!at) throw text();
+    const core = this.at;
+    return {
+      // The record it would add.
+      candidate: () => (wasm.candidate_record(at), out()),
+      board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
+      attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
+      timeout: (offline, now) => wasm.timeout(at, offline, now),
+      remaining: (now) => wasm.remaining(at, now),
+      land: (status, headers, body, kind, now) => wasm.land(at, core, status, ...fields(headers, body), now, kind),
+      interrupted: (store, message) => wasm.interrupted(at, store, ...fields(message)),
+      // The record to write now (empty: none).
+      write: () => (wasm.write(at), out()),
+      info: () => (wasm.info(at), text()),
+      body: () => (wasm.body(at), out()),
+      free: () => wasm.flight_free(at),
+    };
   }
 }
 
