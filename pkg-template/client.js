@@ -727,7 +727,8 @@ async function indexedDbStore(namespace, durability) {
     }
     await new Promise((resolve, reject) => {
       tx.oncomplete = resolve;
-      tx.onerror = tx.onabort = () => reject(refused(tx.error ?? 'aborted'));
+      // Every failure aborts it: a failed request, a failed commit.
+      tx.onabort = () => reject(refused(tx.error ?? 'aborted'));
     });
     return answer();
   };

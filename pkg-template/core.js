@@ -13,12 +13,12 @@ const memory = () => new Uint8Array(wasm.memory.buffer);
 /** Instantiates the core from a URL (fetched: the module is small, compiled at once) or its bytes. */
 export async function load(source) {
   if (wasm) return;
-  if (source instanceof URL || typeof source === 'string') {
+  if (source instanceof URL) {
     const response = await fetch(source);
     if (!response.ok) throw new Error(`${response.status} fetching ${source}`);
     source = await response.arrayBuffer();
   }
-  wasm = (await WebAssembly.instantiate(source, {})).instance.exports;
+  wasm = (await WebAssembly.instantiate(source)).instance.exports;
 }
 
 // Copies `parts` (texts or bytes) into the core as one run of fields.
