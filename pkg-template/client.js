@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import { Core, decoder, encoder, load, stored, storedBody } from './core.js';
+import { decoder, encoder, load, newCore, storedBody } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "credentials", "storage", "csp" or "invalid". */
 export class OncelyError extends Error {
@@ -131,7 +131,7 @@ class Oncely {
     this.#credentials = choice(options, 'credentials', ['same-origin', 'include']);
     this.#authorize = hook(options, 'authorize');
     this.#classify = hook(options, 'classify');
-    this.#core = new Core(
+    this.#core = newCore(
       number(retry, 'maxAttempts', 1),
       number(retry, 'baseDelayMs'),
       number(retry, 'maxDelayMs'),
@@ -236,9 +236,6 @@ class Oncely {
     return (await this.#pending()).map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
   }
 
-  async #pending() {
-    return (await this.#records()).filter((record) => record.unsettled && record.mine);
-  }
 
   /** Removes the intent: the next call with that name is a new intent with a new key. */
   async forget(intent) {
@@ -304,11 +301,14 @@ class Oncely {
     }
   }
 
-  async #records() {
+  // This user's unsettled intents, oldest first.
+  async #pending() {
     await settled;
     const [names, values] = await this.#store.list();
     const records = values.map((bytes, i) => record(this.#core, bytes, names[i]));
-    return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
+    return records
+      .filter((record) => record.unsettled && record.mine)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
 
   // Joins the flight of the intent in progress, or launches it; resolves
@@ -439,7 +439,7 @@ class Oncely {
       const end = () => {
         settle?.();
         // Asked for but never awaited (a refused name, a throw in between): released once granted.
-        release ? release() : locking && locking.then((release) => release?.());
+        release ? release() : locking?.then((release) => release?.());
       };
       // Placing a transaction and releasing a lock cost the page a few
       // hundred µs: done in the task after the caller's (the lock still
@@ -545,7 +545,7 @@ function read(flight) {
 function record(core, bytes, name) {
   let text;
   try {
-    text = stored(core, bytes);
+    text = core.stored(bytes);
   } catch (message) {
     throw storage(`${describe(message)}: intent "${name}"`, name);
   }

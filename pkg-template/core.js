@@ -62,43 +62,44 @@ const cores = new FinalizationRegistry((core) => wasm.core_free(core));
  * What one client's flights share: the retry policy and budget, the
  * retention, the attempt timeout (a negative number keeps a default), the
  * user (empty: none), the headers stored besides the allow-list and those
- * never stored (lines).
+ * never stored (lines). Freed once unreachable (its flights run under the
+ * client that holds it).
  */
-export class Core {
-  constructor(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
-    this.at = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
-    cores.register(this, this.at);
+export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
+  const core = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
+  const shared = {
     /** The flight's deadline in ms: the longest any wait of a flight lasts. */
-    this.deadline = wasm.core_deadline(this.at);
-  }
+    deadline: wasm.core_deadline(core),
 
-  /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
-  flight(name, method, url, headers, body, now, random, authorized) {
-    const at = wasm.flight(this.at, ...fields(name, method, url, headers, body, random, authorized), now);
-    if (!at) throw text();
-    const core = this.at;
-    return {
-      // The record it would add.
-      candidate: () => (wasm.candidate_record(at), out()),
-      board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
-      attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
-      timeout: (offline, now) => wasm.timeout(at, offline, now),
-      remaining: (now) => wasm.remaining(at, now),
-      land: (status, headers, body, kind, now) => wasm.land(at, core, status, ...fields(headers, body), now, kind),
-      interrupted: (store, message) => wasm.interrupted(at, store, ...fields(message)),
-      // The record to write now (empty: none).
-      write: () => (wasm.write(at), out()),
-      info: () => (wasm.info(at), text()),
-      body: () => (wasm.body(at), out()),
-      free: () => wasm.flight_free(at),
-    };
-  }
-}
+    /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
+    flight(name, method, url, headers, body, now, random, authorized) {
+      const at = wasm.flight(core, ...fields(name, method, url, headers, body, random, authorized), now);
+      if (!at) throw text();
+      return {
+        // The record it would add.
+        candidate: () => (wasm.candidate_record(at), out()),
+        board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
+        attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
+        timeout: (offline, now) => wasm.timeout(at, offline, now),
+        remaining: (now) => wasm.remaining(at, now),
+        land: (status, headers, body, kind, now) => wasm.land(at, core, status, ...fields(headers, body), now, kind),
+        interrupted: (store, message) => wasm.interrupted(at, store, ...fields(message)),
+        // The record to write now (empty: none).
+        write: () => (wasm.write(at), out()),
+        info: () => (wasm.info(at), text()),
+        body: () => (wasm.body(at), out()),
+        free: () => wasm.flight_free(at),
+      };
+    },
 
-/** A stored record's fields as lines, as `core` sees it (throws why, as a string, when it is damaged). */
-export function stored(core, bytes) {
-  if (!wasm.stored(core.at, ...put(bytes))) throw text();
-  return text();
+    /** A stored record's fields as lines, as this core sees it (throws why, as a string, when it is damaged). */
+    stored(bytes) {
+      if (!wasm.stored(core, ...put(bytes))) throw text();
+      return text();
+    },
+  };
+  cores.register(shared, core);
+  return shared;
 }
 
 /** A stored record's request body. */
