@@ -194,7 +194,7 @@ class Oncely {
     if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string');
     // A FormData body is serialised with a new random boundary each time:
     // never the same request twice.
-    if (init.body instanceof FormData) throw invalid('fetch(): FormData never replays (its boundary is random): send JSON, text or bytes', intent);
+    if (init.body instanceof FormData) throw invalid('fetch(): FormData never replays: send JSON, text or bytes', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
     const [, info, body] = await this.#send(intent, parts, bytes, init.signal);
@@ -321,7 +321,7 @@ class Oncely {
         return flying.landing;
       }
       this.#emit('conflict', intent, flying.key);
-      throw failure('another request is in flight under this intent; nothing was sent', 'conflict', intent, flying.key);
+      throw failure('a different request is in flight; nothing was sent', 'conflict', intent, flying.key);
     }
     const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
@@ -424,11 +424,9 @@ class Oncely {
       const write = flight.write();
       if (write.length) {
         const put = () => this.#store.put(intent, write);
-        if (info.code === 'expired') {
-          await put().catch((error) => {
-            throw refused(error, intent, info.key);
-          });
-        } else if (info.code) await put().catch(warn('the failure'));
+        // (A store fails with a "storage" OncelyError.)
+        if (info.code === 'expired') await put();
+        else if (info.code) await put().catch(warn('the failure'));
         else settle = () => put().catch(warn('the outcome'));
       }
       this.#announce(intent, info);
@@ -667,7 +665,7 @@ function memoryStore() {
 const INTENTS = 'intents';
 
 // A failure of IndexedDB, as "storage" (an OncelyError stays as it is).
-const refused = (error, intent, key) => (error instanceof OncelyError ? error : storage(`IndexedDB failed: ${describe(error)}`, intent, key));
+const refused = (error) => (error instanceof OncelyError ? error : storage(`IndexedDB failed: ${describe(error)}`));
 
 // The database `name` (one object store, schema version 1): opened at once
 // or refused at once — never a hang. It closes itself when another tab
