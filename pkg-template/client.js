@@ -197,12 +197,11 @@ class Oncely {
     if (init.body instanceof FormData) throw invalid('fetch(): FormData never replays: send JSON, text or bytes', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
-    const [, info, body] = await this.#send(intent, parts, bytes, init.signal);
-    const { status } = info;
+    const [, { status, headers, key }, body] = await this.#send(intent, parts, bytes, init.signal);
     try {
-      return new Response(NULL_BODY.includes(status) ? null : body, { status, headers: info.headers() });
+      return new Response(NULL_BODY.includes(status) ? null : body, { status, headers: headers() });
     } catch {
-      throw invalid('the outcome is no valid Response: use send()', intent, info.key);
+      throw invalid('the outcome is no valid Response: use send()', intent, key);
     }
   }
 
@@ -553,10 +552,11 @@ function record(core, bytes, name) {
     key,
     attempts: +attempts,
     createdAt: +createdAt,
-    expiresAt: +expiresAt,
     state,
-    unsettled: !!unsettled,
-    mine: !!mine,
+    expiresAt: +expiresAt,
+    // (Empty: no.)
+    unsettled,
+    mine,
     method,
     url,
     headers: () => toHeaders(headers),
@@ -732,15 +732,13 @@ async function indexedDbStore(namespace, durability) {
   };
   const read = (request) => () => request.result;
   return {
-    // Adds the record unless the name is taken: true when added. One
+    // Adds the record unless the name is taken: truthy (its name, never
+    // empty) when added, false when taken. One
     // request: where the record exists the add fails and the transaction,
     // having written nothing, aborts.
     add(name, bytes) {
       let added;
-      return run('readwrite', (store) => {
-        added = store.add(bytes, name);
-        return () => true;
-      }).catch((error) => {
+      return run('readwrite', (store) => read((added = store.add(bytes, name)))).catch((error) => {
         if (added?.error?.name === 'ConstraintError') return false;
         throw error;
       });
