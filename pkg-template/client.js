@@ -117,7 +117,7 @@ class Oncely {
   #authorize;
   #classify;
   #persisted = null;
-  #listeners = [];
+  #listeners = new Set();
   #flights = new Map();
 
   // Checks the options (index.d.ts, `OpenOptions`); `open` adds the store.
@@ -180,7 +180,7 @@ class Oncely {
     else if (typeof body === 'string') bytes = encoder.encode(body);
     // A copy: the caller may reuse its buffer while the intent is in flight.
     else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer ?? body, body.byteOffset, body.byteLength).slice();
-    else throw invalid('send(): body must be a string, an ArrayBuffer(View) or null', intent);
+    else throw invalid('send(): body must be a string, bytes or null', intent);
     // Checked (method, URL, headers) without the body, which costs the
     // platform a copy; the one rule about bodies, checked here.
     const parts = checked(intent, () => new Request(url, { method, headers }));
@@ -222,10 +222,10 @@ class Oncely {
   /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
   async resume() {
     return Promise.all(
-      (await this.#pending()).map(({ intent, key, method, url, headers, body }) => {
-        const parts = { method, url, headers: headers() };
+      (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
+        const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
-        return this.#run(intent, parts, body()).then((landed) => new Outcome(...landed), (error) => error);
+        return this.#run(intent, parts, storedBody(bytes)).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }
@@ -273,10 +273,9 @@ class Oncely {
     if (!TYPES.includes(type)) throw invalid(`on(): type must be one of ${TYPES}`);
     if (typeof handler !== 'function') throw invalid('on(): handler must be a function');
     const listener = [type, handler];
-    // A new list: one being emitted to is not changed under it.
-    this.#listeners = [...this.#listeners, listener];
+    this.#listeners.add(listener);
     return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
+      this.#listeners.delete(listener);
     };
   }
 
@@ -291,7 +290,8 @@ class Oncely {
 
   #emit(type, intent, key, fields) {
     const event = { type, intent, key: key || undefined, at: Date.now(), ...fields };
-    for (const [listening, handler] of this.#listeners) {
+    // Those listening now: one added by a handler hears the next event.
+    for (const [listening, handler] of [...this.#listeners]) {
       try {
         if (listening === type || listening === '*') handler(event);
       } catch {
@@ -451,7 +451,7 @@ class Oncely {
   // what `Headers` refuses, or did not answer within the flight's deadline.
   async #authorized(intent, parts) {
     try {
-      return new Headers(this.#authorize && (await within(this.#authorize(intent, parts), this.#core.deadline, 'it did not answer in time')));
+      return new Headers(this.#authorize && (await within(this.#authorize(intent, parts), this.#core.deadline, 'no answer in time')));
     } catch (error) {
       throw invalid(`authorize: ${describe(error)}`, intent);
     }
@@ -544,7 +544,7 @@ function record(core, bytes, name) {
   try {
     text = core.stored(bytes);
   } catch (message) {
-    throw storage(`${describe(message)}: intent "${name}"`, name);
+    throw storage(`${message}: intent "${name}"`, name);
   }
   const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...headers] = text.split('\n');
   return {
@@ -559,8 +559,9 @@ function record(core, bytes, name) {
     mine,
     method,
     url,
-    headers: () => toHeaders(headers),
-    body: () => storedBody(bytes),
+    // As lines, and as the core's bytes (read by resume only).
+    headers,
+    bytes,
   };
 }
 
