@@ -235,7 +235,6 @@ class Oncely {
     return (await this.#pending()).map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
   }
 
-
   /** Removes the intent: the next call with that name is a new intent with a new key. */
   async forget(intent) {
     if (typeof intent !== 'string') throw invalid('forget(): intent must be a string');
