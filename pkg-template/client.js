@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import { Core, decoder, encoder, load, stored, storedBody } from './core.js';
+import { decoder, encoder, load, newCore, storedBody } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "credentials", "storage", "csp" or "invalid". */
 export class OncelyError extends Error {
@@ -34,19 +34,19 @@ function failure(message, code, intent, key, lastStatus) {
 const invalid = (message, intent, key) => failure(message, 'invalid', intent, key);
 const storage = (message, intent, key) => failure(message, 'storage', intent, key);
 const describe = (error) => String(error?.message ?? error);
+// Headers as lines: a name, then its value.
 const lines = (headers) => {
-  const text = [];
-  headers.forEach((value, name) => text.push(name, value));
-  return text.length ? text.join('\n') + '\n' : '';
+  let text = '';
+  headers.forEach((value, name) => (text += `${name}\n${value}\n`));
+  return text;
 };
-const toHeaders = (fields, from, count) => {
+// Header lines as `Headers`; one the platform refuses to hold is left out.
+const toHeaders = (lines) => {
   const headers = new Headers();
-  for (let i = from; i < from + 2 * count; i += 2) {
+  for (let i = 0; i + 1 < lines.length; i += 2) {
     try {
-      headers.append(fields[i], fields[i + 1]);
-    } catch {
-      // A header the platform refuses to hold is left out.
-    }
+      headers.append(lines[i], lines[i + 1]);
+    } catch {}
   }
   return headers;
 };
@@ -65,7 +65,7 @@ export function entry(locate) {
         // compile any WebAssembly: its own code, naming the fix.
         const csp = /Content.Security.Policy|unsafe-eval/i.test(describe(cause));
         const error = failure(
-          `oncely could not load its WebAssembly: ${describe(cause)}${csp ? " (allow it: script-src 'wasm-unsafe-eval', and connect-src for the module's URL)" : ''}`,
+          `oncely could not load its WebAssembly: ${describe(cause)}${csp ? " (allow script-src 'wasm-unsafe-eval', and the module's URL in connect-src)" : ''}`,
           csp ? 'csp' : 'storage',
         );
         error.cause = cause;
@@ -76,28 +76,22 @@ export function entry(locate) {
   };
 }
 
-function option(options, name, allowed) {
+// `options[name]`, unless `valid` refuses it ("invalid", saying what it must be).
+function option(options, name, valid, what, prefix = '') {
   const value = options[name];
-  if (value === undefined) return allowed?.[0];
-  if (typeof value !== 'string' || (allowed && !allowed.includes(value))) {
-    throw invalid(allowed ? `${name} must be ${allowed.map((a) => `"${a}"`).join(' or ')}` : `${name} must be a string`);
-  }
+  if (value !== undefined && !valid(value)) throw invalid(`${prefix}${name} must be ${what}`);
   return value;
 }
 
-// A non-negative number of `options` (-1: left out, the default).
-function number(options, name, prefix = '') {
-  const value = options[name];
-  if (value === undefined) return -1;
-  if (typeof value !== 'number' || !(value >= 0) || value === Infinity) throw invalid(`${prefix}${name} must be a non-negative number`);
-  return value;
-}
+// One of `allowed`; left out, the first.
+const choice = (options, name, allowed) =>
+  option(options, name, (value) => allowed.includes(value), allowed.map((a) => `"${a}"`).join(' or ')) ?? allowed[0];
 
-function retryOptions(retry = {}) {
-  const attempts = number(retry, 'maxAttempts', 'retry.');
-  if (retry.maxAttempts !== undefined && attempts < 1) throw invalid('retry.maxAttempts must be at least 1');
-  return [attempts, ...['baseDelayMs', 'maxDelayMs', 'deadlineMs'].map((name) => number(retry, name, 'retry.'))];
-}
+const hook = (options, name) => option(options, name, (value) => typeof value === 'function', 'a function');
+
+// A number of at least `least` (ms, or attempts); left out, -1: the default.
+const number = (options, name, least = 0, prefix = 'retry.') =>
+  option(options, name, (value) => typeof value === 'number' && value >= least && value < Infinity, `a number >= ${least}`, prefix) ?? -1;
 
 // Header names of `options[name]`, checked and lower-cased, as header
 // lines with empty values.
@@ -109,13 +103,6 @@ function names(options, name) {
   }
 }
 
-// A function option, or undefined.
-function hook(options, name) {
-  const value = options[name];
-  if (value !== undefined && typeof value !== 'function') throw invalid(`${name} must be a function`);
-  return value;
-}
-
 /**
  * Makes requests happen once: each intent is recorded before it is sent,
  * sent with one `Idempotency-Key` however often it is retried, reloaded or
@@ -124,56 +111,66 @@ function hook(options, name) {
 class Oncely {
   #core;
   #store;
-  #locks;
+  #durability;
+  #locks = null;
   #credentials;
   #authorize;
   #classify;
-  #persisted;
-  #listeners = [];
+  #persisted = null;
+  #listeners = new Set();
   #flights = new Map();
 
-  constructor(core, store, locks, [credentials, authorize, classify, user], persisted, namespace, kind) {
-    this.#core = core;
-    this.#store = store;
-    this.#locks = locks;
-    this.#credentials = credentials;
-    this.#authorize = authorize;
-    this.#classify = classify;
-    this.#persisted = persisted;
+  // Checks the options (index.d.ts, `OpenOptions`); `open` adds the store.
+  constructor(options) {
+    if (typeof options !== 'object') throw invalid('open(): options must be an object');
+    const { retry = {} } = options;
+    const namespace = option(options, 'namespace', (value) => typeof value === 'string', 'a string') ?? 'default';
+    const kind = choice(options, 'store', ['indexeddb', 'memory']);
+    this.#durability = choice(options, 'durability', ['strict', 'relaxed']);
+    const user = option(options, 'user', (value) => typeof value === 'string' && value !== '', 'a non-empty string');
+    this.#credentials = choice(options, 'credentials', ['same-origin', 'include']);
+    this.#authorize = hook(options, 'authorize');
+    this.#classify = hook(options, 'classify');
+    this.#core = newCore(
+      number(retry, 'maxAttempts', 1),
+      number(retry, 'baseDelayMs'),
+      number(retry, 'maxDelayMs'),
+      number(retry, 'deadlineMs'),
+      number(options, 'retentionMs', 0, ''),
+      number(retry, 'attemptTimeoutMs'),
+      user ?? '',
+      names(options, 'storedHeaders'),
+      names(options, 'secretHeaders'),
+    );
     this.namespace = namespace;
     this.user = user;
     this.store = kind;
-    this.webLocks = Boolean(locks);
+    this.webLocks = false;
   }
 
   static async open(options) {
-    if (typeof options !== 'object') throw invalid('open(): options must be an object');
-    const namespace = option(options, 'namespace') ?? 'default';
-    const kind = option(options, 'store', ['indexeddb', 'memory']);
-    const durability = option(options, 'durability', ['strict', 'relaxed']);
-    const user = option(options, 'user');
-    if (user === '') throw invalid('user must not be empty');
-    const hooks = [option(options, 'credentials', ['same-origin', 'include']), hook(options, 'authorize'), hook(options, 'classify'), user];
-    const retry = [...retryOptions(options.retry), number(options, 'retentionMs'), number(options.retry ?? {}, 'attemptTimeoutMs', 'retry.')];
-    const core = new Core(...retry, user ?? '', names(options, 'storedHeaders'), names(options, 'secretHeaders'));
-    if (kind === 'memory') return new Oncely(core, memoryStore(), null, hooks, null, namespace, kind);
-    const database = await openDatabase(namespace, durability);
-    const locks = scope.navigator?.locks ?? null;
+    const client = new Oncely(options);
+    if (client.store === 'memory') {
+      client.#store = memoryStore();
+      return client;
+    }
+    client.#store = await indexedDbStore(client.namespace, client.#durability);
+    client.#locks = scope.navigator?.locks ?? null;
+    client.webLocks = Boolean(client.#locks);
     // Asked only when the app opts in: Firefox prompts the user for it.
-    let persisted = null;
     if (options.persist === true) {
       try {
-        persisted = scope.navigator.storage.persist();
+        client.#persisted = scope.navigator.storage.persist();
       } catch {
         // Not allowed here: reported as not persisted.
       }
     }
-    return new Oncely(core, database, locks, hooks, persisted, namespace, kind);
+    return client;
   }
 
   /** Sends `request` once (see the README); resolves with its `Outcome`. */
   async send(request) {
-    if (typeof request !== 'object' || request === null) throw invalid('send(): the request must be an object');
+    if (typeof request !== 'object' || request === null) throw invalid('send(): request must be an object');
     const { intent, method = 'POST', url, headers, body, signal } = request;
     if (typeof intent !== 'string') throw invalid('send(): intent must be a string');
     if (typeof method !== 'string') throw invalid('send(): method must be a string', intent);
@@ -183,36 +180,52 @@ class Oncely {
     else if (typeof body === 'string') bytes = encoder.encode(body);
     // A copy: the caller may reuse its buffer while the intent is in flight.
     else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer ?? body, body.byteOffset, body.byteLength).slice();
-    else throw invalid('send(): body must be a string, an ArrayBuffer, a typed array or null', intent);
+    else throw invalid('send(): body must be a string, bytes or null', intent);
     // Checked (method, URL, headers) without the body, which costs the
     // platform a copy; the one rule about bodies, checked here.
     const parts = checked(intent, () => new Request(url, { method, headers }));
-    if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: a ${parts.method} request cannot have a body`, intent);
-    signal?.throwIfAborted();
-    return waiting(this.#run(intent, parts, bytes), signal).then((done) => done.outcome());
+    if (bytes.length && (parts.method === 'GET' || parts.method === 'HEAD')) throw invalid(`invalid request: ${parts.method} cannot have a body`, intent);
+    return new Outcome(...(await this.#send(intent, parts, bytes, signal)));
   }
 
   /** `fetch`, made to happen once: `init.intent` names the intent; resolves with a standard `Response`. */
   async fetch(input, init) {
     const intent = init?.intent;
-    if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string naming the intent');
+    if (typeof intent !== 'string') throw invalid('fetch(): init.intent must be a string');
     // A FormData body is serialised with a new random boundary each time:
     // never the same request twice.
-    if (init.body instanceof FormData) throw invalid('fetch(): a FormData body gets a new multipart boundary on every call, so it never replays: send JSON, URL-encoded or bytes instead (or serialise it once and keep the bytes)', intent);
+    if (init.body instanceof FormData) throw invalid('fetch(): FormData never replays: send JSON, text or bytes', intent);
     const parts = checked(intent, () => new Request(input, init));
     const bytes = new Uint8Array(await parts.arrayBuffer());
-    init.signal?.throwIfAborted();
-    return waiting(this.#run(intent, parts, bytes), init.signal).then((done) => done.response());
+    const [, { status, headers, key }, body] = await this.#send(intent, parts, bytes, init.signal);
+    try {
+      return new Response(NULL_BODY.includes(status) ? null : body, { status, headers: headers() });
+    } catch {
+      throw invalid('the outcome is no valid Response: use send()', intent, key);
+    }
+  }
+
+  // The intent's flight (joined or launched, unless `signal` has aborted),
+  // or as soon as `signal` aborts, its reason: the caller stops waiting; the
+  // flight goes on, and the intent stays recorded.
+  #send(intent, parts, bytes, signal) {
+    signal?.throwIfAborted();
+    const landing = this.#run(intent, parts, bytes);
+    return signal
+      ? new Promise((answer, refuse) => {
+          signal.addEventListener('abort', () => refuse(signal.reason), { once: true });
+          landing.then(answer, refuse);
+        })
+      : landing;
   }
 
   /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
   async resume() {
     return Promise.all(
-      (await this.#pending()).map((record) => {
-        const headers = new Headers(record.headers);
-        headers.set('idempotency-key', `"${record.key}"`);
-        const parts = { method: record.method, url: record.url, headers };
-        return this.#run(record.intent, parts, record.body()).then((done) => done.outcome(), (error) => error);
+      (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
+        const parts = { method, url, headers: toHeaders(headers) };
+        parts.headers.set('idempotency-key', `"${key}"`);
+        return this.#run(intent, parts, storedBody(bytes)).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }
@@ -222,14 +235,10 @@ class Oncely {
     return (await this.#pending()).map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
   }
 
-  async #pending() {
-    return (await this.#records()).filter((record) => record.unsettled && record.mine);
-  }
-
   /** Removes the intent: the next call with that name is a new intent with a new key. */
   async forget(intent) {
-    if (typeof intent !== 'string') throw invalid('forget(): the intent must be a string');
-    if (this.#flights.has(intent)) throw invalid('cannot forget an intent while it is in flight', intent);
+    if (typeof intent !== 'string') throw invalid('forget(): intent must be a string');
+    if (this.#flights.has(intent)) throw invalid('cannot forget an intent in flight', intent);
     await settled;
     // Under the intent's lock: a flight of it in another tab lands (and
     // writes its outcome) first, and is never undone by this removal.
@@ -260,12 +269,12 @@ class Oncely {
 
   /** Calls `handler` with every event of `type` (or "*"); returns a function that unsubscribes it. */
   on(type, handler) {
-    if (!TYPES.includes(type)) throw invalid(`on(): the event type must be one of ${TYPES.join(', ')}`);
-    if (typeof handler !== 'function') throw invalid('on(): the handler must be a function');
+    if (!TYPES.includes(type)) throw invalid(`on(): type must be one of ${TYPES}`);
+    if (typeof handler !== 'function') throw invalid('on(): handler must be a function');
     const listener = [type, handler];
-    this.#listeners = [...this.#listeners, listener];
+    this.#listeners.add(listener);
     return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
+      this.#listeners.delete(listener);
     };
   }
 
@@ -279,27 +288,30 @@ class Oncely {
   }
 
   #emit(type, intent, key, fields) {
-    const listeners = this.#listeners.filter(([t]) => t === type || t === '*');
-    if (!listeners.length) return;
     const event = { type, intent, key: key || undefined, at: Date.now(), ...fields };
-    for (const [, handler] of listeners) {
+    // Those listening now: one added by a handler hears the next event.
+    for (const [listening, handler] of [...this.#listeners]) {
       try {
-        handler(event);
+        if (listening === type || listening === '*') handler(event);
       } catch {
         // A handler that throws disturbs neither the intent nor the others.
       }
     }
   }
 
-  async #records() {
+  // This user's unsettled intents, oldest first.
+  async #pending() {
     await settled;
     const [names, values] = await this.#store.list();
     const records = values.map((bytes, i) => record(this.#core, bytes, names[i]));
-    return records.sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
+    return records
+      .filter((record) => record.unsettled && record.mine)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
   }
 
-  // Joins the flight of the intent in progress, or launches it.
-  #run(intent, parts, bytes) {
+  // Joins the flight of the intent in progress, or launches it; resolves
+  // with what its `Outcome` is made of (each caller gets its own).
+  async #run(intent, parts, bytes) {
     const flying = this.#flights.get(intent);
     if (flying) {
       if (flying.method === parts.method && flying.url === parts.url && same(flying.bytes, bytes)) {
@@ -307,20 +319,17 @@ class Oncely {
         return flying.landing;
       }
       this.#emit('conflict', intent, flying.key);
-      return Promise.reject(
-        failure('a different request (method, URL or body) is in flight under this intent; nothing was sent', 'conflict', intent, flying.key),
-      );
+      throw failure('a different request is in flight; nothing was sent', 'conflict', intent, flying.key);
     }
-    const flight = { method: parts.method, url: parts.url, bytes, key: undefined };
+    const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
       .catch((error) => {
         // Every flight that fails says so once, whatever failed.
         this.#emit('failed', intent, error.key, { error });
         throw error;
       })
-      .finally(() => {
-        if (this.#flights.get(intent) === flight) this.#flights.delete(intent);
-      });
+      // Only this flight can be in the map: another call joins it.
+      .finally(() => this.#flights.delete(intent));
     this.#flights.set(intent, flight);
     return flight.landing;
   }
@@ -360,14 +369,8 @@ class Oncely {
         created = await this.#store.add(intent, candidate);
       }
       let next = flight.board(found, Date.now());
-      let info = this.#read(flight);
+      let info = read(flight);
       entry.key = info.key;
-      // A failure of the hook or the store before an attempt: the core says
-      // what it means once a request may have reached the server.
-      const stop = (store, error) => {
-        flight.interrupted(store, describe(error));
-        return this.#read(flight);
-      };
       while (next !== DONE) {
         this.#announce(intent, info); // "created", or "retry" before its wait
         if (next === RETRY) await new Promise((wake) => setTimeout(wake, info.delay));
@@ -378,74 +381,64 @@ class Oncely {
         if (scope.navigator?.onLine === false) {
           this.#emit('offline', intent, info.key);
           const since = Date.now();
-          let timer;
-          await new Promise((online) => {
-            scope.addEventListener('online', online, { once: true });
-            timer = setTimeout(online, flight.remaining(since));
-          });
-          clearTimeout(timer);
+          await within(new Promise((online) => scope.addEventListener('online', online, { once: true })), flight.remaining(since));
           offline = Date.now() - since;
         }
-        // The hook's headers for every later attempt, before it counts:
-        // fresh credentials win over the request's own.
-        if (!given) {
-          try {
-            given = await this.#authorized(intent, parts);
-          } catch (error) {
-            info = stop(0, error);
-            break;
-          }
-        }
-        const headers = new Headers(parts.headers);
-        given.forEach((value, name) => headers.set(name, value));
-        headers.set('idempotency-key', `"${info.key}"`);
-        // The core says whether it may leave (the retention, the credentials
-        // the intent was sent with); 0: it may not.
-        const attempt = flight.attempt(lines(headers), Date.now());
-        if (!attempt) {
-          info = this.#read(flight);
+        // A failure of the hook (0) or the store (1) before an attempt: the
+        // core says what it means once a request may have reached the server.
+        let store = 0;
+        let headers, attempt;
+        try {
+          // The hook's headers for every later attempt, before it counts:
+          // fresh credentials win over the request's own.
+          given ??= await this.#authorized(intent, parts);
+          headers = new Headers(parts.headers);
+          given.forEach((value, name) => headers.set(name, value));
+          headers.set('idempotency-key', `"${info.key}"`);
+          // The core says whether it may leave (the retention, the credentials
+          // the intent was sent with); 0: it may not.
+          attempt = flight.attempt(lines(headers), Date.now());
+          if (!attempt) break;
+          store = 1;
+          const write = flight.write();
+          if (write.length) await this.#store.put(intent, write);
+        } catch (error) {
+          flight.interrupted(store, describe(error));
           break;
-        }
-        const write = flight.write();
-        if (write) {
-          try {
-            await this.#store.put(intent, write);
-          } catch (error) {
-            info = stop(1, error);
-            break;
-          }
         }
         // Checked again as it leaves (-1: recording the attempt took it to
         // the retention's end, or the deadline's).
         const timeout = flight.timeout(offline, Date.now());
-        if (timeout < 0) {
-          info = this.#read(flight);
-          break;
-        }
+        if (timeout < 0) break;
         this.#emit('attempt', intent, info.key, { attempt });
-        const [status, text, body, kind] = await this.#attempt(parts.url, parts.method, headers, bytes, timeout);
-        next = flight.land(status, text, body, Date.now(), kind);
-        info = this.#read(flight);
+        next = flight.land(...(await this.#attempt(parts, headers, bytes, timeout)), Date.now());
+        info = read(flight);
         given = undefined;
       }
+      // What the flight came to (the loop may have stopped it).
+      info = read(flight);
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
       // warned of; a settlement's write is not awaited: a lost one re-sends
       // under the same key, and the server replays. It is placed, and the
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
-      if (write && info.code === 'expired') await this.#store.put(intent, write).catch((e) => { throw storageError(e, intent, info.key); });
-      else if (write && info.code) await this.#store.put(intent, write).catch(warn('the failure could not be recorded'));
-      else if (write) settle = () => this.#store.put(intent, write).catch(warn('settled, but the outcome could not be recorded'));
+      if (write.length) {
+        const put = () => this.#store.put(intent, write);
+        // (A store fails with a "storage" OncelyError.)
+        if (info.code === 'expired') await put();
+        else if (info.code) await put().catch(warn('the failure'));
+        else settle = () => put().catch(warn('the outcome'));
+      }
       this.#announce(intent, info);
       if (info.code) throw failure(info.message, info.code, intent, info.key, info.lastStatus);
-      return new Landed(intent, info, flight.body());
+      return [intent, info, flight.body()];
     } finally {
       flight?.free();
       const end = () => {
         settle?.();
         // Asked for but never awaited (a refused name, a throw in between): released once granted.
-        release ? release() : locking && locking.then((release) => release?.());
+        release ? release() : locking?.then((release) => release?.());
       };
       // Placing a transaction and releasing a lock cost the page a few
       // hundred µs: done in the task after the caller's (the lock still
@@ -459,58 +452,24 @@ class Oncely {
   // The `authorize` hook's headers, or a throw: the hook failed, answered
   // what `Headers` refuses, or did not answer within the flight's deadline.
   async #authorized(intent, parts) {
-    let timer;
     try {
-      return new Headers(
-        this.#authorize &&
-          (await new Promise((answer, refuse) => {
-            timer = setTimeout(refuse, this.#core.deadline, 'it did not answer in time');
-            Promise.resolve(this.#authorize(intent, parts)).then(answer, refuse);
-          })),
-      );
+      return new Headers(this.#authorize && (await within(this.#authorize(intent, parts), this.#core.deadline, 'no answer in time')));
     } catch (error) {
       throw invalid(`authorize: ${describe(error)}`, intent);
-    } finally {
-      clearTimeout(timer);
     }
-  }
-
-  // What the core's last step produced.
-  #read(flight) {
-    const fields = flight.info().split('\n');
-    const count = +fields[10];
-    return {
-      type: fields[0],
-      key: fields[1],
-      attempts: +fields[2],
-      delay: +fields[3],
-      retryStatus: fields[4] ? +fields[4] : undefined,
-      reason: fields[5],
-      status: fields[6] ? +fields[6] : undefined,
-      replayed: fields[7] === '1',
-      code: fields[8],
-      lastStatus: fields[9] ? +fields[9] : undefined,
-      headers: () => toHeaders(fields, 11, count),
-      message: fields.slice(11 + 2 * count).join('\n'),
-    };
   }
 
   // Emits the event of the core's last step, if it has one.
-  #announce(intent, info) {
-    const { type, key } = info;
-    if (type === 'retry') {
-      const status = info.retryStatus === undefined ? {} : { status: info.retryStatus };
-      this.#emit(type, intent, key, { attempt: info.attempts, delayMs: info.delay, reason: info.reason, ...status });
-    } else if (type === 'settled') {
-      this.#emit(type, intent, key, { attempt: info.attempts, status: info.status });
-    } else if (type && type !== 'failed') {
-      this.#emit(type, intent, key);
-    }
+  #announce(intent, { type, key, attempts: attempt, delay: delayMs, reason, retryStatus, status }) {
+    if (type === 'retry') this.#emit(type, intent, key, { attempt, delayMs, reason, ...(retryStatus !== undefined && { status: retryStatus }) });
+    else if (type === 'settled') this.#emit(type, intent, key, { attempt, status });
+    else if (type && type !== 'failed') this.#emit(type, intent, key);
   }
 
-  // One attempt: [status, headers as lines, body, the classify hook's
-  // class (0: the core's own)], or [0 (1: timed out), why, empty, class].
-  async #attempt(url, method, headers, bytes, timeout) {
+  // One attempt, as `land` takes it: status, headers as lines, body, the
+  // classify hook's class (0: the core's own); or 0 (1: timed out), why,
+  // no body, class.
+  async #attempt({ url, method }, headers, bytes, timeout) {
     // The time limit covers the body too.
     const signal = AbortSignal.timeout(timeout);
     try {
@@ -542,25 +501,42 @@ class Oncely {
   // with null when `ifAvailable` and another context holds it; waits at
   // most `wait` ms (another tab's flight ends by its deadline), then
   // rejects with "gave_up".
-  #lock(intent, ifAvailable, wait) {
-    return new Promise((granted, refuse) => {
-      const signal = wait && AbortSignal.timeout(wait);
-      const refused = (error) => {
-        if (signal?.aborted) return refuse(failure('another tab held this intent past its deadline; nothing was sent', 'gave_up', intent));
-        console.warn(`oncely: no Web Lock for this intent; going on without: ${describe(error)}`);
-        granted(() => {});
-      };
-      try {
+  async #lock(intent, ifAvailable, wait) {
+    const signal = wait && AbortSignal.timeout(wait);
+    try {
+      return await new Promise((granted, refuse) =>
         this.#locks
-          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) =>
-            lock ? new Promise((release) => granted(release)) : granted(null),
-          )
-          .catch(refused);
-      } catch (error) {
-        refused(error);
-      }
-    });
+          // Held until the function it is granted with (the resolve of the
+          // promise it waits for) is called.
+          .request(`oncely:${this.namespace}/${intent}`, { ifAvailable, signal }, (lock) => (lock ? new Promise(granted) : granted(null)))
+          .catch(refuse),
+      );
+    } catch (error) {
+      if (signal?.aborted) throw failure('another tab held this intent too long; nothing was sent', 'gave_up', intent);
+      console.warn(`oncely: no Web Lock, going on without: ${describe(error)}`);
+      return () => {};
+    }
   }
+}
+
+// What the core's last step produced.
+function read(flight) {
+  const [type, key, attempts, delay, retryStatus, reason, status, replayed, code, lastStatus, count, ...rest] = flight.info().split('\n');
+  const number = (field) => (field ? +field : undefined);
+  return {
+    type,
+    key,
+    attempts: +attempts,
+    delay: +delay,
+    retryStatus: number(retryStatus),
+    reason,
+    status: number(status),
+    replayed: replayed === '1',
+    code,
+    lastStatus: number(lastStatus),
+    headers: () => toHeaders(rest.slice(0, 2 * count)),
+    message: rest.slice(2 * count).join('\n'),
+  };
 }
 
 // A stored record, as the core reads it: a damaged one is a "storage" error
@@ -568,15 +544,27 @@ class Oncely {
 function record(core, bytes, name) {
   let text;
   try {
-    text = stored(core, bytes);
+    text = core.stored(bytes);
   } catch (message) {
-    throw storage(`${describe(message)}: intent "${name}"`, name);
+    throw storage(`${message}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...rest] = text.split('\n');
-  const headers = [];
-  for (let i = 0; i + 1 < rest.length; i += 2) headers.push([rest[i], rest[i + 1]]);
-  const body = () => storedBody(bytes);
-  return { intent, key, attempts: +attempts, createdAt: +createdAt, expiresAt: +expiresAt, state, unsettled: !!unsettled, mine: !!mine, method, url, headers, body };
+  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...headers] = text.split('\n');
+  return {
+    intent,
+    key,
+    attempts: +attempts,
+    createdAt: +createdAt,
+    state,
+    expiresAt: +expiresAt,
+    // (Empty: no.)
+    unsettled,
+    mine,
+    method,
+    url,
+    // As lines, and as the core's bytes (read by resume only).
+    headers,
+    bytes,
+  };
 }
 
 // The request as checked by the platform (method, URL, headers), or "invalid".
@@ -588,22 +576,17 @@ function checked(intent, build) {
   }
 }
 
-// `landing`, or as soon as `signal` aborts, its reason: the caller stops
-// waiting; the flight goes on, and the intent stays recorded.
-function waiting(landing, signal) {
-  return signal
-    ? new Promise((answer, refuse) => {
-        signal.addEventListener('abort', () => refuse(signal.reason), { once: true });
-        landing.then(answer, refuse);
-      })
-    : landing;
+// `work` (a promise or a value), or once `ms` ms have passed: a rejection
+// with `late`, or without it, undefined. The timer never outlives the wait.
+function within(work, ms, late) {
+  let timer;
+  return new Promise((answer, refuse) => {
+    timer = setTimeout(late ? refuse : answer, ms, late);
+    Promise.resolve(work).then(answer, refuse);
+  }).finally(() => clearTimeout(timer));
 }
 
-function same(a, b) {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const same = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);
 
 // Runs `work` in a task of its own, soon: after the current task's promise
 // reactions (a caller's `await`), and, unlike a timer, not throttled in a
@@ -620,30 +603,7 @@ function later(work) {
   if (queue.push(work) === 1) port.postMessage(0);
 }
 
-const warn = (what) => (error) => console.warn(`oncely: ${what}: ${describe(error)}`);
-const storageError = (error, intent, key) => (error instanceof OncelyError ? error : storage(describe(error), intent, key));
-
-/** A flight's definitive result, as an `Outcome` or a `Response`. */
-class Landed {
-  constructor(intent, info, body) {
-    this.intent = intent;
-    this.info = info;
-    this.body = body;
-  }
-
-  outcome() {
-    return new Outcome(this.intent, this.info, this.body);
-  }
-
-  response() {
-    const { status } = this.info;
-    try {
-      return new Response(NULL_BODY.includes(status) ? null : this.body, { status, headers: this.info.headers() });
-    } catch {
-      throw invalid('the outcome cannot be expressed as a Response', this.intent, this.info.key);
-    }
-  }
-}
+const warn = (what) => (error) => console.warn(`oncely: could not record ${what}: ${describe(error)}`);
 
 /** The definitive response of an intent: sent now, or replayed (`replayed`). */
 class Outcome {
@@ -701,55 +661,36 @@ function memoryStore() {
     async remove(name) {
       return records.delete(name);
     },
-    async prune(test) {
-      let pruned = 0;
-      for (const [name, bytes] of records) if (test(bytes, name) && records.delete(name)) pruned++;
-      return pruned;
-    },
+    prune: async (test) => [...records].filter(([name, bytes]) => test(bytes, name) && records.delete(name)).length,
   };
 }
 
 const INTENTS = 'intents';
 
-// The database `oncely:<namespace>` (one object store, schema version 1):
-// opened at once or refused at once — never a hang.
-async function openDatabase(namespace, durability) {
-  return indexedDbStore(await connect(`oncely:${namespace}`), durability);
-}
+// A failure of IndexedDB, as "storage" (an OncelyError stays as it is).
+const refused = (error) => (error instanceof OncelyError ? error : storage(`IndexedDB failed: ${describe(error)}`));
 
-// Opens the database `name`; it closes itself when another tab upgrades or
-// deletes it (`closed` then tells the store to connect again).
+// The database `name` (one object store, schema version 1): opened at once
+// or refused at once — never a hang. It closes itself when another tab
+// upgrades or deletes it (`closed` then tells the store to connect again).
 function connect(name) {
   return new Promise((resolve, reject) => {
-    const factory = scope.indexedDB;
-    if (!factory) return reject(storage('IndexedDB is not available here (use the memory store)'));
-    let request;
-    try {
-      request = factory.open(name, 1);
-    } catch (error) {
-      return reject(storage(`cannot open IndexedDB: ${describe(error)}`));
-    }
-    request.onupgradeneeded = () => {
-      if (!request.result.objectStoreNames.contains(INTENTS)) request.result.createObjectStore(INTENTS);
-    };
+    if (!scope.indexedDB) throw storage('no IndexedDB here: use the memory store');
+    const request = scope.indexedDB.open(name, 1);
+    // Only a new database is upgraded (to version 1): it has no store yet.
+    request.onupgradeneeded = () => request.result.createObjectStore(INTENTS);
     request.onerror = () =>
-      reject(
-        storage(
-          request.error?.name === 'VersionError'
-            ? `the IndexedDB database "${name}" was upgraded by a newer oncely in another tab: reload this page`
-            : `IndexedDB refused: ${describe(request.error)}`,
-        ),
-      );
+      reject(request.error?.name === 'VersionError' ? storage(`IndexedDB "${name}" is from a newer oncely: reload this page`) : request.error);
     request.onblocked = () => {
       // If it opens later after all, nobody is there to use it: close it.
       request.onsuccess = () => request.result.close();
-      reject(storage('the IndexedDB database is blocked: another tab holds it open at an older version; close that tab'));
+      reject(storage('IndexedDB is blocked by an older tab: close it'));
     };
     request.onsuccess = () => {
       const db = request.result;
       if (!db.objectStoreNames.contains(INTENTS)) {
         db.close();
-        return reject(storage(`the IndexedDB database "${name}" is not an oncely store (it has no "${INTENTS}" store)`));
+        return reject(storage(`IndexedDB "${name}" is not oncely's: use another namespace`));
       }
       db.onversionchange = () => {
         db.close();
@@ -757,91 +698,87 @@ function connect(name) {
       };
       resolve(db);
     };
+  }).catch((error) => {
+    throw refused(error);
   });
 }
 
-// Each operation is one transaction whose requests are all placed at once,
-// committed without waiting for another round trip. A database another tab
-// closed (an upgrade, a deletion) is opened again by the next operation.
-function indexedDbStore(db, durability) {
+// The store in the database `oncely:<namespace>`. Each operation is one
+// transaction whose requests are all placed at once, committed without
+// waiting for another round trip, and answered once it is complete (a
+// failed request aborts it). A database another tab closed (an upgrade, a
+// deletion) is opened again by the next operation.
+async function indexedDbStore(namespace, durability) {
+  let db = await connect(`oncely:${namespace}`);
   let reopening;
-  const transaction = (mode) => {
-    const tx = db.transaction(INTENTS, mode, { durability });
-    const done = new Promise((resolve, reject) => {
-      tx.oncomplete = resolve;
-      tx.onerror = tx.onabort = () => reject(storage(`an IndexedDB transaction failed: ${describe(tx.error ?? 'aborted')}`));
-    });
-    // Awaited where it matters; an aborted add of an existing record is not a failure.
-    done.catch(() => {});
-    return [tx.objectStore(INTENTS), tx, done];
-  };
-  const result = (request) =>
-    new Promise((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(storage(`an IndexedDB request failed: ${describe(request.error)}`));
-    });
-  // `open`: requests are still to come from callbacks (a cursor), so the
+  // `place` places the requests and returns what reads the answer. `open`:
+  // requests are still to come from callbacks (a cursor), so the
   // transaction ends by itself after the last.
   const run = async (mode, place, open) => {
     if (db.closed) {
       db = await (reopening ??= connect(db.name).finally(() => (reopening = null)));
     }
-    let placed;
+    let tx, answer;
     try {
-      const [store, tx, done] = transaction(mode);
-      placed = place(store, done);
+      tx = db.transaction(INTENTS, mode, { durability });
+      answer = place(tx.objectStore(INTENTS));
       if (!open) tx.commit?.();
     } catch (error) {
-      throw storage(`cannot use IndexedDB: ${describe(error)}`);
+      throw refused(error);
     }
-    return placed;
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      // Every failure aborts it: a failed request, a failed commit.
+      tx.onabort = () => reject(refused(tx.error ?? 'aborted'));
+    });
+    return answer();
   };
-  // Adds the record unless the name is taken: true when added. One request:
-  // where the record exists the add fails and the transaction, having
-  // written nothing, ends.
-  const add = (name, bytes) =>
-    run('readwrite', (store, done) => new Promise((resolve) => {
-      const added = store.add(bytes, name);
-      added.onsuccess = () => resolve(done.then(() => true));
-      added.onerror = (event) => {
-        event.preventDefault();
-        resolve(
-          added.error?.name === 'ConstraintError'
-            ? false
-            : done.then(() => Promise.reject(storage(`IndexedDB refused the record: ${describe(added.error)}`))),
-        );
-      };
-    }));
+  const read = (request) => () => request.result;
   return {
-    add,
-    get: (name) => run('readonly', (store) => result(store.get(name))),
-    put: (name, bytes) =>
-      run('readwrite', (store, done) => {
-        store.put(bytes, name);
-        return done;
-      }),
+    // Adds the record unless the name is taken: truthy (its name, never
+    // empty) when added, false when taken. One
+    // request: where the record exists the add fails and the transaction,
+    // having written nothing, aborts.
+    add(name, bytes) {
+      let added;
+      return run('readwrite', (store) => read((added = store.add(bytes, name)))).catch((error) => {
+        if (added?.error?.name === 'ConstraintError') return false;
+        throw error;
+      });
+    },
+    get: (name) => run('readonly', (store) => read(store.get(name))),
+    put: (name, bytes) => run('readwrite', (store) => read(store.put(bytes, name))),
     // Names and records, in the same (key) order.
-    list: () => run('readonly', (store) => Promise.all([result(store.getAllKeys()), result(store.getAll())])),
+    list: () =>
+      run('readonly', (store) => {
+        const names = read(store.getAllKeys());
+        const values = read(store.getAll());
+        return () => [names(), values()];
+      }),
     remove: (name) =>
-      run('readwrite', (store, done) => {
-        const counted = result(store.count(name));
+      run('readwrite', (store) => {
+        const count = read(store.count(name));
         store.delete(name);
-        return Promise.all([counted, done]).then(([count]) => count > 0);
+        return () => count() > 0;
       }),
     // Removes the records `test` accepts, each judged as its cursor passes
     // (a test that throws aborts the whole transaction).
     prune: (test) =>
-      run('readwrite', (store, done) => {
-        let pruned = 0;
-        store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
-          if (!cursor) return;
-          if (test(cursor.value, cursor.key)) {
-            cursor.delete();
-            pruned++;
-          }
-          cursor.continue();
-        };
-        return done.then(() => pruned);
-      }, true),
+      run(
+        'readwrite',
+        (store) => {
+          let pruned = 0;
+          store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
+            if (!cursor) return;
+            if (test(cursor.value, cursor.key)) {
+              cursor.delete();
+              pruned++;
+            }
+            cursor.continue();
+          };
+          return () => pruned;
+        },
+        true,
+      ),
   };
 }

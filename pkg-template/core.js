@@ -4,38 +4,35 @@
 // length, then the bytes); an answer with bytes is read at `out()` before
 // the next call replaces it. The module imports nothing.
 let wasm;
-let bytes; // a view of the module's memory, renewed when the memory grows
 /** UTF-8, for the core and the client alike. */
 export const encoder = new TextEncoder();
 export const decoder = new TextDecoder();
-const memory = () => (bytes?.buffer === wasm.memory.buffer ? bytes : (bytes = new Uint8Array(wasm.memory.buffer)));
+// A view of the module's memory (a new one: the memory may have grown).
+const memory = () => new Uint8Array(wasm.memory.buffer);
 
 /** Instantiates the core from a URL (fetched: the module is small, compiled at once) or its bytes. */
 export async function load(source) {
   if (wasm) return;
-  if (source instanceof URL || typeof source === 'string') {
+  if (source instanceof URL) {
     const response = await fetch(source);
     if (!response.ok) throw new Error(`${response.status} fetching ${source}`);
     source = await response.arrayBuffer();
   }
-  wasm = (await WebAssembly.instantiate(source, {})).instance.exports;
+  wasm = (await WebAssembly.instantiate(source)).instance.exports;
 }
 
-// Copies `parts` (texts or bytes) into the core as one run of fields. Texts
-// are encoded in place, into room for their longest UTF-8 (3 bytes per
-// UTF-16 unit); what is left over after the last field is not read.
+// Copies `parts` (texts or bytes) into the core as one run of fields.
 function fields(...parts) {
+  parts = parts.map((part) => (typeof part === 'string' ? encoder.encode(part) : part));
   let room = 0;
-  for (const part of parts) room += 4 + (typeof part === 'string' ? 3 * part.length : part.length);
+  for (const part of parts) room += 4 + part.length;
   const at = wasm.alloc(room) >>> 0;
   const view = memory();
   let offset = at;
   for (const part of parts) {
-    let length = part.length;
-    if (typeof part === 'string') length = encoder.encodeInto(part, view.subarray(offset + 4, at + room)).written;
-    else view.set(part, offset + 4);
-    new DataView(view.buffer).setUint32(offset, length, true);
-    offset += 4 + length;
+    new DataView(view.buffer).setUint32(offset, part.length, true);
+    view.set(part, offset + 4);
+    offset += 4 + part.length;
   }
   return [at, room];
 }
@@ -65,84 +62,44 @@ const cores = new FinalizationRegistry((core) => wasm.core_free(core));
  * What one client's flights share: the retry policy and budget, the
  * retention, the attempt timeout (a negative number keeps a default), the
  * user (empty: none), the headers stored besides the allow-list and those
- * never stored (lines).
+ * never stored (lines). Freed once unreachable (its flights run under the
+ * client that holds it).
  */
-export class Core {
-  constructor(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
-    this.at = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
-    cores.register(this, this.at);
+export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
+  const core = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
+  const shared = {
     /** The flight's deadline in ms: the longest any wait of a flight lasts. */
-    this.deadline = wasm.core_deadline(this.at);
-  }
+    deadline: wasm.core_deadline(core),
 
-  /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
-  flight(name, method, url, headers, body, now, random, authorized) {
-    const flight = wasm.flight(this.at, ...fields(name, method, url, headers, body, random, authorized), now);
-    if (!flight) throw text();
-    return new Flight(flight, this);
-  }
-}
+    /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
+    flight(name, method, url, headers, body, now, random, authorized) {
+      const at = wasm.flight(core, ...fields(name, method, url, headers, body, random, authorized), now);
+      if (!at) throw text();
+      return {
+        // The record it would add.
+        candidate: () => (wasm.candidate_record(at), out()),
+        board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
+        attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
+        timeout: (offline, now) => wasm.timeout(at, offline, now),
+        remaining: (now) => wasm.remaining(at, now),
+        land: (status, headers, body, kind, now) => wasm.land(at, core, status, ...fields(headers, body), now, kind),
+        interrupted: (store, message) => wasm.interrupted(at, store, ...fields(message)),
+        // The record to write now (empty: none).
+        write: () => (wasm.write(at), out()),
+        info: () => (wasm.info(at), text()),
+        body: () => (wasm.body(at), out()),
+        free: () => wasm.flight_free(at),
+      };
+    },
 
-class Flight {
-  constructor(at, core) {
-    this.at = at;
-    this.core = core;
-  }
-
-  candidate() {
-    wasm.candidate_record(this.at);
-    return out();
-  }
-
-  board(stored, now) {
-    return wasm.board(this.at, this.core.at, ...(stored ? put(stored) : [0, 0]), now);
-  }
-
-  attempt(headers, now) {
-    return wasm.attempt(this.at, ...fields(headers), now);
-  }
-
-  timeout(offline, now) {
-    return wasm.timeout(this.at, offline, now);
-  }
-
-  remaining(now) {
-    return wasm.remaining(this.at, now);
-  }
-
-  land(status, headers, body, now, kind) {
-    return wasm.land(this.at, this.core.at, status, ...fields(headers, body), now, kind);
-  }
-
-  interrupted(store, message) {
-    return wasm.interrupted(this.at, store, ...fields(message));
-  }
-
-  write() {
-    wasm.write(this.at);
-    const record = out();
-    return record.length ? record : undefined;
-  }
-
-  info() {
-    wasm.info(this.at);
-    return text();
-  }
-
-  body() {
-    wasm.body(this.at);
-    return out();
-  }
-
-  free() {
-    wasm.flight_free(this.at);
-  }
-}
-
-/** A stored record's fields as lines, as `core` sees it (throws why, as a string, when it is damaged). */
-export function stored(core, bytes) {
-  if (!wasm.stored(core.at, ...put(bytes))) throw text();
-  return text();
+    /** A stored record's fields as lines, as this core sees it (throws why, as a string, when it is damaged). */
+    stored(bytes) {
+      if (!wasm.stored(core, ...put(bytes))) throw text();
+      return text();
+    },
+  };
+  cores.register(shared, core);
+  return shared;
 }
 
 /** A stored record's request body. */
