@@ -37,7 +37,13 @@ const EXPIRED: &str = "the intent is past its retention with its outcome unknown
 /// A duration in whole milliseconds, saturating: `Duration::MAX` is
 /// "forever", never a wrapped small number.
 pub fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    // Compared, not multiplied with overflow checks: on wasm32 those (and
+    // `as_millis`'s u128) call a 128-bit multiplication helper.
+    let secs = duration.as_secs();
+    if secs > u64::MAX / 1000 {
+        return u64::MAX;
+    }
+    (secs * 1000).saturating_add(u64::from(duration.subsec_millis()))
 }
 
 /// The record a new intent starts with, written before its first attempt
@@ -833,6 +839,24 @@ mod tests {
             _ => panic!("a wait past the retention ends the flight"),
         }
         assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn millis_is_as_millis_saturated() {
+        let top = u64::MAX / 1000;
+        for duration in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::new(1, 999_999_999),
+            Duration::new(top, 614_000_000),
+            Duration::new(top, 615_999_999),
+            Duration::new(top, 616_000_000),
+            Duration::new(top + 1, 0),
+            Duration::MAX,
+        ] {
+            let expected = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            assert_eq!(millis(duration), expected, "{duration:?}");
+        }
     }
 
     #[test]

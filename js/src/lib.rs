@@ -38,7 +38,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
 use oncely::intent::{Body, check_name, is_stored_header};
-use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
+use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode, encode_updated};
@@ -376,8 +376,8 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
         return 0.0;
     };
     pilot.waited_offline(offline as u64);
-    // Through u64: a u128 to f64 conversion costs the package ~170 bytes.
-    pilot.attempt_timeout(now as u64).as_millis() as u64 as f64
+    // Through u64 (`millis`): u128 arithmetic costs the package a helper.
+    millis(pilot.attempt_timeout(now as u64)) as f64
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
@@ -556,7 +556,7 @@ impl Flight {
                 status,
             } => {
                 self.event = Some("retry");
-                self.delay = delay.as_millis() as u64;
+                self.delay = millis(delay);
                 self.reason = reason;
                 self.status = status;
                 next::RETRY

@@ -30,13 +30,14 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
         return Some(ms);
     }
     let value = header(headers, "retry-after")?.trim_ascii();
-    if let Ok(seconds) = value.parse::<u64>() {
+    if let Some(seconds) = parse_u64(value) {
         return Some(Duration::from_secs(seconds));
     }
-    let date_ms = http_date_secs(value)?.saturating_mul(1000);
+    // An HTTP-date is before the year 10000: its ms never overflow.
+    let date_ms = http_date_secs(value)? * 1000;
     let sent_ms = header(headers, "date")
         .and_then(|date| http_date_secs(date.trim_ascii()))
-        .map_or(now_ms, |secs| secs.saturating_mul(1000));
+        .map_or(now_ms, |secs| secs * 1000);
     Some(Duration::from_millis(date_ms.saturating_sub(sent_ms)))
 }
 
@@ -159,6 +160,25 @@ fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
     Some(date)
 }
 
+/// What `str::parse::<u64>` reads (digits after an optional `+`, `None`
+/// past `u64::MAX`), by hand: its overflow-checked multiplications call a
+/// 128-bit helper on wasm32.
+fn parse_u64(value: &str) -> Option<u64> {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for byte in digits.bytes() {
+        let digit = u64::from(byte.wrapping_sub(b'0'));
+        if digit > 9 || n > (u64::MAX - digit) / 10 {
+            return None;
+        }
+        n = n * 10 + digit;
+    }
+    Some(n)
+}
+
 /// Milliseconds, possibly with a fraction, which rounds up (never early).
 /// Parsed by hand: float parsing would add kilobytes to the browser build.
 fn parse_millis(value: &str) -> Option<Duration> {
@@ -168,9 +188,11 @@ fn parse_millis(value: &str) -> Option<Duration> {
     if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
         return None;
     }
-    let ms = whole.bytes().fold(0u64, |n, b| {
-        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-    });
+    // Held at a cap above the limit below rather than saturating: the
+    // same result, without an overflow-checked multiplication.
+    let ms = whole
+        .bytes()
+        .fold(0u64, |n, b| (n * 10 + u64::from(b - b'0')).min(1 << 60));
     let round_up = fraction.bytes().any(|b| b != b'0');
     Some(Duration::from_millis(
         ms.min(1_000_000_000_000) + u64::from(round_up),
@@ -305,6 +327,46 @@ mod tests {
                 assert_eq!(http_date_secs(value), theirs(value), "{value}");
             }
             assert_eq!(http_date_secs(&fixdate), Some(secs));
+        }
+    }
+
+    #[test]
+    fn parses_seconds_as_str_parse_does() {
+        for value in [
+            "",
+            "+",
+            "-",
+            "0",
+            "+0",
+            "-0",
+            "7",
+            "+42",
+            "++1",
+            "1+",
+            " 1",
+            "1 ",
+            "01",
+            "1.5",
+            "99999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "18446744073709551620",
+            "00000000000000000000018446744073709551615",
+            "１",
+        ] {
+            assert_eq!(parse_u64(value), value.parse::<u64>().ok(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn huge_milliseconds_are_held_at_the_limit() {
+        for value in [
+            "1000000000000",
+            "1000000000001",
+            "99999999999999999999999.5",
+        ] {
+            let expected = 1_000_000_000_000 + u64::from(value.ends_with(".5"));
+            assert_eq!(parse_millis(value), Some(Duration::from_millis(expected)));
         }
     }
 
