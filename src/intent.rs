@@ -5,8 +5,6 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 use core::fmt;
 
-use sha2::{Digest, Sha256};
-
 use crate::{ErrorKind, Key};
 
 /// A request's or a response's body: [`bytes::Bytes`] in the Rust client
@@ -273,18 +271,77 @@ pub struct Fingerprint(pub [u8; 32]);
 impl Fingerprint {
     /// The fingerprint of `method`, `url` and `body`.
     pub fn of(method: &str, url: &str, body: &[u8]) -> Fingerprint {
-        let mut hash = Sha256::new();
+        let mut hash = Sha256 {
+            state: SHA256_INITIAL,
+            block: [0; 64],
+            filled: 0,
+            len: 0,
+        };
         // Length prefixes keep ("a", "bc") and ("ab", "c") apart.
         for part in [method.as_bytes(), url.as_bytes(), body] {
-            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(&(part.len() as u64).to_le_bytes());
             hash.update(part);
         }
-        Fingerprint(hash.finalize().into())
+        Fingerprint(hash.finish())
     }
 
     /// The fingerprint of a request.
     pub fn of_request(request: &Request) -> Fingerprint {
         Fingerprint::of(&request.method, &request.url, &request.body)
+    }
+}
+
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_INITIAL: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// SHA-256: sha2's compression function, with the message's blocks and
+/// padding (FIPS 180-4, 5.1.1) done here. The `digest` crate's buffering
+/// and finalization would add about a kilobyte to the npm package.
+struct Sha256 {
+    state: [u32; 8],
+    block: [u8; 64],
+    /// Bytes of `block` filled.
+    filled: usize,
+    /// Bytes hashed so far.
+    len: u64,
+}
+
+impl Sha256 {
+    fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        while !data.is_empty() {
+            let (head, rest) = data.split_at(data.len().min(64 - self.filled));
+            self.block[self.filled..][..head.len()].copy_from_slice(head);
+            self.filled += head.len();
+            data = rest;
+            if self.filled == 64 {
+                sha2::compress256(&mut self.state, &[self.block.into()]);
+                self.filled = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        let bits = self.len.wrapping_mul(8).to_be_bytes();
+        self.update(&[0x80]);
+        while self.filled != 56 {
+            self.update(&[0]);
+        }
+        self.update(&bits);
+        let mut digest = [0; 32];
+        for (bytes, word) in digest.chunks_exact_mut(4).zip(self.state) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+        digest
     }
 }
 
@@ -514,5 +571,32 @@ impl fmt::Debug for Outcome {
             .field("replayed", &self.inner.replayed)
             .field("body_len", &self.inner.response.body.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn fingerprints_are_sha256_of_the_length_prefixed_parts() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + i / 5) as u8).collect();
+        // Every split of the padding: messages around one and two blocks.
+        for len in (0..200).chain([255, 256, 300]) {
+            for (method, url) in [("", ""), ("POST", "https://a.example/x?y=1")] {
+                let body = &data[..len];
+                let mut theirs = sha2::Sha256::new();
+                for part in [method.as_bytes(), url.as_bytes(), body] {
+                    theirs.update((part.len() as u64).to_le_bytes());
+                    theirs.update(part);
+                }
+                let expected: [u8; 32] = theirs.finalize().into();
+                assert_eq!(Fingerprint::of(method, url, body).0, expected, "{len}");
+            }
+        }
     }
 }
