@@ -64,23 +64,21 @@ const MONTH_DAYS: &[u8; 12] = &[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 fn http_date_secs(value: &str) -> Option<u64> {
     let s = value.as_bytes();
     // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`; asctime: `Sun Nov  6
-    // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`.
-    let (date, weekday) = match read_date(s, b"www, dd nnn yyyy hh:mm:ss GMT")
+    // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one
+    // with the weekday's full name.
+    let (date, weekday, full) = match read_date(s, b"www, dd nnn yyyy hh:mm:ss GMT")
         .or_else(|| read_date(s, b"www nnn _d hh:mm:ss yyyy"))
     {
-        Some(date) => (date, s.get(..3)?),
+        Some(date) => (date, s.get(..3)?, false),
         None => {
             let comma = s.iter().position(|&byte| byte == b',')?;
-            WEEKDAYS
-                .iter()
-                .any(|name| name.as_bytes() == &s[..comma])
-                .then_some(())?;
-            let mut date = read_date(&s[comma + 1..], b" dd-nnn-yy?hh:mm:ss GMT")?;
+            let (weekday, rest) = s.split_at(comma);
+            let mut date = read_date(&rest[1..], b" dd-nnn-yy?hh:mm:ss GMT")?;
             date.year += if date.year < 70 { 2000 } else { 1900 };
-            (date, &s[..3])
+            (date, weekday, true)
         }
     };
-    let month = MONTHS.chunks(3).position(|m| *m == date.month)?;
+    let month = (0..12).find(|m| MONTHS[m * 3..][..3] == date.month)?;
     let (year, [day, hour, minute, second]) = (date.year, date.numbers);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = u64::from(MONTH_DAYS[month]) + u64::from(month == 1 && leap);
@@ -103,8 +101,8 @@ fn http_date_secs(value: &str) -> Option<u64> {
     let day_of_year = (153 * m + 2) / 5 + day - 1;
     let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
     // 1970-01-01 was a Thursday.
-    let named = &b"MonTueWedThuFriSatSun"[(days as usize + 3) % 7 * 3..][..3];
-    if named != weekday {
+    let named = WEEKDAYS[(days as usize + 3) % 7].as_bytes();
+    if weekday != if full { named } else { &named[..3] } {
         return None;
     }
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
