@@ -106,70 +106,77 @@ pub fn decode(bytes: &[u8]) -> Result<Record, Error> {
             "a record was written by a newer version of oncely; update oncely to read it",
         ));
     }
-    read(&mut Reader { bytes }).ok_or_else(damaged)
+    read(&mut Reader {
+        bytes,
+        failed: false,
+    })
+    .ok_or_else(damaged)
 }
 
 /// The record, or `None` where the bytes do not hold one (each failed read
-/// only says so: one error is made, by [`decode`]).
+/// only says so: one error is made, by [`decode`]). Reads go on past a
+/// failure (yielding empty values) and the record is judged once at the
+/// end: no early return with each field's cleanup, which the npm package
+/// would download.
 fn read(input: &mut Reader) -> Option<Record> {
-    let version = input.u8()?;
+    let version = input.u8();
     if version == 0 || version > VERSION {
         return None;
     }
-    let name = input.string()?;
-    let key = Key::new(&input.string()?).ok()?;
+    let name = input.string();
+    let key = input.string();
     let request = Request {
-        method: input.string()?,
-        url: input.string()?,
-        headers: input.headers()?,
-        body: Body::from(input.bytes()?.to_vec()),
+        method: input.string(),
+        url: input.string(),
+        headers: input.headers(),
+        body: input.body(),
     };
-    let fingerprint = Fingerprint(input.array()?);
-    let created_at = u64::from_le_bytes(input.array()?);
-    let expires_at = u64::from_le_bytes(input.array()?);
-    let attempts = input.u32()?;
-    let state = state_from_byte(input.u8()?)?;
-    let failure = match input.u8()? {
-        0 => None,
-        _ => Some(Failure {
-            kind: ErrorKind::from_code(&input.string()?)?,
-            message: input.string()?,
-            last_status: input.status()?,
-        }),
-    };
-    let response = match input.u8()? {
-        0 => None,
-        _ => Some(Response {
-            status: input.u16()?,
-            headers: input.headers()?,
-            body: Body::from(input.bytes()?.to_vec()),
-        }),
-    };
+    let fingerprint = Fingerprint(input.array());
+    let created_at = u64::from_le_bytes(input.array());
+    let expires_at = u64::from_le_bytes(input.array());
+    let attempts = u32::from_le_bytes(input.array());
+    let state = input.u8();
+    let failure = (input.u8() != 0).then(|| (input.string(), input.string(), input.status()));
+    let response = (input.u8() != 0).then(|| Response {
+        status: u16::from_le_bytes(input.array()),
+        headers: input.headers(),
+        body: input.body(),
+    });
     let mut withheld = Vec::new();
     let mut owner = None;
     if version >= 2 {
-        let count = input.u32()?;
-        for _ in 0..count {
-            withheld.push(input.string()?);
+        for _ in 0..u32::from_le_bytes(input.array()) {
+            if input.failed {
+                break;
+            }
+            withheld.push(input.string());
         }
-        if input.u8()? != 0 {
-            owner = Some(input.string()?);
+        if input.u8() != 0 {
+            owner = Some(input.string());
         }
     }
-    if !input.bytes.is_empty() {
+    if input.failed || !input.bytes.is_empty() {
         return None;
     }
+    let failure = match failure {
+        None => None,
+        Some((code, message, last_status)) => Some(Failure {
+            kind: ErrorKind::from_code(&code)?,
+            message,
+            last_status,
+        }),
+    };
     Some(Record {
         withheld,
         owner,
         name,
-        key,
+        key: Key::new(&key).ok()?,
         request: Arc::new(request),
         fingerprint,
         created_at,
         expires_at,
         attempts,
-        state,
+        state: state_from_byte(state)?,
         failure,
         response,
     })
@@ -226,58 +233,71 @@ fn put_status(out: &mut Vec<u8>, status: Option<u16>) {
     }
 }
 
+/// Reads fields off the front of `bytes`. A read past the end yields an
+/// empty value and marks the input `failed`.
 struct Reader<'a> {
     bytes: &'a [u8],
+    failed: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.bytes.split_at_checked(len)?;
-        self.bytes = rest;
-        Some(head)
+    fn take(&mut self, len: usize) -> &'a [u8] {
+        match self.bytes.split_at_checked(len) {
+            Some((head, rest)) => {
+                self.bytes = rest;
+                head
+            }
+            None => {
+                self.failed = true;
+                &[]
+            }
+        }
     }
 
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        self.take(N).try_into().unwrap_or([0; N])
     }
 
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+    fn u8(&mut self) -> u8 {
+        self.take(1).first().copied().unwrap_or(0)
     }
 
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.array()?))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
+    fn bytes(&mut self) -> &'a [u8] {
+        let len = u32::from_le_bytes(self.array()) as usize;
         self.take(len)
     }
 
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+    fn body(&mut self) -> Body {
+        Body::from(self.bytes().to_vec())
     }
 
-    fn status(&mut self) -> Option<Option<u16>> {
-        Some(match self.u8()? {
-            0 => None,
-            _ => Some(self.u16()?),
-        })
+    fn string(&mut self) -> String {
+        let bytes = self.bytes();
+        match core::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                self.failed = true;
+                String::new()
+            }
+        }
     }
 
-    fn headers(&mut self) -> Option<Vec<(String, String)>> {
-        let count = self.u32()? as usize;
+    fn status(&mut self) -> Option<u16> {
+        (self.u8() != 0).then(|| u16::from_le_bytes(self.array()))
+    }
+
+    fn headers(&mut self) -> Vec<(String, String)> {
+        let count = u32::from_le_bytes(self.array()) as usize;
         // Each header takes at least 8 bytes: a damaged count cannot make
         // this allocate more than the input could hold.
         let mut headers = Vec::with_capacity(count.min(self.bytes.len() / 8));
         for _ in 0..count {
-            headers.push((self.string()?, self.string()?));
+            if self.failed {
+                break;
+            }
+            headers.push((self.string(), self.string()));
         }
-        Some(headers)
+        headers
     }
 }
 
@@ -365,6 +385,20 @@ mod tests {
                 .to_string()
                 .contains("newer version")
         );
+    }
+
+    #[test]
+    fn every_changed_byte_decodes_or_is_a_typed_error() {
+        let bytes = encode(&record());
+        for at in 0..bytes.len() {
+            for value in [0, 1, 2, 0x7f, 0x80, 0xc3, 0xff] {
+                let mut changed = bytes.clone();
+                changed[at] = value;
+                if let Err(error) = decode(&changed) {
+                    assert_eq!(error.kind(), ErrorKind::Store, "byte {at} as {value}");
+                }
+            }
+        }
     }
 
     #[test]
