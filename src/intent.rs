@@ -16,6 +16,18 @@ pub type Body = bytes::Bytes;
 #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
 pub type Body = Arc<[u8]>;
 
+/// A copy of `bytes` as a body.
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+pub(crate) fn body_of(bytes: &[u8]) -> Body {
+    Body::copy_from_slice(bytes)
+}
+/// A copy of `bytes` as a body (straight from the slice: one conversion
+/// into `Arc<[u8]>` ships in the npm package, not one per source type).
+#[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+pub(crate) fn body_of(bytes: &[u8]) -> Body {
+    Body::from(bytes)
+}
+
 /// An HTTP request as oncely records and sends it: the body is buffered once,
 /// so every attempt (and a resume after a restart) sends it byte for byte.
 #[derive(Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 
 use super::Update;
-use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State};
+use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State, body_of};
 use crate::{Error, ErrorKind, Key};
 
 /// The layout's version: a record written by a later layout is refused, not
@@ -268,7 +268,7 @@ impl<'a> Reader<'a> {
     }
 
     fn body(&mut self) -> Body {
-        Body::from(self.bytes().to_vec())
+        body_of(self.bytes())
     }
 
     fn string(&mut self) -> String {
