@@ -5,6 +5,7 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 use core::fmt;
 
+use crate::text::join;
 use crate::{ErrorKind, Key};
 
 /// A request's or a response's body: [`bytes::Bytes`] in the Rust client
@@ -158,7 +159,7 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
             &crate::text::decimal(MAX_NAME_LEN as u64),
             " bytes, no control characters",
         ];
-        return Err(crate::Error::invalid_input(message.concat()));
+        return Err(crate::Error::invalid_input(join(&message)));
     }
     Ok(())
 }
@@ -208,7 +209,7 @@ impl Request {
                 &crate::text::decimal(MAX_URL_LEN as u64),
                 " bytes; nothing was recorded or sent",
             ];
-            return Err(crate::Error::invalid_input(message.concat()));
+            return Err(crate::Error::invalid_input(join(&message)));
         }
         if let Some(name) = credential_parameter(&self.url) {
             let message = [
@@ -217,7 +218,7 @@ impl Request {
                 "\" looks like a credential, and the URL is stored: send it in a header \
                  supplied by the credentials hook (never stored); nothing was recorded or sent",
             ];
-            return Err(crate::Error::invalid_input(message.concat()));
+            return Err(crate::Error::invalid_input(join(&message)));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
 use crate::retry::{Backoff, Class, RetryBudget, RetryPolicy, retry_after};
 use crate::runtime::Random;
 use crate::store::Update;
-use crate::text::decimal;
+use crate::text::{decimal, join};
 use crate::transport::TransportError;
 use crate::{Error, ErrorKind, Key, Outcome};
 
@@ -283,23 +283,23 @@ impl Pilot {
             let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
             return Attempt::Stop(Some(expiry(&self.record)), error);
         }
-        let missing: Vec<&str> = (self.record.withheld.iter())
-            .map(String::as_str)
-            .filter(|name| !supplied(name))
-            .collect();
-        if !missing.is_empty() {
-            let message = [
-                "credentials are needed: the intent was sent with ",
-                &missing.join(", "),
+        if self.record.withheld.iter().any(|name| !supplied(name)) {
+            // Built in place: no `Vec` of names and no slice join ship in
+            // the npm package for it.
+            let mut message = String::from("credentials are needed: the intent was sent with ");
+            let mut first = true;
+            for name in self.record.withheld.iter().filter(|name| !supplied(name)) {
+                if !first {
+                    message.push_str(", ");
+                }
+                message.push_str(name);
+                first = false;
+            }
+            message.push_str(
                 ", never stored, and this attempt cannot supply them (give them \
                  to the credentials hook); nothing was sent, the intent stays unsettled",
-            ];
-            let error = Error::of_intent(
-                ErrorKind::Credentials,
-                &message.concat(),
-                &self.record,
-                None,
             );
+            let error = Error::of_intent(ErrorKind::Credentials, &message, &self.record, None);
             return Attempt::Stop(None, error);
         }
         let update = if self.first {
@@ -336,7 +336,7 @@ impl Pilot {
             error.message(),
             " (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)",
         ];
-        let interrupted = Error::of_intent(kind, &message.concat(), &self.record, None);
+        let interrupted = Error::of_intent(kind, &join(&message), &self.record, None);
         #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
         let interrupted = interrupted.with_source(error);
         interrupted
@@ -408,7 +408,7 @@ impl Pilot {
                     ") after an earlier attempt may have reached it; the outcome is unknown: \
                      the intent stays unsettled, resume it with valid credentials",
                 ];
-                self.fail(ErrorKind::Credentials, message.concat(), last_status, cause)
+                self.fail(ErrorKind::Credentials, join(&message), last_status, cause)
             }
             (Class::Reject, _) => self.fail(
                 ErrorKind::Rejected,
@@ -423,14 +423,14 @@ impl Pilot {
                     self.counted -= 1;
                 }
                 let reason = match (&response, &cause) {
-                    (Some(response), _) => ["status ", &decimal(response.status.into())].concat(),
+                    (Some(response), _) => join(&["status ", &decimal(response.status.into())]),
                     (None, Some(cause)) => cause.describe(),
                     (None, None) => "no response".to_owned(),
                 };
                 if self.counted >= self.policy.max_attempts {
                     let counted = decimal(self.counted.into());
                     let message = ["gave up after ", &counted, " attempt(s); last: ", &reason];
-                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                    return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
                 }
                 let mut delay = self.backoff.next().unwrap_or(self.policy.max_delay);
                 if let Some(wait) = response.as_ref().and_then(|r| retry_after(&r.headers, now_ms)) {
@@ -443,7 +443,7 @@ impl Pilot {
                             " s); last: ",
                             &reason,
                         ];
-                        return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                        return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
                     }
                     delay = delay.max(wait);
                 }
@@ -457,7 +457,7 @@ impl Pilot {
                         "the next attempt would be past the intent's retention; last: ",
                         &reason,
                     ];
-                    return self.expire(message.concat(), last_status, cause);
+                    return self.expire(join(&message), last_status, cause);
                 }
                 if next >= self.deadline {
                     budget.refund();
@@ -467,7 +467,7 @@ impl Pilot {
                         " s deadline; last: ",
                         &reason,
                     ];
-                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                    return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
                 }
                 Step::Retry {
                     delay,
@@ -495,7 +495,7 @@ impl Pilot {
         last_status: Option<u16>,
         cause: Option<TransportError>,
     ) -> Step {
-        let message = [EXPIRED, " (", &reason, ")"].concat();
+        let message = join(&[EXPIRED, " (", &reason, ")"]);
         let error = self.error(ErrorKind::Expired, &message, last_status, cause);
         self.record.state = State::Expired;
         Step::Fail(expiry(&self.record), error)

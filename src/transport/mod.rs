@@ -10,6 +10,7 @@ use core::time::Duration;
 
 use crate::intent::{Request, Response};
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
+use crate::text::join;
 
 if_native! {
     mod reqwest;
@@ -132,7 +133,7 @@ impl TransportError {
             TransportErrorKind::Offline => "offline",
             TransportErrorKind::Other => "transport error",
         };
-        [what, ": ", &self.message].concat()
+        join(&[what, ": ", &self.message])
     }
 }
 
