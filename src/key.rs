@@ -47,7 +47,7 @@ impl Key {
             value >>= 5;
         }
         // Every byte comes from the ASCII alphabet, so this is valid UTF-8.
-        Key(core::str::from_utf8(&text).unwrap_or_default().into())
+        Key(crate::text::utf8(&text).unwrap_or_default().as_str().into())
     }
 
     /// A key the caller chose: 1 to 255 printable ASCII characters, without

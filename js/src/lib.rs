@@ -42,7 +42,7 @@ use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode, encode_updated};
-use oncely::text::decimal;
+use oncely::text::{decimal, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
@@ -131,9 +131,8 @@ impl<'a> Fields<'a> {
         field
     }
 
-    fn text(&mut self) -> Result<&'a str, Error> {
-        core::str::from_utf8(self.bytes())
-            .map_err(|_| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
+    fn text(&mut self) -> Result<String, Error> {
+        utf8(self.bytes()).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
     }
 }
 
@@ -259,10 +258,10 @@ pub unsafe extern "C" fn flight(core: &Core, input: *mut u8, len: usize, now: f6
 
 fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error> {
     let name = input.text()?;
-    check_name(name)?;
-    let method = input.text()?.to_owned();
-    let url = input.text()?.to_owned();
-    let headers = parse_headers(input.text()?);
+    check_name(&name)?;
+    let method = input.text()?;
+    let url = input.text()?;
+    let headers = parse_headers(&input.text()?);
     let key =
         match headers.iter().find(|(n, _)| n == "idempotency-key") {
             Some((_, value)) => Some(Key::from_header(value).map_err(|_| {
@@ -286,7 +285,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
     let stored = request.stored(|n| is_stored_header(n, &[]));
-    let record = candidate(name.to_owned(), stored, minted, now, core.retention, None);
+    let record = candidate(name, stored, minted, now, core.retention, None);
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -350,7 +349,7 @@ pub unsafe extern "C" fn board(
 pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize, now: f64) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
-    let headers = parse_headers(Fields(&input).text().unwrap_or_default());
+    let headers = parse_headers(&Fields(&input).text().unwrap_or_default());
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
@@ -411,7 +410,7 @@ pub unsafe extern "C" fn land(
         }
         _ => Ok(Response {
             status: status as u16,
-            headers: parse_headers(text),
+            headers: parse_headers(&text),
             body: Body::from(fields.bytes()),
         }),
     };

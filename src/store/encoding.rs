@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 
 use super::Update;
 use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State, body_of};
+use crate::text::utf8;
 use crate::{Error, ErrorKind, Key};
 
 /// The layout's version: a record written by a later layout is refused, not
@@ -272,14 +273,9 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> String {
-        let bytes = self.bytes();
-        match core::str::from_utf8(bytes) {
-            Ok(text) => text.to_owned(),
-            Err(_) => {
-                self.failed = true;
-                String::new()
-            }
-        }
+        let text = utf8(self.bytes());
+        self.failed |= text.is_none();
+        text.unwrap_or_default()
     }
 
     fn status(&mut self) -> Option<u16> {
