@@ -180,18 +180,26 @@ fn parse_u64(value: &str) -> Option<u64> {
 /// Milliseconds, possibly with a fraction, which rounds up (never early).
 /// Parsed by hand: float parsing would add kilobytes to the browser build.
 fn parse_millis(value: &str) -> Option<Duration> {
-    let value = value.trim_ascii();
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+    // One pass over the bytes: a `str` pattern would ship a searcher.
+    let value = value.trim_ascii().as_bytes();
+    let (mut ms, mut dot, mut round_up) = (0u64, false, false);
+    for &byte in value {
+        if byte == b'.' && !dot {
+            dot = true;
+        } else if !byte.is_ascii_digit() {
+            return None;
+        } else if dot {
+            round_up |= byte != b'0';
+        } else {
+            // Held at a cap above the limit below rather than saturating:
+            // the same result, without an overflow-checked multiplication.
+            ms = (ms * 10 + u64::from(byte - b'0')).min(1 << 60);
+        }
+    }
+    // Digits on one side of the point at least.
+    if value.len() == usize::from(dot) {
         return None;
     }
-    // Held at a cap above the limit below rather than saturating: the
-    // same result, without an overflow-checked multiplication.
-    let ms = whole
-        .bytes()
-        .fold(0u64, |n, b| (n * 10 + u64::from(b - b'0')).min(1 << 60));
-    let round_up = fraction.bytes().any(|b| b != b'0');
     Some(Duration::from_millis(
         ms.min(1_000_000_000_000) + u64::from(round_up),
     ))
@@ -353,6 +361,35 @@ mod tests {
             "１",
         ] {
             assert_eq!(parse_u64(value), value.parse::<u64>().ok(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn reads_milliseconds_with_a_fraction() {
+        let cases = [
+            ("0", Some(0)),
+            ("12", Some(12)),
+            ("12.", Some(12)),
+            (".5", Some(1)),
+            ("2.000", Some(2)),
+            ("2.001", Some(3)),
+            (" 7 ", Some(7)),
+            ("", None),
+            (".", None),
+            ("..", None),
+            ("1..2", None),
+            ("1.2.3", None),
+            ("1e3", None),
+            ("+1", None),
+            ("-1", None),
+            ("1 2", None),
+        ];
+        for (value, ms) in cases {
+            assert_eq!(
+                parse_millis(value),
+                ms.map(Duration::from_millis),
+                "{value:?}"
+            );
         }
     }
 
