@@ -144,20 +144,22 @@ pub const MAX_NAME_LEN: usize = 512;
 /// # Errors
 /// Why the name is refused ([`ErrorKind::InvalidInput`]).
 pub fn check_name(name: &str) -> Result<(), crate::Error> {
-    // Most names are ASCII: check their bytes; decode characters otherwise.
-    let control = if name.is_ascii() {
-        name.bytes().any(|b| b.is_ascii_control())
-    } else {
-        name.chars().any(char::is_control)
-    };
+    // Control characters (`char::is_control`) found in the bytes, without
+    // decoding: C0 and DEL are single bytes, C1 (U+0080 to U+009F) is 0xC2
+    // then 0x80 to 0x9F.
+    let bytes = name.as_bytes();
+    let control = bytes.iter().enumerate().any(|(at, &byte)| {
+        byte < 0x20
+            || byte == 0x7f
+            || byte == 0xc2 && bytes.get(at + 1).is_some_and(|&next| next < 0xa0)
+    });
     if name.is_empty() || name.len() > MAX_NAME_LEN || control {
         // Joined, not formatted (see `crate::text`).
+        const _: () = assert!(MAX_NAME_LEN == 512, "the message below says 512");
         let message = [
             "invalid intent name \"",
             name,
-            "\": 1 to ",
-            &crate::text::decimal(MAX_NAME_LEN as u64),
-            " bytes, no control characters",
+            "\": 1 to 512 bytes, no control characters",
         ];
         return Err(crate::Error::invalid_input(join(&message)));
     }
@@ -204,12 +206,10 @@ impl Request {
     /// recorded, nothing sent.
     pub fn check(&self) -> Result<(), crate::Error> {
         if self.url.len() > MAX_URL_LEN {
-            let message = [
-                "the URL is longer than ",
-                &crate::text::decimal(MAX_URL_LEN as u64),
-                " bytes; nothing was recorded or sent",
-            ];
-            return Err(crate::Error::invalid_input(join(&message)));
+            const _: () = assert!(MAX_URL_LEN == 65_536, "the message below says 65536");
+            return Err(crate::Error::invalid_input(
+                "the URL is longer than 65536 bytes; nothing was recorded or sent",
+            ));
         }
         if let Some(name) = credential_parameter(&self.url) {
             let message = [
@@ -714,6 +714,22 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        for code in (0..0x800).chain([0x2028, 0xfeff, 0x1_0000, 0x10_ffff]) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            for name in [String::from(c), ['a', c, 'b'].iter().collect()] {
+                assert_eq!(check_name(&name).is_err(), c.is_control(), "{code:x}");
+            }
+        }
+        assert!(check_name("").is_err());
+        assert!(check_name(&"x".repeat(512)).is_ok());
+        let message = check_name(&"x".repeat(513)).unwrap_err().to_string();
+        assert!(message.ends_with("\": 1 to 512 bytes, no control characters"));
     }
 
     #[test]

@@ -75,9 +75,11 @@ impl Key {
     /// When the value is not a valid key.
     pub fn from_header(value: &str) -> Result<Key, InvalidKey> {
         let value = value.trim_ascii();
-        let inner = match value.strip_prefix('"') {
-            Some(rest) => rest.strip_suffix('"').ok_or(InvalidKey)?,
-            None => value,
+        // By bytes: `str` patterns would ship their searchers.
+        let inner = match value.as_bytes() {
+            [b'"', .., b'"'] => value.get(1..value.len() - 1).ok_or(InvalidKey)?,
+            [b'"', ..] => return Err(InvalidKey),
+            _ => value,
         };
         Key::new(inner)
     }
@@ -170,6 +172,12 @@ mod tests {
             Ok("abc".to_owned())
         );
         assert!(Key::from_header("\"abc").is_err());
+        assert!(Key::from_header("\"").is_err());
+        assert!(Key::from_header("abc\"").is_err());
+        assert_eq!(
+            Key::from_header("\t\"a b\" ").map(|k| k.to_string()),
+            Ok("a b".to_owned())
+        );
         assert!(Key::from_header("\"\"").is_err());
         assert!(Key::new("a\"b").is_err());
         assert!(Key::new("tab\there").is_err());

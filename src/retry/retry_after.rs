@@ -162,12 +162,15 @@ fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
 /// past `u64::MAX`), by hand: its overflow-checked multiplications call a
 /// 128-bit helper on wasm32.
 fn parse_u64(value: &str) -> Option<u64> {
-    let digits = value.strip_prefix('+').unwrap_or(value);
+    let digits = match value.as_bytes() {
+        [b'+', digits @ ..] => digits,
+        digits => digits,
+    };
     if digits.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
-    for byte in digits.bytes() {
+    for &byte in digits {
         let digit = u64::from(byte.wrapping_sub(b'0'));
         if digit > 9 || n > (u64::MAX - digit) / 10 {
             return None;
