@@ -48,12 +48,11 @@ use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
 };
 
-/// The package's allocator: a small free list (see `Cargo.toml`).
+mod heap;
+
+/// The package's allocator (see `heap`).
 #[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    // SAFETY: the package's WebAssembly is single-threaded (built without
-    // `atomics`), the one use `AssumeSingleThreaded` allows.
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+static HEAP: heap::Heap = heap::Heap::new();
 
 /// No input reaches a panic (every length is checked, every failure is an
 /// error); should one happen all the same, the call traps and the
