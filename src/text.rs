@@ -56,19 +56,24 @@ pub fn utf8(bytes: &[u8]) -> Option<String> {
 /// assert_eq!(oncely::text::decimal(0), "0");
 /// assert_eq!(oncely::text::decimal(u64::MAX), u64::MAX.to_string());
 /// ```
-pub fn decimal(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+pub fn decimal(n: u64) -> String {
+    // ASCII digits are UTF-8: never the default.
+    utf8(digits(n, &mut [0; 20])).unwrap_or_default()
+}
+
+/// `n`'s decimal digits, written at the end of `room` (for callers that
+/// copy them on without a `String`).
+pub fn digits(mut n: u64, room: &mut [u8; 20]) -> &[u8] {
+    let mut at = room.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        room[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    // ASCII digits are UTF-8: never the default.
-    utf8(&digits[at..]).unwrap_or_default()
+    &room[at..]
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
 use oncely::store::encoding::{decode, encode, encode_updated};
-use oncely::text::{decimal, utf8};
+use oncely::text::{digits, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
@@ -82,13 +82,59 @@ unsafe impl Sync for Out {}
 
 static OUT: Out = Out(UnsafeCell::new(Vec::new()));
 
+/// An answer, written in place in the buffer [`out`] reads: a length
+/// (set by [`Answer::end`]), then its bytes.
+struct Answer(&'static mut Vec<u8>);
+
+impl Answer {
+    fn start() -> Answer {
+        // SAFETY: see `Out`; one answer at a time, ended before its call
+        // returns.
+        let out = unsafe { &mut *OUT.0.get() };
+        out.clear();
+        out.extend_from_slice(&[0; 4]);
+        Answer(out)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// A text and a line break.
+    fn line(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+        self.0.push(b'\n');
+    }
+
+    /// A number's digits (none for `None`) and a line break.
+    fn number(&mut self, n: Option<u64>) {
+        if let Some(n) = n {
+            self.bytes(digits(n, &mut [0; 20]));
+        }
+        self.0.push(b'\n');
+    }
+
+    /// `headers` (name, value), one per line.
+    fn headers(&mut self, headers: &[(String, String)]) {
+        for (name, value) in headers {
+            self.line(name);
+            self.line(value);
+        }
+    }
+
+    fn end(self) {
+        let len = (self.0.len() - 4) as u32;
+        if let Some(head) = self.0.first_chunk_mut() {
+            *head = len.to_le_bytes();
+        }
+    }
+}
+
 /// Leaves `bytes` for the JavaScript to read at [`out`].
 fn answer(bytes: &[u8]) {
-    // SAFETY: see `Out`; no reference to the buffer outlives this call.
-    let out = unsafe { &mut *OUT.0.get() };
-    out.clear();
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
+    let mut answer = Answer::start();
+    answer.bytes(bytes);
+    answer.end();
 }
 
 /// Where the last answer is: a little-endian `u32` length, then its bytes.
@@ -429,7 +475,7 @@ pub extern "C" fn write(flight: &mut Flight) {
 /// count and headers, and last the error's message (which may span lines).
 #[unsafe(no_mangle)]
 pub extern "C" fn info(flight: &mut Flight) {
-    answer(flight.info().as_bytes());
+    flight.info();
 }
 
 /// The outcome's body, at [`out`].
@@ -456,18 +502,18 @@ pub unsafe extern "C" fn stored(bytes: *mut u8, len: usize) -> u32 {
             return 0;
         }
     };
-    let fields = [
-        record.name.as_str(),
-        record.key.as_str(),
-        &decimal(record.attempts.into()),
-        &decimal(record.created_at),
-        &decimal(record.expires_at),
-        record.state.as_str(),
-        if record.is_unsettled() { "1" } else { "" },
-        &record.request.method,
-        &record.request.url,
-    ];
-    answer(lines(&fields, &record.request.headers).as_bytes());
+    let mut answer = Answer::start();
+    answer.line(&record.name);
+    answer.line(record.key.as_str());
+    answer.number(Some(record.attempts.into()));
+    answer.number(Some(record.created_at));
+    answer.number(Some(record.expires_at));
+    answer.line(record.state.as_str());
+    answer.line(if record.is_unsettled() { "1" } else { "" });
+    answer.line(&record.request.method);
+    answer.line(&record.request.url);
+    answer.headers(&record.request.headers);
+    answer.end();
     1
 }
 
@@ -579,8 +625,7 @@ impl Flight {
         next::DONE
     }
 
-    fn info(&mut self) -> String {
-        let number = |n: Option<u64>| n.map(decimal).unwrap_or_default();
+    fn info(&mut self) {
         let record = self
             .pilot
             .as_ref()
@@ -600,28 +645,27 @@ impl Flight {
         let outcome = self.outcome.as_ref();
         let error = self.error.as_ref();
         let headers = outcome.map_or(&[][..], Outcome::headers);
-        let fields = [
-            self.event.take().unwrap_or(""),
-            key.map_or("", Key::as_str),
-            &decimal(attempts.into()),
-            &decimal(self.delay),
-            &number(self.status.map(u64::from)),
-            &self.reason,
-            &number(outcome.map(|o| u64::from(o.status()))),
-            if outcome.is_some_and(Outcome::replayed) {
-                "1"
-            } else {
-                ""
-            },
-            error.map_or("", |e| e.kind().code()),
-            &number(error.and_then(Error::last_status).map(u64::from)),
-            &decimal(headers.len() as u64),
-        ];
-        let mut text = lines(&fields, headers);
+        let mut answer = Answer::start();
+        answer.line(self.event.take().unwrap_or(""));
+        answer.line(key.map_or("", Key::as_str));
+        answer.number(Some(attempts.into()));
+        answer.number(Some(self.delay));
+        answer.number(self.status.map(u64::from));
+        answer.line(&self.reason);
+        answer.number(outcome.map(|o| u64::from(o.status())));
+        answer.line(if outcome.is_some_and(Outcome::replayed) {
+            "1"
+        } else {
+            ""
+        });
+        answer.line(error.map_or("", |e| e.kind().code()));
+        answer.number(error.and_then(Error::last_status).map(u64::from));
+        answer.number(Some(headers.len() as u64));
+        answer.headers(headers);
         if let Some(error) = error {
-            text.push_str(&error.describe());
+            answer.bytes(error.describe().as_bytes());
         }
-        text
+        answer.end();
     }
 }
 
@@ -655,21 +699,4 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
         }
     }
     headers
-}
-
-/// `fields`, then `headers` (name, value), one per line.
-fn lines(fields: &[&str], headers: &[(String, String)]) -> String {
-    let mut text = String::new();
-    let mut line = |part: &str| {
-        text.push_str(part);
-        text.push('\n');
-    };
-    for field in fields {
-        line(field);
-    }
-    for (name, value) in headers {
-        line(name);
-        line(value);
-    }
-    text
 }
