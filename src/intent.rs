@@ -5,7 +5,7 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 use core::fmt;
 
-use crate::text::join;
+use crate::text::Text;
 use crate::{ErrorKind, Key};
 
 /// A request's or a response's body: [`bytes::Bytes`] in the Rust client
@@ -156,12 +156,11 @@ pub fn check_name(name: &str) -> Result<(), crate::Error> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || control {
         // Joined, not formatted (see `crate::text`).
         const _: () = assert!(MAX_NAME_LEN == 512, "the message below says 512");
-        let message = [
-            "invalid intent name \"",
-            name,
-            "\": 1 to 512 bytes, no control characters",
-        ];
-        return Err(crate::Error::invalid_input(join(&message)));
+        let mut message = Text::new("invalid intent name \"");
+        message
+            .add(name)
+            .add("\": 1 to 512 bytes, no control characters");
+        return Err(crate::Error::invalid_input(message.0));
     }
     Ok(())
 }
@@ -212,13 +211,12 @@ impl Request {
             ));
         }
         if let Some(name) = credential_parameter(&self.url) {
-            let message = [
-                "the URL's query parameter \"",
-                name,
+            let mut message = Text::new("the URL's query parameter \"");
+            message.add(name).add(
                 "\" looks like a credential, and the URL is stored: send it in a header \
                  supplied by the credentials hook (never stored); nothing was recorded or sent",
-            ];
-            return Err(crate::Error::invalid_input(join(&message)));
+            );
+            return Err(crate::Error::invalid_input(message.0));
         }
         Ok(())
     }

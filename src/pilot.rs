@@ -27,7 +27,7 @@ use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
 use crate::retry::{Backoff, Class, RetryBudget, RetryPolicy, retry_after};
 use crate::runtime::Random;
 use crate::store::Update;
-use crate::text::{decimal, join};
+use crate::text::Text;
 use crate::transport::TransportError;
 use crate::{Error, ErrorKind, Key, Outcome};
 
@@ -177,15 +177,10 @@ impl Pilot {
             return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
         }
         if let Some(key) = claim.key.filter(|k| *k != record.key) {
-            let error = fail(
-                ErrorKind::Conflict,
-                &[
-                    "the intent is recorded under another key than the request's ",
-                    key.as_str(),
-                    "; nothing was sent",
-                ]
-                .concat(),
-            );
+            let mut message =
+                Text::new("the intent is recorded under another key than the request's ");
+            message.add(key.as_str()).add("; nothing was sent");
+            let error = fail(ErrorKind::Conflict, &message.0);
             return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
         }
         let now_ms = now_ms.max(record.created_at);
@@ -332,11 +327,9 @@ impl Pilot {
             ErrorKind::InvalidInput | ErrorKind::Credentials => ErrorKind::Credentials,
             _ => ErrorKind::GaveUp,
         };
-        let message = [
-            error.message(),
-            " (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)",
-        ];
-        let interrupted = Error::of_intent(kind, &join(&message), &self.record, None);
+        let mut message = Text::new(error.message());
+        message.add(" (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)");
+        let interrupted = Error::of_intent(kind, &message.0, &self.record, None);
         #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
         let interrupted = interrupted.with_source(error);
         interrupted
@@ -402,13 +395,12 @@ impl Pilot {
             // out, it says nothing of that one.
             (Class::Unauthorized, Some(response)) if self.record.attempts <= 1 => self.settle(response),
             (Class::Unauthorized, Some(response)) => {
-                let message = [
-                    "the server refused who sent it (",
-                    &decimal(response.status.into()),
+                let mut message = Text::new("the server refused who sent it (");
+                message.number(response.status.into()).add(
                     ") after an earlier attempt may have reached it; the outcome is unknown: \
                      the intent stays unsettled, resume it with valid credentials",
-                ];
-                self.fail(ErrorKind::Credentials, join(&message), last_status, cause)
+                );
+                self.fail(ErrorKind::Credentials, message.0, last_status, cause)
             }
             (Class::Reject, _) => self.fail(
                 ErrorKind::Rejected,
@@ -423,27 +415,30 @@ impl Pilot {
                     self.counted -= 1;
                 }
                 let reason = match (&response, &cause) {
-                    (Some(response), _) => join(&["status ", &decimal(response.status.into())]),
+                    (Some(response), _) => {
+                        let mut reason = Text::new("status ");
+                        reason.number(response.status.into());
+                        reason.0
+                    }
                     (None, Some(cause)) => cause.describe(),
                     (None, None) => "no response".to_owned(),
                 };
                 if self.counted >= self.policy.max_attempts {
-                    let counted = decimal(self.counted.into());
-                    let message = ["gave up after ", &counted, " attempt(s); last: ", &reason];
-                    return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
+                    let mut message = Text::new("gave up after ");
+                    message.number(self.counted.into()).add(" attempt(s); last: ").add(&reason);
+                    return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                 }
                 let mut delay = self.backoff.next().unwrap_or(self.policy.max_delay);
                 if let Some(wait) = response.as_ref().and_then(|r| retry_after(&r.headers, now_ms)) {
                     if wait > self.policy.max_retry_after {
-                        let message = [
-                            "the server asked to wait ",
-                            &decimal(wait.as_secs()),
-                            " s, longer than max_retry_after (",
-                            &decimal(self.policy.max_retry_after.as_secs()),
-                            " s); last: ",
-                            &reason,
-                        ];
-                        return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
+                        let mut message = Text::new("the server asked to wait ");
+                        message
+                            .number(wait.as_secs())
+                            .add(" s, longer than max_retry_after (")
+                            .number(self.policy.max_retry_after.as_secs())
+                            .add(" s); last: ")
+                            .add(&reason);
+                        return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                     }
                     delay = delay.max(wait);
                 }
@@ -453,21 +448,18 @@ impl Pilot {
                     // The next attempt would leave past the retention: the
                     // outcome stays unknown, and the intent too old to send.
                     budget.refund();
-                    let message = [
-                        "the next attempt would be past the intent's retention; last: ",
-                        &reason,
-                    ];
-                    return self.expire(join(&message), last_status, cause);
+                    let mut message = Text::new("the next attempt would be past the intent's retention; last: ");
+                    message.add(&reason);
+                    return self.expire(message.0, last_status, cause);
                 }
                 if next >= self.deadline {
                     budget.refund();
-                    let message = [
-                        "gave up: the next attempt would pass the ",
-                        &decimal(self.policy.deadline.as_secs()),
-                        " s deadline; last: ",
-                        &reason,
-                    ];
-                    return self.fail(ErrorKind::GaveUp, join(&message), last_status, cause);
+                    let mut message = Text::new("gave up: the next attempt would pass the ");
+                    message
+                        .number(self.policy.deadline.as_secs())
+                        .add(" s deadline; last: ")
+                        .add(&reason);
+                    return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                 }
                 Step::Retry {
                     delay,
@@ -495,8 +487,9 @@ impl Pilot {
         last_status: Option<u16>,
         cause: Option<TransportError>,
     ) -> Step {
-        let message = join(&[EXPIRED, " (", &reason, ")"]);
-        let error = self.error(ErrorKind::Expired, &message, last_status, cause);
+        let mut message = Text::new(EXPIRED);
+        message.add(" (").add(&reason).add(")");
+        let error = self.error(ErrorKind::Expired, &message.0, last_status, cause);
         self.record.state = State::Expired;
         Step::Fail(expiry(&self.record), error)
     }

@@ -1,18 +1,33 @@
-//! Texts for people, without `core::fmt`: the core's messages are joined
-//! from pieces ([`join`]) and its numbers written by [`decimal`], so
+//! Texts for people, without `core::fmt`: the core's messages are built
+//! piece by piece ([`Text`]) and their numbers written digit by digit, so
 //! no formatting machinery ships in the npm package's WebAssembly.
 
 use crate::prelude::*;
 
-/// `parts` joined, as `[..].concat()` joins them, by a plain loop: the
-/// standard library's generic join weighs half a kilobyte in the npm
-/// package's WebAssembly.
-pub fn join(parts: &[&str]) -> String {
-    let mut text = String::new();
-    for part in parts {
-        text.push_str(part);
+/// A text for people, built in place piece by piece: no array of pieces
+/// and no `String` per number, each of which would cost every message
+/// code in the npm package's WebAssembly.
+pub struct Text(pub String);
+
+impl Text {
+    /// A text starting with `start`.
+    pub fn new(start: &str) -> Text {
+        Text(start.to_owned())
     }
-    text
+
+    /// `text` added at the end.
+    pub fn add(&mut self, text: &str) -> &mut Text {
+        self.0.push_str(text);
+        self
+    }
+
+    /// `n` in decimal digits added at the end.
+    pub fn number(&mut self, n: u64) -> &mut Text {
+        for &digit in digits(n, &mut [0; 20]) {
+            self.0.push(char::from(digit));
+        }
+        self
+    }
 }
 
 /// The text in `bytes` when they are UTF-8, as `String::from_utf8` judges

@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use crate::intent::{Request, Response};
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
-use crate::text::join;
+use crate::text::Text;
 
 if_native! {
     mod reqwest;
@@ -133,7 +133,9 @@ impl TransportError {
             TransportErrorKind::Offline => "offline",
             TransportErrorKind::Other => "transport error",
         };
-        join(&[what, ": ", &self.message])
+        let mut text = Text::new(what);
+        text.add(": ").add(&self.message);
+        text.0
     }
 }
 
