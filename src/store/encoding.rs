@@ -156,28 +156,37 @@ fn read(input: &mut Reader) -> Option<Record> {
             owner = Some(input.string());
         }
     }
-    if input.failed || !input.bytes.is_empty() {
-        return None;
-    }
     let failure = match failure {
-        None => None,
-        Some((code, message, last_status)) => Some(Failure {
-            kind: ErrorKind::from_code(&code)?,
-            message,
-            last_status,
+        None => Some(None),
+        Some((code, message, last_status)) => ErrorKind::from_code(&code).map(|kind| {
+            Some(Failure {
+                kind,
+                message,
+                last_status,
+            })
         }),
+    };
+    // One judgment, one way out: each `?` would ship its own cleanup.
+    let (false, true, Ok(key), Some(state), Some(failure)) = (
+        input.failed,
+        input.bytes.is_empty(),
+        Key::new(&key),
+        state_from_byte(state),
+        failure,
+    ) else {
+        return None;
     };
     Some(Record {
         withheld,
         owner,
         name,
-        key: Key::new(&key).ok()?,
+        key,
         request: Arc::new(request),
         fingerprint,
         created_at,
         expires_at,
         attempts,
-        state: state_from_byte(state)?,
+        state,
         failure,
         response,
     })
