@@ -29,7 +29,6 @@
 
 extern crate alloc;
 
-use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -690,7 +689,8 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut start = 0;
     for (at, byte) in text.bytes().enumerate() {
         if byte == b'\n' {
-            let line = text.get(start..at).unwrap_or_default().to_owned();
+            // A line of a UTF-8 text is UTF-8: never the default.
+            let line = utf8(&text.as_bytes()[start..at]).unwrap_or_default();
             start = at + 1;
             match name.take() {
                 None => name = Some(line),
