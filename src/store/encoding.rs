@@ -52,44 +52,44 @@ fn encode_parts(
     let request = &record.request;
     let response_len = response.map_or(0, |r| r.body.len());
     let mut out = Vec::with_capacity(128 + request.body.len() + response_len);
-    out.push(VERSION);
+    put(&mut out, &[VERSION]);
     put_str(&mut out, &record.name);
     put_str(&mut out, record.key.as_str());
     put_str(&mut out, &request.method);
     put_str(&mut out, &request.url);
     put_headers(&mut out, &request.headers);
     put_bytes(&mut out, &request.body);
-    out.extend_from_slice(&record.fingerprint.0);
-    out.extend_from_slice(&record.created_at.to_le_bytes());
-    out.extend_from_slice(&record.expires_at.to_le_bytes());
-    out.extend_from_slice(&attempts.to_le_bytes());
-    out.push(state_byte(state));
+    put(&mut out, &record.fingerprint.0);
+    put(&mut out, &record.created_at.to_le_bytes());
+    put(&mut out, &record.expires_at.to_le_bytes());
+    put(&mut out, &attempts.to_le_bytes());
+    put(&mut out, &[state_byte(state)]);
     match failure {
-        None => out.push(0),
+        None => put(&mut out, &[0]),
         Some(failure) => {
-            out.push(1);
+            put(&mut out, &[1]);
             put_str(&mut out, failure.kind.code());
             put_str(&mut out, &failure.message);
             put_status(&mut out, failure.last_status);
         }
     }
     match response {
-        None => out.push(0),
+        None => put(&mut out, &[0]),
         Some(response) => {
-            out.push(1);
-            out.extend_from_slice(&response.status.to_le_bytes());
+            put(&mut out, &[1]);
+            put(&mut out, &response.status.to_le_bytes());
             put_headers(&mut out, &response.headers);
             put_bytes(&mut out, &response.body);
         }
     }
-    out.extend_from_slice(&(record.withheld.len() as u32).to_le_bytes());
+    put(&mut out, &(record.withheld.len() as u32).to_le_bytes());
     for name in &record.withheld {
         put_str(&mut out, name);
     }
     match &record.owner {
-        None => out.push(0),
+        None => put(&mut out, &[0]),
         Some(owner) => {
-            out.push(1);
+            put(&mut out, &[1]);
             put_str(&mut out, owner);
         }
     }
@@ -215,10 +215,16 @@ fn state_from_byte(byte: u8) -> Option<State> {
     })
 }
 
+/// Appends `bytes`: one call per field, not an append inlined in each.
+#[inline(never)]
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes);
+}
+
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // Records are far below 4 GiB (browsers refuse such values anyway).
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
+    put(out, &(bytes.len() as u32).to_le_bytes());
+    put(out, bytes);
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -226,7 +232,7 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 }
 
 fn put_headers(out: &mut Vec<u8>, headers: &[(String, String)]) {
-    out.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    put(out, &(headers.len() as u32).to_le_bytes());
     for (name, value) in headers {
         put_str(out, name);
         put_str(out, value);
@@ -235,10 +241,10 @@ fn put_headers(out: &mut Vec<u8>, headers: &[(String, String)]) {
 
 fn put_status(out: &mut Vec<u8>, status: Option<u16>) {
     match status {
-        None => out.push(0),
+        None => put(out, &[0]),
         Some(status) => {
-            out.push(1);
-            out.extend_from_slice(&status.to_le_bytes());
+            put(out, &[1]);
+            put(out, &status.to_le_bytes());
         }
     }
 }
