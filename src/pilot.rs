@@ -160,67 +160,65 @@ impl Pilot {
         random: Arc<dyn Random>,
     ) -> Boarding {
         let fail = |kind, message: &str| Error::of_intent(kind, message, &record, None);
-        if !record.belongs_to(claim.owner) {
+        let conflict = |message: &str| {
+            let error = fail(ErrorKind::Conflict, message);
+            Some((Err(error), Some(EventKind::Conflict)))
+        };
+        let now_ms = now_ms.max(record.created_at);
+        let expired = now_ms >= record.expires_at;
+        // What ends the flight before it flies, decided first so that the
+        // record moves out at one place (each return would copy it).
+        let landed = if !record.belongs_to(claim.owner) {
             // Neither replayed (another user's answer) nor sent (with this
             // user's credentials).
-            let error = fail(
-                ErrorKind::Conflict,
-                "the intent is recorded for another user; nothing was sent",
-            );
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
-        if record.fingerprint != claim.fingerprint {
-            let error = fail(
-                ErrorKind::Conflict,
+            conflict("the intent is recorded for another user; nothing was sent")
+        } else if record.fingerprint != claim.fingerprint {
+            conflict(
                 "the intent is recorded with a different request (method, URL or body); nothing was sent",
-            );
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
-        if let Some(key) = claim.key.filter(|k| *k != record.key) {
+            )
+        } else if let Some(key) = claim.key.filter(|k| *k != record.key) {
             let mut message =
                 Text::new("the intent is recorded under another key than the request's ");
             message.add(key.as_str()).add("; nothing was sent");
-            let error = fail(ErrorKind::Conflict, &message.0);
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
-        let now_ms = now_ms.max(record.created_at);
-        let expired = now_ms >= record.expires_at;
-        match (&record.state, &record.failure, &record.response) {
-            (State::Expired, ..) => {
-                let error = fail(ErrorKind::Expired, EXPIRED);
-                return Boarding::Land(record, Err(error), None);
+            conflict(&message.0)
+        } else {
+            match (&record.state, &record.failure, &record.response) {
+                (State::Expired, ..) => Some((Err(fail(ErrorKind::Expired, EXPIRED)), None)),
+                (State::Settled, _, Some(response)) if !expired => {
+                    let outcome = Outcome::new(&record, response.clone(), true);
+                    Some((Ok(outcome), Some(EventKind::Replayed)))
+                }
+                (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
+                    let error = Error::of_intent(
+                        ErrorKind::Rejected,
+                        &failure.message,
+                        &record,
+                        failure.last_status,
+                    );
+                    let event = EventKind::Failed {
+                        error: error.clone(),
+                    };
+                    Some((Err(error), Some(event)))
+                }
+                // Past the server's retention its key may be forgotten:
+                // sending again could repeat the effect. Say so; never send.
+                _ if expired => {
+                    let update = (record.state != State::Settled).then(|| expiry(&record));
+                    let error = fail(ErrorKind::Expired, EXPIRED);
+                    return Boarding::Expire(record, update, error);
+                }
+                (State::Settled, _, None) => {
+                    let error = fail(
+                        ErrorKind::Store,
+                        "the record is settled but holds no response (damaged store)",
+                    );
+                    Some((Err(error), None))
+                }
+                _ => None,
             }
-            (State::Settled, _, Some(response)) if !expired => {
-                let outcome = Outcome::new(&record, response.clone(), true);
-                return Boarding::Land(record, Ok(outcome), Some(EventKind::Replayed));
-            }
-            (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
-                let error = Error::of_intent(
-                    ErrorKind::Rejected,
-                    &failure.message,
-                    &record,
-                    failure.last_status,
-                );
-                let event = EventKind::Failed {
-                    error: error.clone(),
-                };
-                return Boarding::Land(record, Err(error), Some(event));
-            }
-            // Past the server's retention its key may be forgotten: sending
-            // again could repeat the effect. Say so; never send.
-            _ if expired => {
-                let update = (record.state != State::Settled).then(|| expiry(&record));
-                let error = fail(ErrorKind::Expired, EXPIRED);
-                return Boarding::Expire(record, update, error);
-            }
-            (State::Settled, _, None) => {
-                let error = fail(
-                    ErrorKind::Store,
-                    "the record is settled but holds no response (damaged store)",
-                );
-                return Boarding::Land(record, Err(error), None);
-            }
-            _ => {}
+        };
+        if let Some((result, event)) = landed {
+            return Boarding::Land(record, result, event);
         }
         Boarding::Fly(Pilot {
             key_header: record.key.header_value(),
