@@ -271,8 +271,8 @@ pub struct Flight {
     pilot: Option<Pilot>,
     outcome: Option<Outcome>,
     error: Option<Error>,
-    /// The record to write before going on.
-    write: Option<Vec<u8>>,
+    /// The record to write before going on (empty: none).
+    write: Vec<u8>,
     event: Option<&'static str>,
     delay: u64,
     reason: String,
@@ -338,7 +338,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         pilot: None,
         outcome: None,
         error: None,
-        write: None,
+        write: Vec::new(),
         event: None,
         delay: 0,
         reason: String::new(),
@@ -399,11 +399,13 @@ pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize
     };
     match pilot.attempt(now as u64, |name| headers.iter().any(|(n, _)| n == name)) {
         Attempt::Send(number, update) => {
-            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.write =
+                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
             number
         }
         Attempt::Stop(update, error) => {
-            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.write =
+                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
             flight.done(Err(error), Some("failed"));
             0
         }
@@ -464,7 +466,7 @@ pub unsafe extern "C" fn land(
 /// The record to write now, once, at [`out`] (empty: none).
 #[unsafe(no_mangle)]
 pub extern "C" fn write(flight: &mut Flight) {
-    answer(&flight.write.take().unwrap_or_default());
+    answer(&core::mem::take(&mut flight.write));
 }
 
 /// What the last step produced, at [`out`], one field per line: the
@@ -576,7 +578,8 @@ impl Flight {
             }
             Boarding::Land(_, result, event) => self.done(result, event.as_ref().map(event_type)),
             Boarding::Expire(record, update, error) => {
-                self.write = update.map(|update| encode_updated(&record, &update));
+                self.write =
+                    update.map_or_else(Vec::new, |update| encode_updated(&record, &update));
                 self.done(Err(error), Some("failed"))
             }
         }
@@ -591,7 +594,7 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now, &core.budget);
-        let written = |update| Some(encode_updated(pilot.record(), &update));
+        let written = |update| encode_updated(pilot.record(), &update);
         match step {
             Step::Retry {
                 delay,
