@@ -92,11 +92,9 @@ impl Key {
     /// The value of the `Idempotency-Key` header: an RFC 8941 structured-field
     /// String, so quoted.
     pub fn header_value(&self) -> String {
-        let mut value = String::with_capacity(self.0.len() + 2);
-        value.push('"');
-        value.push_str(&self.0);
-        value.push('"');
-        value
+        let mut value = crate::text::Text::new("\"");
+        value.add(&self.0).add("\"");
+        value.0
     }
 }
 

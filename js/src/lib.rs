@@ -102,7 +102,7 @@ impl Answer {
     /// A text and a line break.
     fn line(&mut self, text: &str) {
         self.bytes(text.as_bytes());
-        self.0.push(b'\n');
+        self.bytes(b"\n");
     }
 
     /// A number's digits (none for `None`) and a line break.
@@ -110,7 +110,7 @@ impl Answer {
         if let Some(n) = n {
             self.bytes(digits(n, &mut [0; 20]));
         }
-        self.0.push(b'\n');
+        self.bytes(b"\n");
     }
 
     /// `headers` (name, value), one per line.
