@@ -132,21 +132,21 @@ fn read(input: &mut Reader) -> Option<Record> {
         headers: input.headers(),
         body: input.body(),
     };
-    let fingerprint = Fingerprint(input.array());
-    let created_at = u64::from_le_bytes(input.array());
-    let expires_at = u64::from_le_bytes(input.array());
-    let attempts = u32::from_le_bytes(input.array());
+    let fingerprint = Fingerprint(input.take(32).try_into().unwrap_or([0; 32]));
+    let created_at = input.number(8);
+    let expires_at = input.number(8);
+    let attempts = input.number(4) as u32;
     let state = input.u8();
     let failure = (input.u8() != 0).then(|| (input.string(), input.string(), input.status()));
     let response = (input.u8() != 0).then(|| Response {
-        status: u16::from_le_bytes(input.array()),
+        status: input.number(2) as u16,
         headers: input.headers(),
         body: input.body(),
     });
     let mut withheld = Vec::new();
     let mut owner = None;
     if version >= 2 {
-        for _ in 0..u32::from_le_bytes(input.array()) {
+        for _ in 0..input.number(4) {
             if input.failed {
                 break;
             }
@@ -270,16 +270,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        self.take(N).try_into().unwrap_or([0; N])
+    /// A little-endian integer of `width` bytes (one loop for every
+    /// width, not a conversion per array size).
+    fn number(&mut self, width: usize) -> u64 {
+        (self.take(width).iter().rev()).fold(0, |n, &byte| n << 8 | u64::from(byte))
     }
 
     fn u8(&mut self) -> u8 {
-        self.take(1).first().copied().unwrap_or(0)
+        self.number(1) as u8
     }
 
     fn bytes(&mut self) -> &'a [u8] {
-        let len = u32::from_le_bytes(self.array()) as usize;
+        let len = self.number(4) as usize;
         self.take(len)
     }
 
@@ -294,11 +296,11 @@ impl<'a> Reader<'a> {
     }
 
     fn status(&mut self) -> Option<u16> {
-        (self.u8() != 0).then(|| u16::from_le_bytes(self.array()))
+        (self.u8() != 0).then(|| self.number(2) as u16)
     }
 
     fn headers(&mut self) -> Vec<(String, String)> {
-        let count = u32::from_le_bytes(self.array()) as usize;
+        let count = self.number(4) as usize;
         // Each header takes at least 8 bytes: a damaged count cannot make
         // this allocate more than the input could hold.
         let mut headers = Vec::with_capacity(count.min(self.bytes.len() / 8));
