@@ -74,8 +74,30 @@ pub const STORED_HEADERS: [&str; 12] = [
 /// [`STORED_HEADERS`] or `also` (an application's additions), and never
 /// one of [`SECRET_HEADERS`] or the `Idempotency-Key` (kept as the key).
 pub fn is_stored_header(name: &str, also: &[String]) -> bool {
-    !SECRET_HEADERS.contains(&name)
-        && (STORED_HEADERS.contains(&name) || also.iter().any(|a| a == name))
+    !listed(SECRET_NAMES, name) && (listed(STORED_NAMES, name) || also.iter().any(|a| a == name))
+}
+
+/// [`SECRET_HEADERS`] and [`STORED_HEADERS`] as [`is_stored_header`] reads
+/// them: one run of bytes each, every name ended by a line break, so no
+/// table of pointers ships in the npm package's core (a test holds them to
+/// the arrays).
+const SECRET_NAMES: &[u8] = b"authorization\ncookie\nproxy-authorization\n";
+const STORED_NAMES: &[u8] = b"accept\naccept-encoding\naccept-language\ncache-control\n\
+    content-encoding\ncontent-language\ncontent-type\nprefer\ntraceparent\ntracestate\n\
+    user-agent\nx-request-id\n";
+
+/// Whether `names` (each ended by a line break) holds `name`.
+fn listed(names: &[u8], name: &str) -> bool {
+    let mut start = 0;
+    for (at, &byte) in names.iter().enumerate() {
+        if byte == b'\n' {
+            if names[start..at] == *name.as_bytes() {
+                return true;
+            }
+            start = at + 1;
+        }
+    }
+    false
 }
 
 /// The longest URL accepted, in bytes (what servers commonly refuse past).
@@ -712,6 +734,27 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn the_header_lists_read_as_their_arrays() {
+        let joined = |names: &[&str]| names.iter().map(|n| [n, "\n"].concat()).collect::<String>();
+        assert_eq!(SECRET_NAMES, joined(&SECRET_HEADERS).as_bytes());
+        assert_eq!(STORED_NAMES, joined(&STORED_HEADERS).as_bytes());
+        for name in [
+            "accept",
+            "x-request-id",
+            "cookie",
+            "authorization",
+            "x-api-key",
+            "",
+            "accep",
+        ] {
+            let stored = STORED_HEADERS.contains(&name) && !SECRET_HEADERS.contains(&name);
+            assert_eq!(is_stored_header(name, &[]), stored, "{name}");
+        }
+        assert!(is_stored_header("x-mine", &["x-mine".to_owned()]));
+        assert!(!is_stored_header("cookie", &["cookie".to_owned()]));
     }
 
     #[test]
