@@ -147,7 +147,21 @@ pub extern "C" fn out() -> *const u8 {
 /// takes it (with its length).
 #[unsafe(no_mangle)]
 pub extern "C" fn alloc(len: usize) -> *mut u8 {
-    Box::into_raw(alloc::vec![0u8; len].into_boxed_slice()).cast()
+    // What `take` gives back as a boxed slice: zeroed room from the global
+    // allocator (straight, not through a `Vec` and its shrinking).
+    if len == 0 {
+        return core::ptr::NonNull::dangling().as_ptr();
+    }
+    let Ok(layout) = core::alloc::Layout::array::<u8>(len) else {
+        // Past what can be allocated: trap, as a failed allocation does.
+        core::arch::wasm32::unreachable()
+    };
+    // SAFETY: `layout` is not zero-sized.
+    let room = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if room.is_null() {
+        alloc::alloc::handle_alloc_error(layout)
+    }
+    room
 }
 
 /// Takes back the room [`alloc`] gave, with what was written there.
