@@ -40,7 +40,7 @@ use oncely::intent::{Body, check_name, is_stored_header};
 use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
-use oncely::store::encoding::{decode, encode, encode_updated};
+use oncely::store::encoding::{decode, encode_into, encode_updated};
 use oncely::text::{digits, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
@@ -373,7 +373,11 @@ pub unsafe extern "C" fn flight_free(flight: *mut Flight) {
 /// The record to add, if the intent has none yet, at [`out`].
 #[unsafe(no_mangle)]
 pub extern "C" fn candidate_record(flight: &Flight) {
-    answer(&flight.candidate.as_ref().map(encode).unwrap_or_default());
+    let answer = Answer::start();
+    if let Some(record) = &flight.candidate {
+        encode_into(record, answer.0);
+    }
+    answer.end();
 }
 
 /// Decides on the intent as stored: `stored` (`len` bytes from [`alloc`])

@@ -22,78 +22,89 @@ const VERSION: u8 = 2;
 
 /// `record` as bytes.
 pub fn encode(record: &Record) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(record, &mut out);
+    out
+}
+
+/// `record` as bytes, appended to `out` (an answer being written, say).
+pub fn encode_into(record: &Record, out: &mut Vec<u8>) {
     encode_parts(
+        out,
         record,
         record.attempts,
         record.state,
         record.failure.as_ref(),
         record.response.as_ref(),
-    )
+    );
 }
 
 /// `record` with `update` applied, as bytes (without copying the record).
 pub fn encode_updated(record: &Record, update: &Update) -> Vec<u8> {
+    let mut out = Vec::new();
     encode_parts(
+        &mut out,
         record,
         update.attempts,
         update.state,
         update.failure.as_ref(),
         update.response.as_ref(),
-    )
+    );
+    out
 }
 
 fn encode_parts(
+    out: &mut Vec<u8>,
     record: &Record,
     attempts: u32,
     state: State,
     failure: Option<&Failure>,
     response: Option<&Response>,
-) -> Vec<u8> {
+) {
     let request = &record.request;
     let response_len = response.map_or(0, |r| r.body.len());
-    let mut out = Vec::with_capacity(128 + request.body.len() + response_len);
-    put(&mut out, &[VERSION]);
-    put_str(&mut out, &record.name);
-    put_str(&mut out, record.key.as_str());
-    put_str(&mut out, &request.method);
-    put_str(&mut out, &request.url);
-    put_headers(&mut out, &request.headers);
-    put_bytes(&mut out, &request.body);
-    put(&mut out, &record.fingerprint.0);
-    put(&mut out, &record.created_at.to_le_bytes());
-    put(&mut out, &record.expires_at.to_le_bytes());
-    put(&mut out, &attempts.to_le_bytes());
-    put(&mut out, &[state_byte(state)]);
+    out.reserve(128 + request.body.len() + response_len);
+    put(out, &[VERSION]);
+    put_str(out, &record.name);
+    put_str(out, record.key.as_str());
+    put_str(out, &request.method);
+    put_str(out, &request.url);
+    put_headers(out, &request.headers);
+    put_bytes(out, &request.body);
+    put(out, &record.fingerprint.0);
+    put(out, &record.created_at.to_le_bytes());
+    put(out, &record.expires_at.to_le_bytes());
+    put(out, &attempts.to_le_bytes());
+    put(out, &[state_byte(state)]);
     match failure {
-        None => put(&mut out, &[0]),
+        None => put(out, &[0]),
         Some(failure) => {
-            put(&mut out, &[1]);
-            put_str(&mut out, failure.kind.code());
-            put_str(&mut out, &failure.message);
-            put_status(&mut out, failure.last_status);
+            put(out, &[1]);
+            put_str(out, failure.kind.code());
+            put_str(out, &failure.message);
+            put_status(out, failure.last_status);
         }
     }
     match response {
-        None => put(&mut out, &[0]),
+        None => put(out, &[0]),
         Some(response) => {
-            put(&mut out, &[1]);
-            put(&mut out, &response.status.to_le_bytes());
-            put_headers(&mut out, &response.headers);
-            put_bytes(&mut out, &response.body);
+            put(out, &[1]);
+            put(out, &response.status.to_le_bytes());
+            put_headers(out, &response.headers);
+            put_bytes(out, &response.body);
         }
     }
-    put(&mut out, &(record.withheld.len() as u32).to_le_bytes());
+    put(out, &(record.withheld.len() as u32).to_le_bytes());
     for name in &record.withheld {
-        put_str(&mut out, name);
+        put_str(out, name);
     }
     match &record.owner {
-        None => put(&mut out, &[0]),
+        None => put(out, &[0]),
         Some(owner) => {
-            put(&mut out, &[1]);
-            put_str(&mut out, owner);
+            put(out, &[1]);
+            put_str(out, owner);
         }
     }
-    out
 }
 
 /// The record in `bytes`.
