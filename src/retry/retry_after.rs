@@ -66,20 +66,20 @@ fn http_date_secs(value: &str) -> Option<u64> {
     // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`; asctime: `Sun Nov  6
     // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one
     // with the weekday's full name.
-    let (date, weekday, full) = match read_date(s, b"www, dd nnn yyyy hh:mm:ss GMT")
-        .or_else(|| read_date(s, b"www nnn _d hh:mm:ss yyyy"))
+    let (date, weekday, full) = match read_date(s, b"www, 00 nnn 4444 11:22:33 GMT")
+        .or_else(|| read_date(s, b"www nnn 50 11:22:33 4444"))
     {
         Some(date) => (date, s.get(..3)?, false),
         None => {
             let comma = s.iter().position(|&byte| byte == b',')?;
             let (weekday, rest) = s.split_at(comma);
-            let mut date = read_date(&rest[1..], b" dd-nnn-yy?hh:mm:ss GMT")?;
-            date.year += if date.year < 70 { 2000 } else { 1900 };
+            let mut date = read_date(&rest[1..], b" 00-nnn-44?11:22:33 GMT")?;
+            date.numbers[4] += if date.numbers[4] < 70 { 2000 } else { 1900 };
             (date, weekday, true)
         }
     };
     let month = (0..12).find(|m| MONTHS[m * 3..][..3] == date.month)?;
-    let (year, [day, hour, minute, second]) = (date.year, date.numbers);
+    let [day, hour, minute, second, year] = date.numbers;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = u64::from(MONTH_DAYS[month]) + u64::from(month == 1 && leap);
     if !(1970..=9999).contains(&year)
@@ -110,50 +110,43 @@ fn http_date_secs(value: &str) -> Option<u64> {
 
 /// The parts of an HTTP-date, as [`read_date`] reads them.
 struct Date {
-    /// Day, hour, minute, second.
-    numbers: [u64; 4],
-    year: u64,
+    /// Day, hour, minute, second, year.
+    numbers: [u64; 5],
     month: [u8; 3],
 }
 
-/// Reads `s` against `template`: `d` `h` `m` `s` `y` are digits of the day,
-/// hour, minute, second and year (`_`: a day digit or a space), `n` the
-/// month's letters, `w` and `?` any byte; everything else stands for itself.
+/// Reads `s` against `template`: a digit `0` to `4` stands for a digit of
+/// the day, hour, minute, second or year (`5`: a day digit or a space), `n`
+/// for the month's letters, `w` and `?` for any byte; everything else for
+/// itself.
 #[inline(never)] // one loop for every template, not one unrolled per template
 fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
     if s.len() != template.len() {
         return None;
     }
     let mut date = Date {
-        numbers: [0; 4],
-        year: 0,
+        numbers: [0; 5],
         month: [0; 3],
     };
     let mut letters = 0;
     for (&part, &byte) in template.iter().zip(s) {
-        let number = match part {
-            b'd' | b'_' => &mut date.numbers[0],
-            b'h' => &mut date.numbers[1],
-            b'm' => &mut date.numbers[2],
-            b's' => &mut date.numbers[3],
-            b'y' => &mut date.year,
-            b'n' => {
-                *date.month.get_mut(letters)? = byte;
-                letters += 1;
-                continue;
+        let number = part.wrapping_sub(b'0');
+        if number <= 5 {
+            let digit = match byte {
+                b' ' if number == 5 => 0,
+                _ => byte.wrapping_sub(b'0'),
+            };
+            if digit > 9 {
+                return None;
             }
-            b'w' | b'?' => continue,
-            _ if part == byte => continue,
-            _ => return None,
-        };
-        let digit = match byte {
-            b' ' if part == b'_' => 0,
-            _ => byte.wrapping_sub(b'0'),
-        };
-        if digit > 9 {
+            let number = &mut date.numbers[usize::from(number % 5)];
+            *number = *number * 10 + u64::from(digit);
+        } else if part == b'n' {
+            *date.month.get_mut(letters)? = byte;
+            letters += 1;
+        } else if part != b'w' && part != b'?' && part != byte {
             return None;
         }
-        *number = *number * 10 + u64::from(digit);
     }
     Some(date)
 }
