@@ -636,6 +636,8 @@ impl Flight {
         }
     }
 
+    // Out of line: called from every way a flight ends.
+    #[inline(never)]
     fn done(&mut self, result: Result<Outcome, Error>, event: Option<&'static str>) -> u32 {
         self.event = event;
         match result {
