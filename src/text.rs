@@ -98,6 +98,8 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// Millions of inputs: natively only (the browser run would crawl).
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn reads_utf8_as_the_standard_library_does() {
         let edges = [
@@ -133,6 +135,16 @@ mod tests {
             }
         }
         assert!(judged > 10_000_000);
+    }
+
+    #[test]
+    fn texts_are_built_as_joined() {
+        let mut text = Text::new("after ");
+        text.number(0).add(" and ").number(u64::MAX).add(" é");
+        assert_eq!(
+            text.0,
+            ["after 0 and ", &u64::MAX.to_string(), " é"].concat()
+        );
     }
 
     #[test]
