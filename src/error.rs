@@ -81,7 +81,12 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
 type Source = Box<dyn core::error::Error + Send + Sync + 'static>;
+/// In the npm package's core no error has a cause (its JavaScript gets
+/// messages): nothing can be set, so no drop of a boxed cause ships.
+#[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+type Source = core::convert::Infallible;
 
 /// The error of every fallible oncely call.
 ///
@@ -162,6 +167,7 @@ impl Error {
         self
     }
 
+    #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
     pub(crate) fn with_source(self, source: impl Into<Source>) -> Error {
         let source = source.into();
         self.with(|inner| inner.source = Some(source))
@@ -292,9 +298,13 @@ impl fmt::Debug for Error {
 
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        self.inner
+        #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+        return self
+            .inner
             .source
             .as_deref()
-            .map(|s| s as &(dyn core::error::Error + 'static))
+            .map(|s| s as &(dyn core::error::Error + 'static));
+        #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+        None
     }
 }

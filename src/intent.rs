@@ -5,8 +5,7 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 use core::fmt;
 
-use sha2::{Digest, Sha256};
-
+use crate::text::Text;
 use crate::{ErrorKind, Key};
 
 /// A request's or a response's body: [`bytes::Bytes`] in the Rust client
@@ -17,6 +16,18 @@ pub type Body = bytes::Bytes;
 /// shared slice (the `bytes` crate's machinery would ship for nothing).
 #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
 pub type Body = Arc<[u8]>;
+
+/// A copy of `bytes` as a body.
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
+pub(crate) fn body_of(bytes: &[u8]) -> Body {
+    Body::copy_from_slice(bytes)
+}
+/// A copy of `bytes` as a body (straight from the slice: one conversion
+/// into `Arc<[u8]>` ships in the npm package, not one per source type).
+#[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
+pub(crate) fn body_of(bytes: &[u8]) -> Body {
+    Body::from(bytes)
+}
 
 /// An HTTP request as oncely records and sends it: the body is buffered once,
 /// so every attempt (and a resume after a restart) sends it byte for byte.
@@ -63,8 +74,30 @@ pub const STORED_HEADERS: [&str; 12] = [
 /// [`STORED_HEADERS`] or `also` (an application's additions), and never
 /// one of [`SECRET_HEADERS`] or the `Idempotency-Key` (kept as the key).
 pub fn is_stored_header(name: &str, also: &[String]) -> bool {
-    !SECRET_HEADERS.contains(&name)
-        && (STORED_HEADERS.contains(&name) || also.iter().any(|a| a == name))
+    !listed(SECRET_NAMES, name) && (listed(STORED_NAMES, name) || also.iter().any(|a| a == name))
+}
+
+/// [`SECRET_HEADERS`] and [`STORED_HEADERS`] as [`is_stored_header`] reads
+/// them: one run of bytes each, every name ended by a line break, so no
+/// table of pointers ships in the npm package's core (a test holds them to
+/// the arrays).
+const SECRET_NAMES: &[u8] = b"authorization\ncookie\nproxy-authorization\n";
+const STORED_NAMES: &[u8] = b"accept\naccept-encoding\naccept-language\ncache-control\n\
+    content-encoding\ncontent-language\ncontent-type\nprefer\ntraceparent\ntracestate\n\
+    user-agent\nx-request-id\n";
+
+/// Whether `names` (each ended by a line break) holds `name`.
+fn listed(names: &[u8], name: &str) -> bool {
+    let mut start = 0;
+    for (at, &byte) in names.iter().enumerate() {
+        if byte == b'\n' {
+            if names[start..at] == *name.as_bytes() {
+                return true;
+            }
+            start = at + 1;
+        }
+    }
+    false
 }
 
 /// The query parameter of `url` that holds a credential (`api_key=…`,
@@ -77,47 +110,44 @@ pub fn is_stored_header(name: &str, also: &[String]) -> bool {
 /// `credentials`, or ends with `key`, `token`, `secret`, `password` or
 /// `signature`.
 pub fn credential_parameter(url: &str) -> Option<&str> {
-    // Bytes, not `str` patterns: this runs in the npm package's core too,
-    // where every searcher costs download.
-    const EXACT: [&[u8]; 17] = [
-        b"key",
-        b"apikey",
-        b"token",
-        b"accesstoken",
-        b"auth",
-        b"sig",
-        b"signature",
-        b"secret",
-        b"password",
-        b"passwd",
-        b"pwd",
-        b"session",
-        b"sessionid",
-        b"sid",
-        b"jwt",
-        b"credential",
-        b"credentials",
-    ];
-    const ENDINGS: [&[u8]; 5] = [b"key", b"token", b"secret", b"password", b"signature"];
+    // One table and plain loops over bytes: this runs in the npm package's
+    // core too, where `str` searchers and slice comparisons cost download.
+    // Each folded name is followed by `*` (any name ending so counts) or
+    // `.` (only that name).
+    const NAMES: &[u8] = b"key*token*secret*password*signature*auth.sig.passwd.pwd.session.\
+        sessionid.sid.jwt.credential.credentials.";
     let bytes = url.as_bytes();
     let end = bytes.iter().position(|b| *b == b'#').unwrap_or(bytes.len());
     let mut at = bytes[..end].iter().position(|b| *b == b'?')? + 1;
     while at < end {
-        let pair_end = bytes[at..end]
-            .iter()
-            .position(|b| *b == b'&')
-            .map_or(end, |i| at + i);
-        let name_end = bytes[at..pair_end]
-            .iter()
-            .position(|b| *b == b'=')
-            .map_or(pair_end, |i| at + i);
-        let folded: Vec<u8> = bytes[at..name_end]
-            .iter()
-            .filter(|b| **b != b'-' && **b != b'_')
-            .map(u8::to_ascii_lowercase)
-            .collect();
-        if EXACT.contains(&folded.as_slice()) || ENDINGS.iter().any(|e| folded.ends_with(e)) {
-            return url.get(at..name_end);
+        // The name's last folded bytes (the longest listed name fits), its
+        // folded length, and where it ends.
+        let mut tail = [0u8; 12];
+        let mut folded = 0;
+        let mut name_end = None;
+        let mut pair_end = at;
+        while pair_end < end && bytes[pair_end] != b'&' {
+            let byte = bytes[pair_end];
+            if name_end.is_none() {
+                if byte == b'=' {
+                    name_end = Some(pair_end);
+                } else if byte != b'-' && byte != b'_' {
+                    tail.copy_within(1.., 0);
+                    tail[11] = byte.to_ascii_lowercase();
+                    folded += 1;
+                }
+            }
+            pair_end += 1;
+        }
+        let mut word = 0;
+        for (i, &mark) in NAMES.iter().enumerate() {
+            if mark == b'*' || mark == b'.' {
+                let name = &NAMES[word..i];
+                if tail.ends_with(name) && (mark == b'*' || folded == name.len()) {
+                    return url.get(at..name_end.unwrap_or(pair_end));
+                }
+                word = i + 1;
+            }
         }
         at = pair_end + 1;
     }
@@ -133,31 +163,26 @@ pub const MAX_NAME_LEN: usize = 512;
 /// # Errors
 /// Why the name is refused ([`ErrorKind::InvalidInput`]).
 pub fn check_name(name: &str) -> Result<(), crate::Error> {
-    // Most names are ASCII: check their bytes; decode characters otherwise.
-    // Blank (only spaces, or nothing: ASCII's other whitespace is control)
-    // is tracked in the same pass; where it stops early, at a control
-    // character, the name is refused anyway. Unicode's other spaces are not
+    // Control characters (`char::is_control`) found in the bytes, without
+    // decoding: C0 and DEL are single bytes, C1 (U+0080 to U+009F) is 0xC2
+    // then 0x80 to 0x9F. Blank (nothing, or only spaces: ASCII's other
+    // whitespace is control) is refused too; Unicode's other spaces are not
     // looked for: their table would cost the browser core more than the rule.
-    let mut blank = true;
-    let control = if name.is_ascii() {
-        name.bytes().any(|b| {
-            blank &= b == b' ';
-            b.is_ascii_control()
-        })
-    } else {
-        blank = false;
-        name.chars().any(char::is_control)
-    };
+    let bytes = name.as_bytes();
+    let blank = bytes.iter().all(|&byte| byte == b' ');
+    let control = bytes.iter().enumerate().any(|(at, &byte)| {
+        byte < 0x20
+            || byte == 0x7f
+            || byte == 0xc2 && bytes.get(at + 1).is_some_and(|&next| next < 0xa0)
+    });
     if blank || name.len() > MAX_NAME_LEN || control {
-        // Joined, not formatted (see `crate::text`); the limit written out,
-        // so the browser core ships no number formatting for it.
+        // Joined, not formatted (see `crate::text`).
         const _: () = assert!(MAX_NAME_LEN == 512, "the message below says 512");
-        let message = [
-            "invalid intent name \"",
-            name,
-            "\": 1 to 512 bytes, not blank, no control characters",
-        ];
-        return Err(crate::Error::invalid_input(message.concat()));
+        let mut message = Text::new("invalid intent name \"");
+        message
+            .add(name)
+            .add("\": 1 to 512 bytes, not blank, no control characters");
+        return Err(crate::Error::invalid_input(message.0));
     }
     Ok(())
 }
@@ -175,16 +200,11 @@ pub const MAX_URL_LEN: usize = 65_536;
 /// Why the URL is refused ([`ErrorKind::InvalidInput`]).
 pub fn check_url(url: &str) -> Result<(), crate::Error> {
     if url.len() > MAX_URL_LEN {
-        // Joined, not formatted (see `crate::text`); the URL itself is too
-        // long to quote.
-        let message = [
-            "the URL is too long: ",
-            &crate::text::decimal(url.len() as u64),
-            " bytes, at most ",
-            &crate::text::decimal(MAX_URL_LEN as u64),
-            " (put the data in the body)",
-        ];
-        return Err(crate::Error::invalid_input(message.concat()));
+        // The limit written out: no number formatting ships for it.
+        const _: () = assert!(MAX_URL_LEN == 65_536, "the message below says 65536");
+        return Err(crate::Error::invalid_input(
+            "the URL is too long: over 65536 bytes (put the data in the body); nothing was recorded or sent",
+        ));
     }
     Ok(())
 }
@@ -230,13 +250,12 @@ impl Request {
     pub fn check(&self) -> Result<(), crate::Error> {
         check_url(&self.url)?;
         if let Some(name) = credential_parameter(&self.url) {
-            let message = [
-                "the URL's query parameter \"",
-                name,
+            let mut message = Text::new("the URL's query parameter \"");
+            message.add(name).add(
                 "\" looks like a credential, and the URL is stored: send it in a header \
                  supplied by the credentials hook (never stored); nothing was recorded or sent",
-            ];
-            return Err(crate::Error::invalid_input(message.concat()));
+            );
+            return Err(crate::Error::invalid_input(message.0));
         }
         Ok(())
     }
@@ -299,18 +318,77 @@ pub struct Fingerprint(pub [u8; 32]);
 impl Fingerprint {
     /// The fingerprint of `method`, `url` and `body`.
     pub fn of(method: &str, url: &str, body: &[u8]) -> Fingerprint {
-        let mut hash = Sha256::new();
+        let mut hash = Sha256 {
+            state: SHA256_INITIAL,
+            block: [0; 64],
+            filled: 0,
+            len: 0,
+        };
         // Length prefixes keep ("a", "bc") and ("ab", "c") apart.
         for part in [method.as_bytes(), url.as_bytes(), body] {
-            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(&(part.len() as u64).to_le_bytes());
             hash.update(part);
         }
-        Fingerprint(hash.finalize().into())
+        Fingerprint(hash.finish())
     }
 
     /// The fingerprint of a request.
     pub fn of_request(request: &Request) -> Fingerprint {
         Fingerprint::of(&request.method, &request.url, &request.body)
+    }
+}
+
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_INITIAL: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// SHA-256: sha2's compression function, with the message's blocks and
+/// padding (FIPS 180-4, 5.1.1) done here. The `digest` crate's buffering
+/// and finalization would add about a kilobyte to the npm package.
+struct Sha256 {
+    state: [u32; 8],
+    block: [u8; 64],
+    /// Bytes of `block` filled.
+    filled: usize,
+    /// Bytes hashed so far.
+    len: u64,
+}
+
+impl Sha256 {
+    fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        while !data.is_empty() {
+            let (head, rest) = data.split_at(data.len().min(64 - self.filled));
+            self.block[self.filled..][..head.len()].copy_from_slice(head);
+            self.filled += head.len();
+            data = rest;
+            if self.filled == 64 {
+                sha2::compress256(&mut self.state, &[self.block.into()]);
+                self.filled = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        let bits = self.len.wrapping_mul(8).to_be_bytes();
+        self.update(&[0x80]);
+        while self.filled != 56 {
+            self.update(&[0]);
+        }
+        self.update(&bits);
+        let mut digest = [0; 32];
+        for (bytes, word) in digest.chunks_exact_mut(4).zip(self.state) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+        digest
     }
 }
 
@@ -546,6 +624,7 @@ impl fmt::Debug for Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
     // The same tests in the browser (wasm-bindgen-test), one body for both.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -558,6 +637,130 @@ mod tests {
         }
         for name in ["order-42", " order 42 ", "caf\u{e9}", "x"] {
             assert!(check_name(name).is_ok(), "{name:?}");
+        }
+    }
+
+    /// The rule as the documentation lists it, the plain way.
+    fn credential_parameter_as_listed(url: &str) -> Option<&str> {
+        // Bytes, not `str` patterns: this runs in the npm package's core too,
+        // where every searcher costs download.
+        const EXACT: [&[u8]; 17] = [
+            b"key",
+            b"apikey",
+            b"token",
+            b"accesstoken",
+            b"auth",
+            b"sig",
+            b"signature",
+            b"secret",
+            b"password",
+            b"passwd",
+            b"pwd",
+            b"session",
+            b"sessionid",
+            b"sid",
+            b"jwt",
+            b"credential",
+            b"credentials",
+        ];
+        const ENDINGS: [&[u8]; 5] = [b"key", b"token", b"secret", b"password", b"signature"];
+        let bytes = url.as_bytes();
+        let end = bytes.iter().position(|b| *b == b'#').unwrap_or(bytes.len());
+        let mut at = bytes[..end].iter().position(|b| *b == b'?')? + 1;
+        while at < end {
+            let pair_end = bytes[at..end]
+                .iter()
+                .position(|b| *b == b'&')
+                .map_or(end, |i| at + i);
+            let name_end = bytes[at..pair_end]
+                .iter()
+                .position(|b| *b == b'=')
+                .map_or(pair_end, |i| at + i);
+            let folded: Vec<u8> = bytes[at..name_end]
+                .iter()
+                .filter(|b| **b != b'-' && **b != b'_')
+                .map(u8::to_ascii_lowercase)
+                .collect();
+            if EXACT.contains(&folded.as_slice()) || ENDINGS.iter().any(|e| folded.ends_with(e)) {
+                return url.get(at..name_end);
+            }
+            at = pair_end + 1;
+        }
+        None
+    }
+
+    #[test]
+    fn finds_credential_parameters_as_listed() {
+        let names = [
+            "key",
+            "apikey",
+            "api_key",
+            "API-Key",
+            "token",
+            "access_token",
+            "accesstoken",
+            "auth",
+            "sig",
+            "signature",
+            "secret",
+            "password",
+            "passwd",
+            "pwd",
+            "session",
+            "sessionid",
+            "session_id",
+            "sid",
+            "jwt",
+            "credential",
+            "credentials",
+            "x_signature",
+            "my-password",
+            "clientsecret",
+            "k",
+            "ey",
+            "keys",
+            "tokens",
+            "author",
+            "auth2",
+            "sigs",
+            "psid",
+            "jwts",
+            "credentialss",
+            "xcredentials",
+            "xxxxxxxxxxxxxxxxxxxxxxxxsignature",
+            "page",
+            "q",
+            "",
+            "-",
+            "_k_e_y_",
+            "é",
+            "ké",
+            "KEY",
+            "a=key",
+            "keyé",
+        ];
+        let mut urls = vec![
+            "https://a.example/".to_owned(),
+            "https://a.example/?".to_owned(),
+            "https://a.example/?#key=1".to_owned(),
+            "https://a.example/#?key=1".to_owned(),
+            "https://a.example/?&&=&".to_owned(),
+        ];
+        for name in names {
+            for other in ["page", "key", ""] {
+                urls.push(["https://a.example/p?", name, "=1"].concat());
+                urls.push(["https://a.example/p?", name].concat());
+                urls.push(["https://a.example/p?", other, "=2&", name, "=3#x"].concat());
+                urls.push(["https://a.example/p?", name, "&", other, "=2#", name].concat());
+                urls.push(["https://a.example/p?", other, "&", name, "=x=y&z"].concat());
+            }
+        }
+        for url in &urls {
+            assert_eq!(
+                credential_parameter(url),
+                credential_parameter_as_listed(url),
+                "{url}"
+            );
         }
     }
 
@@ -574,6 +777,66 @@ mod tests {
             Some(ErrorKind::InvalidInput)
         );
         let message = refused.as_ref().map_or("", crate::Error::message);
-        assert!(message.contains("65537 bytes, at most 65536"), "{message}");
+        assert!(message.contains("over 65536 bytes"), "{message}");
+    }
+
+    #[test]
+    fn the_header_lists_read_as_their_arrays() {
+        let joined = |names: &[&str]| names.iter().map(|n| [n, "\n"].concat()).collect::<String>();
+        assert_eq!(SECRET_NAMES, joined(&SECRET_HEADERS).as_bytes());
+        assert_eq!(STORED_NAMES, joined(&STORED_HEADERS).as_bytes());
+        for name in [
+            "accept",
+            "x-request-id",
+            "cookie",
+            "authorization",
+            "x-api-key",
+            "",
+            "accep",
+        ] {
+            let stored = STORED_HEADERS.contains(&name) && !SECRET_HEADERS.contains(&name);
+            assert_eq!(is_stored_header(name, &[]), stored, "{name}");
+        }
+        assert!(is_stored_header("x-mine", &["x-mine".to_owned()]));
+        assert!(!is_stored_header("cookie", &["cookie".to_owned()]));
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        for code in (0..0x800).chain([0x2028, 0xfeff, 0x1_0000, 0x10_ffff]) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            for name in [String::from(c), ['a', c, 'b'].iter().collect()] {
+                let blank = name.bytes().all(|b| b == b' ');
+                assert_eq!(
+                    check_name(&name).is_err(),
+                    c.is_control() || blank,
+                    "{code:x}"
+                );
+            }
+        }
+        assert!(check_name("").is_err());
+        assert!(check_name(&"x".repeat(512)).is_ok());
+        let message = check_name(&"x".repeat(513)).unwrap_err().to_string();
+        assert!(message.ends_with("\": 1 to 512 bytes, not blank, no control characters"));
+    }
+
+    #[test]
+    fn fingerprints_are_sha256_of_the_length_prefixed_parts() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + i / 5) as u8).collect();
+        // Every split of the padding: messages around one and two blocks.
+        for len in (0..200).chain([255, 256, 300]) {
+            for (method, url) in [("", ""), ("POST", "https://a.example/x?y=1")] {
+                let body = &data[..len];
+                let mut theirs = sha2::Sha256::new();
+                for part in [method.as_bytes(), url.as_bytes(), body] {
+                    theirs.update((part.len() as u64).to_le_bytes());
+                    theirs.update(part);
+                }
+                let expected: [u8; 32] = theirs.finalize().into();
+                assert_eq!(Fingerprint::of(method, url, body).0, expected, "{len}");
+            }
+        }
     }
 }

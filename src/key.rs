@@ -72,9 +72,11 @@ impl Key {
     /// When the value is not a valid key.
     pub fn from_header(value: &str) -> Result<Key, InvalidKey> {
         let value = value.trim_ascii();
-        let inner = match value.strip_prefix('"') {
-            Some(rest) => rest.strip_suffix('"').ok_or(InvalidKey)?,
-            None => value,
+        // By bytes: `str` patterns would ship their searchers.
+        let inner = match value.as_bytes() {
+            [b'"', .., b'"'] => value.get(1..value.len() - 1).ok_or(InvalidKey)?,
+            [b'"', ..] => return Err(InvalidKey),
+            _ => value,
         };
         Key::new(inner)
     }
@@ -87,11 +89,9 @@ impl Key {
     /// The value of the `Idempotency-Key` header: an RFC 8941 structured-field
     /// String, so quoted.
     pub fn header_value(&self) -> String {
-        let mut value = String::with_capacity(self.0.len() + 2);
-        value.push('"');
-        value.push_str(&self.0);
-        value.push('"');
-        value
+        let mut value = crate::text::Text::new("\"");
+        value.add(&self.0).add("\"");
+        value.0
     }
 }
 
@@ -171,6 +171,12 @@ mod tests {
             Ok("abc".to_owned())
         );
         assert!(Key::from_header("\"abc").is_err());
+        assert!(Key::from_header("\"").is_err());
+        assert!(Key::from_header("abc\"").is_err());
+        assert_eq!(
+            Key::from_header("\t\"a b\" ").map(|k| k.to_string()),
+            Ok("a b".to_owned())
+        );
         assert!(Key::from_header("\"\"").is_err());
         assert!(Key::new("a\"b").is_err());
         assert!(Key::new("tab\there").is_err());

@@ -27,7 +27,7 @@ use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
 use crate::retry::{Backoff, Class, RetryBudget, RetryPolicy, retry_after};
 use crate::runtime::Random;
 use crate::store::Update;
-use crate::text::decimal;
+use crate::text::Text;
 use crate::transport::TransportError;
 use crate::{Error, ErrorKind, Key, Outcome};
 
@@ -37,7 +37,13 @@ const EXPIRED: &str = "the intent is past its retention with its outcome unknown
 /// A duration in whole milliseconds, saturating: `Duration::MAX` is
 /// "forever", never a wrapped small number.
 pub fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    // Compared, not multiplied with overflow checks: on wasm32 those (and
+    // `as_millis`'s u128) call a 128-bit multiplication helper.
+    let secs = duration.as_secs();
+    if secs > u64::MAX / 1000 {
+        return u64::MAX;
+    }
+    (secs * 1000).saturating_add(u64::from(duration.subsec_millis()))
 }
 
 /// The record a new intent starts with, written before its first attempt
@@ -154,72 +160,65 @@ impl Pilot {
         random: Arc<dyn Random>,
     ) -> Boarding {
         let fail = |kind, message: &str| Error::of_intent(kind, message, &record, None);
-        if !record.belongs_to(claim.owner) {
-            // Neither replayed (another user's answer) nor sent (with this
-            // user's credentials).
-            let error = fail(
-                ErrorKind::Conflict,
-                "the intent is recorded for another user; nothing was sent",
-            );
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
-        if record.fingerprint != claim.fingerprint {
-            let error = fail(
-                ErrorKind::Conflict,
-                "the intent is recorded with a different request (method, URL or body); nothing was sent",
-            );
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
-        if let Some(key) = claim.key.filter(|k| *k != record.key) {
-            let error = fail(
-                ErrorKind::Conflict,
-                &[
-                    "the intent is recorded under another key than the request's ",
-                    key.as_str(),
-                    "; nothing was sent",
-                ]
-                .concat(),
-            );
-            return Boarding::Land(record, Err(error), Some(EventKind::Conflict));
-        }
+        let conflict = |message: &str| {
+            let error = fail(ErrorKind::Conflict, message);
+            Some((Err(error), Some(EventKind::Conflict)))
+        };
         let now_ms = now_ms.max(record.created_at);
         let expired = now_ms >= record.expires_at;
-        match (&record.state, &record.failure, &record.response) {
-            (State::Expired, ..) => {
-                let error = fail(ErrorKind::Expired, EXPIRED);
-                return Boarding::Land(record, Err(error), None);
+        // What ends the flight before it flies, decided first so that the
+        // record moves out at one place (each return would copy it).
+        let landed = if !record.belongs_to(claim.owner) {
+            // Neither replayed (another user's answer) nor sent (with this
+            // user's credentials).
+            conflict("the intent is recorded for another user; nothing was sent")
+        } else if record.fingerprint != claim.fingerprint {
+            conflict(
+                "the intent is recorded with a different request (method, URL or body); nothing was sent",
+            )
+        } else if let Some(key) = claim.key.filter(|k| *k != record.key) {
+            let mut message =
+                Text::new("the intent is recorded under another key than the request's ");
+            message.add(key.as_str()).add("; nothing was sent");
+            conflict(&message.0)
+        } else {
+            match (&record.state, &record.failure, &record.response) {
+                (State::Expired, ..) => Some((Err(fail(ErrorKind::Expired, EXPIRED)), None)),
+                (State::Settled, _, Some(response)) if !expired => {
+                    let outcome = Outcome::new(&record, response.clone(), true);
+                    Some((Ok(outcome), Some(EventKind::Replayed)))
+                }
+                (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
+                    let error = Error::of_intent(
+                        ErrorKind::Rejected,
+                        &failure.message,
+                        &record,
+                        failure.last_status,
+                    );
+                    let event = EventKind::Failed {
+                        error: error.clone(),
+                    };
+                    Some((Err(error), Some(event)))
+                }
+                // Past the server's retention its key may be forgotten:
+                // sending again could repeat the effect. Say so; never send.
+                _ if expired => {
+                    let update = (record.state != State::Settled).then(|| expiry(&record));
+                    let error = fail(ErrorKind::Expired, EXPIRED);
+                    return Boarding::Expire(record, update, error);
+                }
+                (State::Settled, _, None) => {
+                    let error = fail(
+                        ErrorKind::Store,
+                        "the record is settled but holds no response (damaged store)",
+                    );
+                    Some((Err(error), None))
+                }
+                _ => None,
             }
-            (State::Settled, _, Some(response)) if !expired => {
-                let outcome = Outcome::new(&record, response.clone(), true);
-                return Boarding::Land(record, Ok(outcome), Some(EventKind::Replayed));
-            }
-            (State::Failed, Some(failure), _) if failure.kind == ErrorKind::Rejected => {
-                let error = Error::of_intent(
-                    ErrorKind::Rejected,
-                    &failure.message,
-                    &record,
-                    failure.last_status,
-                );
-                let event = EventKind::Failed {
-                    error: error.clone(),
-                };
-                return Boarding::Land(record, Err(error), Some(event));
-            }
-            // Past the server's retention its key may be forgotten: sending
-            // again could repeat the effect. Say so; never send.
-            _ if expired => {
-                let update = (record.state != State::Settled).then(|| expiry(&record));
-                let error = fail(ErrorKind::Expired, EXPIRED);
-                return Boarding::Expire(record, update, error);
-            }
-            (State::Settled, _, None) => {
-                let error = fail(
-                    ErrorKind::Store,
-                    "the record is settled but holds no response (damaged store)",
-                );
-                return Boarding::Land(record, Err(error), None);
-            }
-            _ => {}
+        };
+        if let Some((result, event)) = landed {
+            return Boarding::Land(record, result, event);
         }
         Boarding::Fly(Pilot {
             key_header: record.key.header_value(),
@@ -277,23 +276,23 @@ impl Pilot {
             let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
             return Attempt::Stop(Some(expiry(&self.record)), error);
         }
-        let missing: Vec<&str> = (self.record.withheld.iter())
-            .map(String::as_str)
-            .filter(|name| !supplied(name))
-            .collect();
-        if !missing.is_empty() {
-            let message = [
-                "credentials are needed: the intent was sent with ",
-                &missing.join(", "),
+        if self.record.withheld.iter().any(|name| !supplied(name)) {
+            // Built in place: no `Vec` of names and no slice join ship in
+            // the npm package for it.
+            let mut message = String::from("credentials are needed: the intent was sent with ");
+            let mut first = true;
+            for name in self.record.withheld.iter().filter(|name| !supplied(name)) {
+                if !first {
+                    message.push_str(", ");
+                }
+                message.push_str(name);
+                first = false;
+            }
+            message.push_str(
                 ", never stored, and this attempt cannot supply them (give them \
                  to the credentials hook); nothing was sent, the intent stays unsettled",
-            ];
-            let error = Error::of_intent(
-                ErrorKind::Credentials,
-                &message.concat(),
-                &self.record,
-                None,
             );
+            let error = Error::of_intent(ErrorKind::Credentials, &message, &self.record, None);
             return Attempt::Stop(None, error);
         }
         let update = if self.first {
@@ -326,11 +325,9 @@ impl Pilot {
             ErrorKind::InvalidInput | ErrorKind::Credentials => ErrorKind::Credentials,
             _ => ErrorKind::GaveUp,
         };
-        let message = [
-            error.message(),
-            " (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)",
-        ];
-        let interrupted = Error::of_intent(kind, &message.concat(), &self.record, None);
+        let mut message = Text::new(error.message());
+        message.add(" (after a request of the intent may have reached the server: it stays unsettled, resumable under its key)");
+        let interrupted = Error::of_intent(kind, &message.0, &self.record, None);
         #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
         let interrupted = interrupted.with_source(error);
         interrupted
@@ -418,13 +415,12 @@ impl Pilot {
             // out, it says nothing of that one.
             (Class::Unauthorized, Some(response)) if self.record.attempts <= 1 => self.settle(response),
             (Class::Unauthorized, Some(response)) => {
-                let message = [
-                    "the server refused who sent it (",
-                    &decimal(response.status.into()),
+                let mut message = Text::new("the server refused who sent it (");
+                message.number(response.status.into()).add(
                     ") after an earlier attempt may have reached it; the outcome is unknown: \
                      the intent stays unsettled, resume it with valid credentials",
-                ];
-                self.fail(ErrorKind::Credentials, message.concat(), last_status, cause)
+                );
+                self.fail(ErrorKind::Credentials, message.0, last_status, cause)
             }
             (Class::Reject, _) => self.fail(
                 ErrorKind::Rejected,
@@ -439,27 +435,30 @@ impl Pilot {
                     self.counted -= 1;
                 }
                 let reason = match (&response, &cause) {
-                    (Some(response), _) => ["status ", &decimal(response.status.into())].concat(),
+                    (Some(response), _) => {
+                        let mut reason = Text::new("status ");
+                        reason.number(response.status.into());
+                        reason.0
+                    }
                     (None, Some(cause)) => cause.describe(),
                     (None, None) => "no response".to_owned(),
                 };
                 if self.counted >= self.policy.max_attempts {
-                    let counted = decimal(self.counted.into());
-                    let message = ["gave up after ", &counted, " attempt(s); last: ", &reason];
-                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                    let mut message = Text::new("gave up after ");
+                    message.number(self.counted.into()).add(" attempt(s); last: ").add(&reason);
+                    return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                 }
                 let mut delay = self.backoff.next().unwrap_or(self.policy.max_delay);
                 if let Some(wait) = response.as_ref().and_then(|r| retry_after(&r.headers, now_ms)) {
                     if wait > self.policy.max_retry_after {
-                        let message = [
-                            "the server asked to wait ",
-                            &decimal(wait.as_secs()),
-                            " s, longer than max_retry_after (",
-                            &decimal(self.policy.max_retry_after.as_secs()),
-                            " s); last: ",
-                            &reason,
-                        ];
-                        return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                        let mut message = Text::new("the server asked to wait ");
+                        message
+                            .number(wait.as_secs())
+                            .add(" s, longer than max_retry_after (")
+                            .number(self.policy.max_retry_after.as_secs())
+                            .add(" s); last: ")
+                            .add(&reason);
+                        return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                     }
                     delay = delay.max(wait);
                 }
@@ -469,21 +468,18 @@ impl Pilot {
                     // The next attempt would leave past the retention: the
                     // outcome stays unknown, and the intent too old to send.
                     budget.refund();
-                    let message = [
-                        "the next attempt would be past the intent's retention; last: ",
-                        &reason,
-                    ];
-                    return self.expire(message.concat(), last_status, cause);
+                    let mut message = Text::new("the next attempt would be past the intent's retention; last: ");
+                    message.add(&reason);
+                    return self.expire(message.0, last_status, cause);
                 }
                 if next >= self.deadline {
                     budget.refund();
-                    let message = [
-                        "gave up: the next attempt would pass the ",
-                        &decimal(self.policy.deadline.as_secs()),
-                        " s deadline; last: ",
-                        &reason,
-                    ];
-                    return self.fail(ErrorKind::GaveUp, message.concat(), last_status, cause);
+                    let mut message = Text::new("gave up: the next attempt would pass the ");
+                    message
+                        .number(self.policy.deadline.as_secs())
+                        .add(" s deadline; last: ")
+                        .add(&reason);
+                    return self.fail(ErrorKind::GaveUp, message.0, last_status, cause);
                 }
                 Step::Retry {
                     delay,
@@ -511,8 +507,9 @@ impl Pilot {
         last_status: Option<u16>,
         cause: Option<TransportError>,
     ) -> Step {
-        let message = [EXPIRED, " (", &reason, ")"].concat();
-        let error = self.error(ErrorKind::Expired, &message, last_status, cause);
+        let mut message = Text::new(EXPIRED);
+        message.add(" (").add(&reason).add(")");
+        let error = self.error(ErrorKind::Expired, &message.0, last_status, cause);
         self.record.state = State::Expired;
         Step::Fail(expiry(&self.record), error)
     }
@@ -870,6 +867,24 @@ mod tests {
             _ => panic!("a wait past the retention ends the flight"),
         }
         assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn millis_is_as_millis_saturated() {
+        let top = u64::MAX / 1000;
+        for duration in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::new(1, 999_999_999),
+            Duration::new(top, 614_000_000),
+            Duration::new(top, 615_999_999),
+            Duration::new(top, 616_000_000),
+            Duration::new(top + 1, 0),
+            Duration::MAX,
+        ] {
+            let expected = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            assert_eq!(millis(duration), expected, "{duration:?}");
+        }
     }
 
     #[test]

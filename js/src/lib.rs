@@ -29,7 +29,6 @@
 
 extern crate alloc;
 
-use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -38,22 +37,21 @@ use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
 use oncely::intent::{Body, check_name, is_stored_header};
-use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
+use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{Class, RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
-use oncely::store::encoding::{decode, encode, encode_updated};
-use oncely::text::decimal;
+use oncely::store::encoding::{decode, encode_into, encode_updated};
+use oncely::text::{digits, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
 use oncely::{
     Error, ErrorKind, EventKind, Fingerprint, Key, Outcome, Record, Request, Response, RetryPolicy,
 };
 
-/// The package's allocator: a small free list (see `Cargo.toml`).
+mod heap;
+
+/// The package's allocator (see `heap`).
 #[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    // SAFETY: the package's WebAssembly is single-threaded (built without
-    // `atomics`), the one use `AssumeSingleThreaded` allows.
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+static HEAP: heap::Heap = heap::Heap::new();
 
 /// No input reaches a panic (every length is checked, every failure is an
 /// error); should one happen all the same, the call traps and the
@@ -83,13 +81,59 @@ unsafe impl Sync for Out {}
 
 static OUT: Out = Out(UnsafeCell::new(Vec::new()));
 
+/// An answer, written in place in the buffer [`out`] reads: a length
+/// (set by [`Answer::end`]), then its bytes.
+struct Answer(&'static mut Vec<u8>);
+
+impl Answer {
+    fn start() -> Answer {
+        // SAFETY: see `Out`; one answer at a time, ended before its call
+        // returns.
+        let out = unsafe { &mut *OUT.0.get() };
+        out.clear();
+        out.extend_from_slice(&[0; 4]);
+        Answer(out)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// A text and a line break.
+    fn line(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+        self.bytes(b"\n");
+    }
+
+    /// A number's digits (none for `None`) and a line break.
+    fn number(&mut self, n: Option<u64>) {
+        if let Some(n) = n {
+            self.bytes(digits(n, &mut [0; 20]));
+        }
+        self.bytes(b"\n");
+    }
+
+    /// `headers` (name, value), one per line.
+    fn headers(&mut self, headers: &[(String, String)]) {
+        for (name, value) in headers {
+            self.line(name);
+            self.line(value);
+        }
+    }
+
+    fn end(self) {
+        let len = (self.0.len() - 4) as u32;
+        if let Some(head) = self.0.first_chunk_mut() {
+            *head = len.to_le_bytes();
+        }
+    }
+}
+
 /// Leaves `bytes` for the JavaScript to read at [`out`].
 fn answer(bytes: &[u8]) {
-    // SAFETY: see `Out`; no reference to the buffer outlives this call.
-    let out = unsafe { &mut *OUT.0.get() };
-    out.clear();
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
+    let mut answer = Answer::start();
+    answer.bytes(bytes);
+    answer.end();
 }
 
 /// Where the last answer is: a little-endian `u32` length, then its bytes.
@@ -103,7 +147,21 @@ pub extern "C" fn out() -> *const u8 {
 /// takes it (with its length).
 #[unsafe(no_mangle)]
 pub extern "C" fn alloc(len: usize) -> *mut u8 {
-    Box::into_raw(alloc::vec![0u8; len].into_boxed_slice()).cast()
+    // What `take` gives back as a boxed slice: zeroed room from the global
+    // allocator (straight, not through a `Vec` and its shrinking).
+    if len == 0 {
+        return core::ptr::NonNull::dangling().as_ptr();
+    }
+    let Ok(layout) = core::alloc::Layout::array::<u8>(len) else {
+        // Past what can be allocated: trap, as a failed allocation does.
+        core::arch::wasm32::unreachable()
+    };
+    // SAFETY: `layout` is not zero-sized.
+    let room = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if room.is_null() {
+        alloc::alloc::handle_alloc_error(layout)
+    }
+    room
 }
 
 /// Takes back the room [`alloc`] gave, with what was written there.
@@ -131,9 +189,8 @@ impl<'a> Fields<'a> {
         field
     }
 
-    fn text(&mut self) -> Result<&'a str, Error> {
-        core::str::from_utf8(self.bytes())
-            .map_err(|_| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
+    fn text(&mut self) -> Result<String, Error> {
+        utf8(self.bytes()).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
     }
 }
 
@@ -188,8 +245,8 @@ pub unsafe extern "C" fn core_new(
             .map(|(name, _)| name)
             .collect()
     };
-    let stored = names(fields.text().unwrap_or_default());
-    let secret = names(fields.text().unwrap_or_default());
+    let stored = names(&fields.text().unwrap_or_default());
+    let secret = names(&fields.text().unwrap_or_default());
     let mut policy = RetryPolicy::default();
     let ms = |n: f64, default: Duration| {
         if n >= 0.0 {
@@ -210,7 +267,7 @@ pub unsafe extern "C" fn core_new(
         policy,
         budget: RetryBudget::default(),
         retention: ms(retention_ms, Duration::from_secs(24 * 60 * 60)),
-        user: (!user.is_empty()).then(|| user.to_owned()),
+        user: (!user.is_empty()).then_some(user),
         stored,
         secret,
     }))
@@ -269,8 +326,8 @@ pub struct Flight {
     pilot: Option<Pilot>,
     outcome: Option<Outcome>,
     error: Option<Error>,
-    /// The record to write before going on.
-    write: Option<Vec<u8>>,
+    /// The record to write before going on (empty: none).
+    write: Vec<u8>,
     event: Option<&'static str>,
     delay: u64,
     reason: String,
@@ -302,10 +359,10 @@ pub unsafe extern "C" fn flight(core: &Core, input: *mut u8, len: usize, now: f6
 
 fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error> {
     let name = input.text()?;
-    check_name(name)?;
-    let method = input.text()?.to_owned();
-    let url = input.text()?.to_owned();
-    let headers = parse_headers(input.text()?);
+    check_name(&name)?;
+    let method = input.text()?;
+    let url = input.text()?;
+    let headers = parse_headers(&input.text()?);
     let key =
         match headers.iter().find(|(n, _)| n == "idempotency-key") {
             Some((_, value)) => Some(Key::from_header(value).map_err(|_| {
@@ -329,13 +386,13 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
     let (stored, mut withheld) = request.stored(|n| core.is_stored(n));
-    for (name, _) in parse_headers(input.text()?) {
+    for (name, _) in parse_headers(&input.text()?) {
         if !withheld.contains(&name) {
             withheld.push(name);
         }
     }
     let record = candidate(
-        name.to_owned(),
+        name,
         (stored, withheld),
         minted,
         now,
@@ -350,7 +407,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         pilot: None,
         outcome: None,
         error: None,
-        write: None,
+        write: Vec::new(),
         event: None,
         delay: 0,
         reason: String::new(),
@@ -371,7 +428,11 @@ pub unsafe extern "C" fn flight_free(flight: *mut Flight) {
 /// The record to add, if the intent has none yet, at [`out`].
 #[unsafe(no_mangle)]
 pub extern "C" fn candidate_record(flight: &Flight) {
-    answer(&flight.candidate.as_ref().map(encode).unwrap_or_default());
+    let answer = Answer::start();
+    if let Some(record) = &flight.candidate {
+        encode_into(record, answer.0);
+    }
+    answer.end();
 }
 
 /// Decides on the intent as stored: `stored` (`len` bytes from [`alloc`])
@@ -405,17 +466,19 @@ pub unsafe extern "C" fn board(
 pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize, now: f64) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
-    let headers = parse_headers(Fields(&input).text().unwrap_or_default());
+    let headers = parse_headers(&Fields(&input).text().unwrap_or_default());
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
     match pilot.attempt(now as u64, |name| headers.iter().any(|(n, _)| n == name)) {
         Attempt::Send(number, update) => {
-            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.write =
+                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
             number
         }
         Attempt::Stop(update, error) => {
-            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.write =
+                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
             flight.done(Err(error), Some("failed"));
             0
         }
@@ -434,10 +497,12 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     };
     pilot.waited_offline(offline as u64);
     match pilot.attempt_timeout(now as u64) {
-        // Through u64: a u128 to f64 conversion costs the package ~170 bytes.
-        Ok(timeout) => timeout.as_millis() as u64 as f64,
+        // Through u64 (`millis`): u128 arithmetic costs the package a helper.
+        Ok(timeout) => millis(timeout) as f64,
         Err((update, error)) => {
-            flight.write = update.map(|update| encode_updated(pilot.record(), &update));
+            flight.write = update
+                .map(|update| encode_updated(pilot.record(), &update))
+                .unwrap_or_default();
             flight.done(Err(error), Some("failed"));
             -1.0
         }
@@ -451,14 +516,14 @@ pub extern "C" fn remaining(flight: &mut Flight, now: f64) -> f64 {
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0.0;
     };
-    pilot.remaining(now as u64).as_millis() as u64 as f64
+    millis(pilot.remaining(now as u64)) as f64
 }
 
 /// The flight deadline of a core's policy, in whole ms: the longest any
 /// wait of a flight (another context's lock, the `authorize` hook) lasts.
 #[unsafe(no_mangle)]
 pub extern "C" fn core_deadline(core: &Core) -> f64 {
-    oncely::pilot::millis(core.policy.deadline) as f64
+    millis(core.policy.deadline) as f64
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
@@ -495,7 +560,7 @@ pub unsafe extern "C" fn land(
         }
         _ => Ok(Response {
             status: status as u16,
-            headers: parse_headers(text),
+            headers: parse_headers(&text),
             body: Body::from(fields.bytes()),
         }),
     };
@@ -526,7 +591,7 @@ pub unsafe extern "C" fn interrupted(
 ) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
-    let message = Fields(&input).text().unwrap_or_default().to_owned();
+    let message = Fields(&input).text().unwrap_or_default();
     let kind = if store == 1 {
         ErrorKind::Store
     } else {
@@ -543,7 +608,7 @@ pub unsafe extern "C" fn interrupted(
 /// The record to write now, once, at [`out`] (empty: none).
 #[unsafe(no_mangle)]
 pub extern "C" fn write(flight: &mut Flight) {
-    answer(&flight.write.take().unwrap_or_default());
+    answer(&core::mem::take(&mut flight.write));
 }
 
 /// What the last step produced, at [`out`], one field per line: the
@@ -553,7 +618,7 @@ pub extern "C" fn write(flight: &mut Flight) {
 /// count and headers, and last the error's message (which may span lines).
 #[unsafe(no_mangle)]
 pub extern "C" fn info(flight: &mut Flight) {
-    answer(flight.info().as_bytes());
+    flight.info();
 }
 
 /// The outcome's body, at [`out`].
@@ -581,23 +646,23 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 
             return 0;
         }
     };
-    let fields = [
-        record.name.as_str(),
-        record.key.as_str(),
-        &decimal(record.attempts.into()),
-        &decimal(record.created_at),
-        &decimal(record.expires_at),
-        record.state.as_str(),
-        if record.is_unsettled() { "1" } else { "" },
-        if record.belongs_to(core.user.as_deref()) {
-            "1"
-        } else {
-            ""
-        },
-        &record.request.method,
-        &record.request.url,
-    ];
-    answer(lines(&fields, &record.request.headers).as_bytes());
+    let mut answer = Answer::start();
+    answer.line(&record.name);
+    answer.line(record.key.as_str());
+    answer.number(Some(record.attempts.into()));
+    answer.number(Some(record.created_at));
+    answer.number(Some(record.expires_at));
+    answer.line(record.state.as_str());
+    answer.line(if record.is_unsettled() { "1" } else { "" });
+    answer.line(if record.belongs_to(core.user.as_deref()) {
+        "1"
+    } else {
+        ""
+    });
+    answer.line(&record.request.method);
+    answer.line(&record.request.url);
+    answer.headers(&record.request.headers);
+    answer.end();
     1
 }
 
@@ -661,7 +726,8 @@ impl Flight {
             }
             Boarding::Land(_, result, event) => self.done(result, event.as_ref().map(event_type)),
             Boarding::Expire(record, update, error) => {
-                self.write = update.map(|update| encode_updated(&record, &update));
+                self.write =
+                    update.map_or_else(Vec::new, |update| encode_updated(&record, &update));
                 self.done(Err(error), Some("failed"))
             }
         }
@@ -681,7 +747,7 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now, &core.budget);
-        let written = |update| Some(encode_updated(pilot.record(), &update));
+        let written = |update| encode_updated(pilot.record(), &update);
         match step {
             Step::Retry {
                 delay,
@@ -689,7 +755,7 @@ impl Flight {
                 status,
             } => {
                 self.event = Some("retry");
-                self.delay = delay.as_millis() as u64;
+                self.delay = millis(delay);
                 self.reason = reason;
                 self.status = status;
                 next::RETRY
@@ -705,6 +771,8 @@ impl Flight {
         }
     }
 
+    // Out of line: called from every way a flight ends.
+    #[inline(never)]
     fn done(&mut self, result: Result<Outcome, Error>, event: Option<&'static str>) -> u32 {
         self.event = event;
         match result {
@@ -714,8 +782,7 @@ impl Flight {
         next::DONE
     }
 
-    fn info(&mut self) -> String {
-        let number = |n: Option<u64>| n.map(decimal).unwrap_or_default();
+    fn info(&mut self) {
         let record = self
             .pilot
             .as_ref()
@@ -735,28 +802,27 @@ impl Flight {
         let outcome = self.outcome.as_ref();
         let error = self.error.as_ref();
         let headers = outcome.map_or(&[][..], Outcome::headers);
-        let fields = [
-            self.event.take().unwrap_or(""),
-            key.map_or("", Key::as_str),
-            &decimal(attempts.into()),
-            &decimal(self.delay),
-            &number(self.status.map(u64::from)),
-            &self.reason,
-            &number(outcome.map(|o| u64::from(o.status()))),
-            if outcome.is_some_and(Outcome::replayed) {
-                "1"
-            } else {
-                ""
-            },
-            error.map_or("", |e| e.kind().code()),
-            &number(error.and_then(Error::last_status).map(u64::from)),
-            &decimal(headers.len() as u64),
-        ];
-        let mut text = lines(&fields, headers);
+        let mut answer = Answer::start();
+        answer.line(self.event.take().unwrap_or(""));
+        answer.line(key.map_or("", Key::as_str));
+        answer.number(Some(attempts.into()));
+        answer.number(Some(self.delay));
+        answer.number(self.status.map(u64::from));
+        answer.line(&self.reason);
+        answer.number(outcome.map(|o| u64::from(o.status())));
+        answer.line(if outcome.is_some_and(Outcome::replayed) {
+            "1"
+        } else {
+            ""
+        });
+        answer.line(error.map_or("", |e| e.kind().code()));
+        answer.number(error.and_then(Error::last_status).map(u64::from));
+        answer.number(Some(headers.len() as u64));
+        answer.headers(headers);
         if let Some(error) = error {
-            text.push_str(&error.describe());
+            answer.bytes(error.describe().as_bytes());
         }
-        text
+        answer.end();
     }
 }
 
@@ -781,7 +847,8 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut start = 0;
     for (at, byte) in text.bytes().enumerate() {
         if byte == b'\n' {
-            let line = text.get(start..at).unwrap_or_default().to_owned();
+            // A line of a UTF-8 text is UTF-8: never the default.
+            let line = utf8(&text.as_bytes()[start..at]).unwrap_or_default();
             start = at + 1;
             match name.take() {
                 None => name = Some(line),
@@ -790,21 +857,4 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
         }
     }
     headers
-}
-
-/// `fields`, then `headers` (name, value), one per line.
-fn lines(fields: &[&str], headers: &[(String, String)]) -> String {
-    let mut text = String::new();
-    let mut line = |part: &str| {
-        text.push_str(part);
-        text.push('\n');
-    };
-    for field in fields {
-        line(field);
-    }
-    for (name, value) in headers {
-        line(name);
-        line(value);
-    }
-    text
 }

@@ -41,8 +41,17 @@ impl Backoff {
 
     /// The ceiling of the next delay.
     pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.retry.min(31)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
+        // `base` doubled up to 31 times, saturating: the same as multiplying
+        // by 2^n, without the overflow-checked multiplication that costs
+        // the npm package's WebAssembly a 128-bit helper.
+        let mut ceiling = self.base;
+        for _ in 0..self.retry.min(31) {
+            if ceiling >= self.max {
+                break;
+            }
+            ceiling = ceiling.saturating_add(ceiling);
+        }
+        ceiling.min(self.max)
     }
 }
 
@@ -82,6 +91,29 @@ mod tests {
                 delay <= ceiling && delay > ceiling.mul_f64(0.999),
                 "{delay:?} vs {ceiling:?}"
             );
+        }
+    }
+
+    #[test]
+    fn ceiling_is_base_times_a_power_of_two_saturated_and_capped() {
+        let durations = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(500),
+            Duration::new(3, 999_999_999),
+            Duration::from_secs(u64::MAX >> 20),
+            Duration::MAX,
+        ];
+        for base in durations {
+            for max in durations {
+                let mut backoff = Backoff::new(base, max, Arc::new(TopRandom));
+                for retry in [0, 1, 2, 30, 31, 32, 200, u32::MAX] {
+                    backoff.retry = retry;
+                    let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
+                    let expected = base.saturating_mul(factor).min(max);
+                    assert_eq!(backoff.ceiling(), expected, "{base:?} {max:?} {retry}");
+                }
+            }
         }
     }
 

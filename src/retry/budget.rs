@@ -23,20 +23,27 @@ pub struct RetryBudget {
 #[derive(Debug)]
 struct Shared(
     #[cfg(not(target_arch = "wasm32"))] std::sync::Mutex<Bucket>,
-    #[cfg(target_arch = "wasm32")] core::cell::RefCell<Bucket>,
+    #[cfg(target_arch = "wasm32")] core::cell::Cell<Bucket>,
 );
 
 impl Shared {
+    #[cfg(not(target_arch = "wasm32"))]
     fn with<R>(&self, change: impl FnOnce(&mut Bucket) -> R) -> R {
-        #[cfg(not(target_arch = "wasm32"))]
-        let mut bucket = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        #[cfg(target_arch = "wasm32")]
-        let mut bucket = self.0.borrow_mut();
-        change(&mut bucket)
+        change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A copy of the bucket, changed and put back: a `Cell` ships no
+    /// borrow flag and no panic path.
+    #[cfg(target_arch = "wasm32")]
+    fn with<R>(&self, change: impl FnOnce(&mut Bucket) -> R) -> R {
+        let mut bucket = self.0.get();
+        let changed = change(&mut bucket);
+        self.0.set(bucket);
+        changed
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Bucket {
     /// Negative when retries have reserved tokens not yet refilled.
     tokens: f64,

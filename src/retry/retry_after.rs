@@ -30,13 +30,14 @@ pub fn retry_after(headers: &[(String, String)], now_ms: u64) -> Option<Duration
         return Some(ms);
     }
     let value = header(headers, "retry-after")?.trim_ascii();
-    if let Ok(seconds) = value.parse::<u64>() {
+    if let Some(seconds) = parse_u64(value) {
         return Some(Duration::from_secs(seconds));
     }
-    let date_ms = http_date_secs(value)?.saturating_mul(1000);
+    // An HTTP-date is before the year 10000: its ms never overflow.
+    let date_ms = http_date_secs(value)? * 1000;
     let sent_ms = header(headers, "date")
         .and_then(|date| http_date_secs(date.trim_ascii()))
-        .map_or(now_ms, |secs| secs.saturating_mul(1000));
+        .map_or(now_ms, |secs| secs * 1000);
     Some(Duration::from_millis(date_ms.saturating_sub(sent_ms)))
 }
 
@@ -63,24 +64,22 @@ const MONTH_DAYS: &[u8; 12] = &[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 fn http_date_secs(value: &str) -> Option<u64> {
     let s = value.as_bytes();
     // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`; asctime: `Sun Nov  6
-    // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`.
-    let (date, weekday) = match read_date(s, b"www, dd nnn yyyy hh:mm:ss GMT")
-        .or_else(|| read_date(s, b"www nnn _d hh:mm:ss yyyy"))
+    // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one
+    // with the weekday's full name.
+    let (date, weekday, full) = match read_date(s, b"www, 00 nnn 4444 11:22:33 GMT")
+        .or_else(|| read_date(s, b"www nnn 50 11:22:33 4444"))
     {
-        Some(date) => (date, s.get(..3)?),
+        Some(date) => (date, s.get(..3)?, false),
         None => {
             let comma = s.iter().position(|&byte| byte == b',')?;
-            WEEKDAYS
-                .iter()
-                .any(|name| name.as_bytes() == &s[..comma])
-                .then_some(())?;
-            let mut date = read_date(&s[comma + 1..], b" dd-nnn-yy?hh:mm:ss GMT")?;
-            date.year += if date.year < 70 { 2000 } else { 1900 };
-            (date, &s[..3])
+            let (weekday, rest) = s.split_at(comma);
+            let mut date = read_date(&rest[1..], b" 00-nnn-44?11:22:33 GMT")?;
+            date.numbers[4] += if date.numbers[4] < 70 { 2000 } else { 1900 };
+            (date, weekday, true)
         }
     };
-    let month = MONTHS.chunks(3).position(|m| *m == date.month)?;
-    let (year, [day, hour, minute, second]) = (date.year, date.numbers);
+    let month = (0..12).find(|m| MONTHS[m * 3..][..3] == date.month)?;
+    let [day, hour, minute, second, year] = date.numbers;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = u64::from(MONTH_DAYS[month]) + u64::from(month == 1 && leap);
     if !(1970..=9999).contains(&year)
@@ -102,8 +101,8 @@ fn http_date_secs(value: &str) -> Option<u64> {
     let day_of_year = (153 * m + 2) / 5 + day - 1;
     let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
     // 1970-01-01 was a Thursday.
-    let named = &b"MonTueWedThuFriSatSun"[(days as usize + 3) % 7 * 3..][..3];
-    if named != weekday {
+    let named = WEEKDAYS[(days as usize + 3) % 7].as_bytes();
+    if weekday != if full { named } else { &named[..3] } {
         return None;
     }
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
@@ -111,67 +110,92 @@ fn http_date_secs(value: &str) -> Option<u64> {
 
 /// The parts of an HTTP-date, as [`read_date`] reads them.
 struct Date {
-    /// Day, hour, minute, second.
-    numbers: [u64; 4],
-    year: u64,
+    /// Day, hour, minute, second, year.
+    numbers: [u64; 5],
     month: [u8; 3],
 }
 
-/// Reads `s` against `template`: `d` `h` `m` `s` `y` are digits of the day,
-/// hour, minute, second and year (`_`: a day digit or a space), `n` the
-/// month's letters, `w` and `?` any byte; everything else stands for itself.
+/// Reads `s` against `template`: a digit `0` to `4` stands for a digit of
+/// the day, hour, minute, second or year (`5`: a day digit or a space), `n`
+/// for the month's letters, `w` and `?` for any byte; everything else for
+/// itself.
 #[inline(never)] // one loop for every template, not one unrolled per template
 fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
     if s.len() != template.len() {
         return None;
     }
     let mut date = Date {
-        numbers: [0; 4],
-        year: 0,
+        numbers: [0; 5],
         month: [0; 3],
     };
     let mut letters = 0;
     for (&part, &byte) in template.iter().zip(s) {
-        let number = match part {
-            b'd' | b'_' => &mut date.numbers[0],
-            b'h' => &mut date.numbers[1],
-            b'm' => &mut date.numbers[2],
-            b's' => &mut date.numbers[3],
-            b'y' => &mut date.year,
-            b'n' => {
-                *date.month.get_mut(letters)? = byte;
-                letters += 1;
-                continue;
+        let number = part.wrapping_sub(b'0');
+        if number <= 5 {
+            let digit = match byte {
+                b' ' if number == 5 => 0,
+                _ => byte.wrapping_sub(b'0'),
+            };
+            if digit > 9 {
+                return None;
             }
-            b'w' | b'?' => continue,
-            _ if part == byte => continue,
-            _ => return None,
-        };
-        let digit = match byte {
-            b' ' if part == b'_' => 0,
-            _ => byte.wrapping_sub(b'0'),
-        };
-        if digit > 9 {
+            let number = &mut date.numbers[usize::from(number % 5)];
+            *number = *number * 10 + u64::from(digit);
+        } else if part == b'n' {
+            *date.month.get_mut(letters)? = byte;
+            letters += 1;
+        } else if part != b'w' && part != b'?' && part != byte {
             return None;
         }
-        *number = *number * 10 + u64::from(digit);
     }
     Some(date)
+}
+
+/// What `str::parse::<u64>` reads (digits after an optional `+`, `None`
+/// past `u64::MAX`), by hand: its overflow-checked multiplications call a
+/// 128-bit helper on wasm32.
+fn parse_u64(value: &str) -> Option<u64> {
+    let digits = match value.as_bytes() {
+        [b'+', digits @ ..] => digits,
+        digits => digits,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &byte in digits {
+        let digit = u64::from(byte.wrapping_sub(b'0'));
+        if digit > 9 || n > (u64::MAX - digit) / 10 {
+            return None;
+        }
+        n = n * 10 + digit;
+    }
+    Some(n)
 }
 
 /// Milliseconds, possibly with a fraction, which rounds up (never early).
 /// Parsed by hand: float parsing would add kilobytes to the browser build.
 fn parse_millis(value: &str) -> Option<Duration> {
-    let value = value.trim_ascii();
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+    // One pass over the bytes: a `str` pattern would ship a searcher.
+    let value = value.trim_ascii().as_bytes();
+    let (mut ms, mut dot, mut round_up) = (0u64, false, false);
+    for &byte in value {
+        if byte == b'.' && !dot {
+            dot = true;
+        } else if !byte.is_ascii_digit() {
+            return None;
+        } else if dot {
+            round_up |= byte != b'0';
+        } else {
+            // Held at a cap above the limit below rather than saturating:
+            // the same result, without an overflow-checked multiplication.
+            ms = (ms * 10 + u64::from(byte - b'0')).min(1 << 60);
+        }
+    }
+    // Digits on one side of the point at least.
+    if value.len() == usize::from(dot) {
         return None;
     }
-    let ms = whole.bytes().fold(0u64, |n, b| {
-        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-    });
-    let round_up = fraction.bytes().any(|b| b != b'0');
     Some(Duration::from_millis(
         ms.min(1_000_000_000_000) + u64::from(round_up),
     ))
@@ -305,6 +329,75 @@ mod tests {
                 assert_eq!(http_date_secs(value), theirs(value), "{value}");
             }
             assert_eq!(http_date_secs(&fixdate), Some(secs));
+        }
+    }
+
+    #[test]
+    fn parses_seconds_as_str_parse_does() {
+        for value in [
+            "",
+            "+",
+            "-",
+            "0",
+            "+0",
+            "-0",
+            "7",
+            "+42",
+            "++1",
+            "1+",
+            " 1",
+            "1 ",
+            "01",
+            "1.5",
+            "99999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "18446744073709551620",
+            "00000000000000000000018446744073709551615",
+            "１",
+        ] {
+            assert_eq!(parse_u64(value), value.parse::<u64>().ok(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn reads_milliseconds_with_a_fraction() {
+        let cases = [
+            ("0", Some(0)),
+            ("12", Some(12)),
+            ("12.", Some(12)),
+            (".5", Some(1)),
+            ("2.000", Some(2)),
+            ("2.001", Some(3)),
+            (" 7 ", Some(7)),
+            ("", None),
+            (".", None),
+            ("..", None),
+            ("1..2", None),
+            ("1.2.3", None),
+            ("1e3", None),
+            ("+1", None),
+            ("-1", None),
+            ("1 2", None),
+        ];
+        for (value, ms) in cases {
+            assert_eq!(
+                parse_millis(value),
+                ms.map(Duration::from_millis),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_milliseconds_are_held_at_the_limit() {
+        for value in [
+            "1000000000000",
+            "1000000000001",
+            "99999999999999999999999.5",
+        ] {
+            let expected = 1_000_000_000_000 + u64::from(value.ends_with(".5"));
+            assert_eq!(parse_millis(value), Some(Duration::from_millis(expected)));
         }
     }
 

@@ -11,7 +11,8 @@ use crate::prelude::*;
 use alloc::sync::Arc;
 
 use super::Update;
-use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State};
+use crate::intent::{Body, Failure, Fingerprint, Record, Request, Response, State, body_of};
+use crate::text::utf8;
 use crate::{Error, ErrorKind, Key};
 
 /// The layout's version: a record written by a later layout is refused, not
@@ -21,78 +22,89 @@ const VERSION: u8 = 2;
 
 /// `record` as bytes.
 pub fn encode(record: &Record) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(record, &mut out);
+    out
+}
+
+/// `record` as bytes, appended to `out` (an answer being written, say).
+pub fn encode_into(record: &Record, out: &mut Vec<u8>) {
     encode_parts(
+        out,
         record,
         record.attempts,
         record.state,
         record.failure.as_ref(),
         record.response.as_ref(),
-    )
+    );
 }
 
 /// `record` with `update` applied, as bytes (without copying the record).
 pub fn encode_updated(record: &Record, update: &Update) -> Vec<u8> {
+    let mut out = Vec::new();
     encode_parts(
+        &mut out,
         record,
         update.attempts,
         update.state,
         update.failure.as_ref(),
         update.response.as_ref(),
-    )
+    );
+    out
 }
 
 fn encode_parts(
+    out: &mut Vec<u8>,
     record: &Record,
     attempts: u32,
     state: State,
     failure: Option<&Failure>,
     response: Option<&Response>,
-) -> Vec<u8> {
+) {
     let request = &record.request;
     let response_len = response.map_or(0, |r| r.body.len());
-    let mut out = Vec::with_capacity(128 + request.body.len() + response_len);
-    out.push(VERSION);
-    put_str(&mut out, &record.name);
-    put_str(&mut out, record.key.as_str());
-    put_str(&mut out, &request.method);
-    put_str(&mut out, &request.url);
-    put_headers(&mut out, &request.headers);
-    put_bytes(&mut out, &request.body);
-    out.extend_from_slice(&record.fingerprint.0);
-    out.extend_from_slice(&record.created_at.to_le_bytes());
-    out.extend_from_slice(&record.expires_at.to_le_bytes());
-    out.extend_from_slice(&attempts.to_le_bytes());
-    out.push(state_byte(state));
+    out.reserve(128 + request.body.len() + response_len);
+    put(out, &[VERSION]);
+    put_str(out, &record.name);
+    put_str(out, record.key.as_str());
+    put_str(out, &request.method);
+    put_str(out, &request.url);
+    put_headers(out, &request.headers);
+    put_bytes(out, &request.body);
+    put(out, &record.fingerprint.0);
+    put(out, &record.created_at.to_le_bytes());
+    put(out, &record.expires_at.to_le_bytes());
+    put(out, &attempts.to_le_bytes());
+    put(out, &[state_byte(state)]);
     match failure {
-        None => out.push(0),
+        None => put(out, &[0]),
         Some(failure) => {
-            out.push(1);
-            put_str(&mut out, failure.kind.code());
-            put_str(&mut out, &failure.message);
-            put_status(&mut out, failure.last_status);
+            put(out, &[1]);
+            put_str(out, failure.kind.code());
+            put_str(out, &failure.message);
+            put_status(out, failure.last_status);
         }
     }
     match response {
-        None => out.push(0),
+        None => put(out, &[0]),
         Some(response) => {
-            out.push(1);
-            out.extend_from_slice(&response.status.to_le_bytes());
-            put_headers(&mut out, &response.headers);
-            put_bytes(&mut out, &response.body);
+            put(out, &[1]);
+            put(out, &response.status.to_le_bytes());
+            put_headers(out, &response.headers);
+            put_bytes(out, &response.body);
         }
     }
-    out.extend_from_slice(&(record.withheld.len() as u32).to_le_bytes());
+    put(out, &(record.withheld.len() as u32).to_le_bytes());
     for name in &record.withheld {
-        put_str(&mut out, name);
+        put_str(out, name);
     }
     match &record.owner {
-        None => out.push(0),
+        None => put(out, &[0]),
         Some(owner) => {
-            out.push(1);
-            put_str(&mut out, owner);
+            put(out, &[1]);
+            put_str(out, owner);
         }
     }
-    out
 }
 
 /// The record in `bytes`.
@@ -106,59 +118,75 @@ pub fn decode(bytes: &[u8]) -> Result<Record, Error> {
             "a record was written by a newer version of oncely; update oncely to read it",
         ));
     }
-    read(&mut Reader { bytes }).ok_or_else(damaged)
+    read(&mut Reader {
+        bytes,
+        failed: false,
+    })
+    .ok_or_else(damaged)
 }
 
 /// The record, or `None` where the bytes do not hold one (each failed read
-/// only says so: one error is made, by [`decode`]).
+/// only says so: one error is made, by [`decode`]). Reads go on past a
+/// failure (yielding empty values) and the record is judged once at the
+/// end: no early return with each field's cleanup, which the npm package
+/// would download.
 fn read(input: &mut Reader) -> Option<Record> {
-    let version = input.u8()?;
+    let version = input.u8();
     if version == 0 || version > VERSION {
         return None;
     }
-    let name = input.string()?;
-    let key = Key::new(&input.string()?).ok()?;
+    let name = input.string();
+    let key = input.string();
     let request = Request {
-        method: input.string()?,
-        url: input.string()?,
-        headers: input.headers()?,
-        body: Body::from(input.bytes()?.to_vec()),
+        method: input.string(),
+        url: input.string(),
+        headers: input.headers(),
+        body: input.body(),
     };
-    let fingerprint = Fingerprint(input.array()?);
-    let created_at = u64::from_le_bytes(input.array()?);
-    let expires_at = u64::from_le_bytes(input.array()?);
-    let attempts = input.u32()?;
-    let state = state_from_byte(input.u8()?)?;
-    let failure = match input.u8()? {
-        0 => None,
-        _ => Some(Failure {
-            kind: ErrorKind::from_code(&input.string()?)?,
-            message: input.string()?,
-            last_status: input.status()?,
-        }),
-    };
-    let response = match input.u8()? {
-        0 => None,
-        _ => Some(Response {
-            status: input.u16()?,
-            headers: input.headers()?,
-            body: Body::from(input.bytes()?.to_vec()),
-        }),
-    };
+    let fingerprint = Fingerprint(input.take(32).try_into().unwrap_or([0; 32]));
+    let created_at = input.number(8);
+    let expires_at = input.number(8);
+    let attempts = input.number(4) as u32;
+    let state = input.u8();
+    let failure = (input.u8() != 0).then(|| (input.string(), input.string(), input.status()));
+    let response = (input.u8() != 0).then(|| Response {
+        status: input.number(2) as u16,
+        headers: input.headers(),
+        body: input.body(),
+    });
     let mut withheld = Vec::new();
     let mut owner = None;
     if version >= 2 {
-        let count = input.u32()?;
-        for _ in 0..count {
-            withheld.push(input.string()?);
+        for _ in 0..input.number(4) {
+            if input.failed {
+                break;
+            }
+            withheld.push(input.string());
         }
-        if input.u8()? != 0 {
-            owner = Some(input.string()?);
+        if input.u8() != 0 {
+            owner = Some(input.string());
         }
     }
-    if !input.bytes.is_empty() {
+    let failure = match failure {
+        None => Some(None),
+        Some((code, message, last_status)) => ErrorKind::from_code(&code).map(|kind| {
+            Some(Failure {
+                kind,
+                message,
+                last_status,
+            })
+        }),
+    };
+    // One judgment, one way out: each `?` would ship its own cleanup.
+    let (false, true, Ok(key), Some(state), Some(failure)) = (
+        input.failed,
+        input.bytes.is_empty(),
+        Key::new(&key),
+        state_from_byte(state),
+        failure,
+    ) else {
         return None;
-    }
+    };
     Some(Record {
         withheld,
         owner,
@@ -198,10 +226,16 @@ fn state_from_byte(byte: u8) -> Option<State> {
     })
 }
 
+/// Appends `bytes`: one call per field, not an append inlined in each.
+#[inline(never)]
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes);
+}
+
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // Records are far below 4 GiB (browsers refuse such values anyway).
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
+    put(out, &(bytes.len() as u32).to_le_bytes());
+    put(out, bytes);
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -209,7 +243,7 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 }
 
 fn put_headers(out: &mut Vec<u8>, headers: &[(String, String)]) {
-    out.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    put(out, &(headers.len() as u32).to_le_bytes());
     for (name, value) in headers {
         put_str(out, name);
         put_str(out, value);
@@ -218,66 +252,76 @@ fn put_headers(out: &mut Vec<u8>, headers: &[(String, String)]) {
 
 fn put_status(out: &mut Vec<u8>, status: Option<u16>) {
     match status {
-        None => out.push(0),
+        None => put(out, &[0]),
         Some(status) => {
-            out.push(1);
-            out.extend_from_slice(&status.to_le_bytes());
+            put(out, &[1]);
+            put(out, &status.to_le_bytes());
         }
     }
 }
 
+/// Reads fields off the front of `bytes`. A read past the end yields an
+/// empty value and marks the input `failed`.
 struct Reader<'a> {
     bytes: &'a [u8],
+    failed: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.bytes.split_at_checked(len)?;
-        self.bytes = rest;
-        Some(head)
+    fn take(&mut self, len: usize) -> &'a [u8] {
+        match self.bytes.split_at_checked(len) {
+            Some((head, rest)) => {
+                self.bytes = rest;
+                head
+            }
+            None => {
+                self.failed = true;
+                &[]
+            }
+        }
     }
 
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
+    /// A little-endian integer of `width` bytes (one loop for every
+    /// width, not a conversion per array size).
+    fn number(&mut self, width: usize) -> u64 {
+        (self.take(width).iter().rev()).fold(0, |n, &byte| n << 8 | u64::from(byte))
     }
 
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+    fn u8(&mut self) -> u8 {
+        self.number(1) as u8
     }
 
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.array()?))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
+    fn bytes(&mut self) -> &'a [u8] {
+        let len = self.number(4) as usize;
         self.take(len)
     }
 
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+    fn body(&mut self) -> Body {
+        body_of(self.bytes())
     }
 
-    fn status(&mut self) -> Option<Option<u16>> {
-        Some(match self.u8()? {
-            0 => None,
-            _ => Some(self.u16()?),
-        })
+    fn string(&mut self) -> String {
+        let text = utf8(self.bytes());
+        self.failed |= text.is_none();
+        text.unwrap_or_default()
     }
 
-    fn headers(&mut self) -> Option<Vec<(String, String)>> {
-        let count = self.u32()? as usize;
+    fn status(&mut self) -> Option<u16> {
+        (self.u8() != 0).then(|| self.number(2) as u16)
+    }
+
+    fn headers(&mut self) -> Vec<(String, String)> {
+        let count = self.number(4) as usize;
         // Each header takes at least 8 bytes: a damaged count cannot make
         // this allocate more than the input could hold.
         let mut headers = Vec::with_capacity(count.min(self.bytes.len() / 8));
         for _ in 0..count {
-            headers.push((self.string()?, self.string()?));
+            if self.failed {
+                break;
+            }
+            headers.push((self.string(), self.string()));
         }
-        Some(headers)
+        headers
     }
 }
 
@@ -365,6 +409,20 @@ mod tests {
                 .to_string()
                 .contains("newer version")
         );
+    }
+
+    #[test]
+    fn every_changed_byte_decodes_or_is_a_typed_error() {
+        let bytes = encode(&record());
+        for at in 0..bytes.len() {
+            for value in [0, 1, 2, 0x7f, 0x80, 0xc3, 0xff] {
+                let mut changed = bytes.clone();
+                changed[at] = value;
+                if let Err(error) = decode(&changed) {
+                    assert_eq!(error.kind(), ErrorKind::Store, "byte {at} as {value}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use core::time::Duration;
 
 use crate::intent::{Request, Response};
 use crate::runtime::{BoxFuture, MaybeSend, MaybeSync};
+use crate::text::Text;
 
 if_native! {
     mod reqwest;
@@ -142,7 +143,9 @@ impl TransportError {
             TransportErrorKind::Offline => "offline",
             TransportErrorKind::Other => "transport error",
         };
-        [what, ": ", &self.message].concat()
+        let mut text = Text::new(what);
+        text.add(": ").add(&self.message);
+        text.0
     }
 }
 
