@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { stage, unique, root } from './harness.mjs';
+import { stage, unique, root, testPage, countCharges } from './harness.mjs';
 
 let staged, server, browser;
 
@@ -17,15 +17,7 @@ before(async () => {
 after(() => staged?.stop());
 
 /** A new tab on the test page, with the package loaded as `window.oncely`. */
-async function tab(context) {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error));
-  await page.goto(`${server.url}/index.html`);
-  await page.evaluate(async () => {
-    window.oncely = await import('/pkg/index.js');
-  });
-  return page;
-}
+const tab = (context) => testPage(server, context);
 
 /** A charge with no account header: the account is the `account` cookie. */
 function charge(intent, amount = 4200) {
@@ -37,14 +29,6 @@ function charge(intent, amount = 4200) {
   };
 }
 
-/** Counts the POSTs to /api/charges a page sends. */
-function countCharges(page) {
-  const seen = { posts: 0 };
-  page.on('request', (request) => {
-    if (request.method() === 'POST' && request.url().endsWith('/api/charges')) seen.posts += 1;
-  });
-  return seen;
-}
 
 /** Waits until the ledger of `account` holds `rows` charges. */
 async function charged(account, rows) {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { stage, unique, root } from './harness.mjs';
+import { stage, unique, root, testPage, countCharges } from './harness.mjs';
 
 let staged, server, browser;
 
@@ -16,15 +16,7 @@ before(async () => {
 after(() => staged?.stop());
 
 /** A new tab on the test page, with the package loaded as `window.oncely`. */
-async function tab(context) {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error));
-  await page.goto(`${server.url}/index.html`);
-  await page.evaluate(async () => {
-    window.oncely = await import('/pkg/index.js');
-  });
-  return page;
-}
+const tab = (context) => testPage(server, context);
 
 function charge(account, intent, amount = 4200) {
   return {
@@ -57,14 +49,6 @@ test('a lost response after the commit ends in one ledger row, one key', async (
   await context.close();
 });
 
-/** Counts the POSTs to /api/charges a page sends. */
-function countCharges(page) {
-  const seen = { posts: 0 };
-  page.on('request', (request) => {
-    if (request.method() === 'POST' && request.url().endsWith('/api/charges')) seen.posts += 1;
-  });
-  return seen;
-}
 
 test('what a tab does right after a send sees its outcome: nothing pending, the intent replays', async () => {
   // The outcome is written once the caller has it; every call that follows

@@ -98,3 +98,24 @@ export async function stage(pages) {
     throw error;
   }
 }
+
+/** A new tab of `context` on the test page of `server`, with the package
+ *  loaded as `window.oncely`. */
+export async function testPage(server, context) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(`${server.url}/index.html`);
+  await page.evaluate(async () => {
+    window.oncely = await import('/pkg/index.js');
+  });
+  return page;
+}
+
+/** Counts the POSTs to /api/charges `page` sends (`.posts`). */
+export function countCharges(page) {
+  const seen = { posts: 0 };
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && request.url().endsWith('/api/charges')) seen.posts += 1;
+  });
+  return seen;
+}
