@@ -415,8 +415,9 @@ class Oncely {
         info = read(flight);
         given = undefined;
       }
-      // What the flight came to (the loop may have stopped it).
-      info = read(flight);
+      // What the flight came to, where the loop stopped it (the info of
+      // its last step is read once: its event would be lost to a re-read).
+      if (next !== DONE) info = read(flight);
       // As the Rust client: an expiry is recorded before it is reported (a
       // failed write is the error); a failure is recorded, a lost write only
       // warned of; a settlement's write is not awaited: a lost one re-sends
