@@ -368,6 +368,10 @@ class Oncely {
       while (!created && (found = await this.#store.get(intent)) === undefined) {
         created = await this.#store.add(intent, candidate);
       }
+      // Our own record as we added it: the lock's holder never flew it (it
+      // would have counted an attempt first), so it is ours to fly as new.
+      // (The holder may be this page's own refused call, releasing it.)
+      if (found && same(found, candidate)) found = undefined;
       let next = flight.board(found, Date.now());
       let info = read(flight);
       entry.key = info.key;
