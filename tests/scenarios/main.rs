@@ -11,10 +11,9 @@ mod rows;
 mod transcript;
 
 use oncely::MemoryStore;
-use serde_json::Value;
 
 use play::Stores;
-use rows::{Row, Suite};
+use rows::Suite;
 
 #[cfg(not(target_arch = "wasm32"))]
 use tokio::test as async_test;
@@ -25,8 +24,8 @@ use wasm_bindgen_test::wasm_bindgen_test as async_test;
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// Plays every row `executor` can run, each on fresh `stores()`, and fails
-/// listing every row whose transcript differs (and every row marked as a
-/// known drift there that no longer drifts).
+/// listing every part of a row's transcript that differs from the row (and
+/// every part marked as a known drift there that no longer differs).
 async fn every_row<S: Stores>(executor: &str, stores: impl Fn() -> S) {
     let suite: Suite = serde_json::from_str(include_str!("../scenarios.json"))
         .expect("tests/scenarios.json reads");
@@ -34,40 +33,38 @@ async fn every_row<S: Stores>(executor: &str, stores: impl Fn() -> S) {
     let mut failures = Vec::new();
     for row in suite.scenarios.iter().filter(|row| row.runs_on(executor)) {
         let observed = play::play(&suite, row, &stores(), &origin).await;
-        let passed = observed == row.expected();
-        match (passed, row.known_drift.get(executor)) {
-            (true, None) => say(&format!("ok        {}", row.name)),
-            (false, Some(why)) => say(&format!("drift     {} ({why})", row.name)),
-            (true, Some(_)) => failures.push(format!(
-                "{}: passes on {executor}: remove its known_drift",
-                row.name
-            )),
-            (false, None) => failures.push(difference(row, &observed)),
+        let expected = row.expected();
+        let drift = row.known_drift.get(executor);
+        let mut verdict = "ok";
+        for part in ["results", "events", "wire"] {
+            let same = expected[part] == observed[part];
+            match (same, drift.and_then(|parts| parts.get(part))) {
+                (true, None) => {}
+                (false, Some(why)) => {
+                    verdict = "drift";
+                    say(&format!(
+                        "known drift in the {part} of \"{}\": {why}",
+                        row.name
+                    ));
+                }
+                (true, Some(_)) => failures.push(format!(
+                    "{}: its {part} match on {executor} now: remove the known_drift",
+                    row.name
+                )),
+                (false, None) => failures.push(format!(
+                    "{}: {part}\n  expected: {}\n  observed: {}",
+                    row.name, expected[part], observed[part]
+                )),
+            }
         }
+        say(&format!("{verdict:<6}{}", row.name));
     }
     assert!(
         failures.is_empty(),
-        "{} row(s) failed on {executor}:\n\n{}",
+        "{} difference(s) on {executor}:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
-}
-
-/// What `observed` got wrong, part by part.
-fn difference(row: &Row, observed: &Value) -> String {
-    let expected = row.expected();
-    let mut text = format!("FAILED {}", row.name);
-    for part in ["results", "events", "wire"] {
-        if expected[part] != observed[part] {
-            let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_default();
-            text += &format!(
-                "\n  {part} expected: {}\n  {part} observed: {}",
-                pretty(&expected[part]),
-                pretty(&observed[part])
-            );
-        }
-    }
-    text
 }
 
 /// A store shared by the row's clients: each reload gets the same one.

@@ -29,9 +29,9 @@ pub struct Row {
     pub name: String,
     /// The executors that can run it; `None`: every one.
     pub executors: Option<Vec<String>>,
-    /// Executors where the row is expected to fail, and why.
+    /// Per executor, the parts of the transcript known to differ there, and why.
     #[serde(default)]
-    pub known_drift: BTreeMap<String, String>,
+    pub known_drift: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub client: ClientOptions,
     /// The answers to the row's requests, in order.
