@@ -38,9 +38,11 @@ walkthrough: setup-rust
 test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	@# Before the browser run: tests/one_origin.rs loads the npm package
+	@# (pkg/) into the page beside the Rust client.
+	$(MAKE) pkg
 	CHROMEDRIVER=$${CHROMEDRIVER:-/usr/bin/chromedriver} \
 		$(CARGO) test -p oncely --target wasm32-unknown-unknown --tests
-	$(MAKE) pkg
 	$(CARGO) build --bin oncely-server
 	node --test --test-concurrency=1 pkg-tests/ demo/
 
