@@ -93,11 +93,13 @@ const hook = (options, name) => option(options, name, (value) => typeof value ==
 const number = (options, name, least = 0, prefix = 'retry.') =>
   option(options, name, (value) => typeof value === 'number' && value >= least && value < Infinity, `a number >= ${least}`, prefix) ?? -1;
 
-// Header names of `options[name]`, checked and lower-cased, as header
-// lines with empty values.
+// Header names of `options[name]`, checked and lower-cased, each ended by
+// a line break.
 function names(options, name) {
   try {
-    return lines(new Headers((options[name] ?? []).map((header) => [header, ''])));
+    let text = '';
+    new Headers((options[name] ?? []).map((header) => [header, ''])).forEach((_, name) => (text += `${name}\n`));
+    return text;
   } catch {
     throw invalid(`${name} must be an array of header names`);
   }

@@ -61,8 +61,8 @@ const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 /**
  * What one client's flights share: the retry policy and budget, the
  * retention, the attempt timeout (a negative number keeps a default), the
- * user (empty: none), the headers stored besides the allow-list and those
- * never stored (lines). Freed once unreachable (its flights run under the
+ * user (empty: none), the names of headers stored besides the allow-list
+ * and of those never stored (each ended by a line break). Freed once unreachable (its flights run under the
  * client that holds it).
  */
 export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {

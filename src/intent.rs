@@ -74,7 +74,13 @@ pub const STORED_HEADERS: [&str; 12] = [
 /// [`STORED_HEADERS`] or `also` (an application's additions), and never
 /// one of [`SECRET_HEADERS`] or the `Idempotency-Key` (kept as the key).
 pub fn is_stored_header(name: &str, also: &[String]) -> bool {
-    !listed(SECRET_NAMES, name) && (listed(STORED_NAMES, name) || also.iter().any(|a| a == name))
+    is_stored_header_or(name, also.iter().any(|a| a == name))
+}
+
+/// [`is_stored_header`] for an application that adds `name` when `added`
+/// (the npm package's core holds its additions as [`listed`] names).
+pub fn is_stored_header_or(name: &str, added: bool) -> bool {
+    !listed(SECRET_NAMES, name) && (added || listed(STORED_NAMES, name))
 }
 
 /// [`SECRET_HEADERS`] and [`STORED_HEADERS`] as [`is_stored_header`] reads
@@ -87,7 +93,7 @@ const STORED_NAMES: &[u8] = b"accept\naccept-encoding\naccept-language\ncache-co
     user-agent\nx-request-id\n";
 
 /// Whether `names` (each ended by a line break) holds `name`.
-fn listed(names: &[u8], name: &str) -> bool {
+pub fn listed(names: &[u8], name: &str) -> bool {
     let mut start = 0;
     for (at, &byte) in names.iter().enumerate() {
         if byte == b'\n' {

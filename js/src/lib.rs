@@ -36,7 +36,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
-use oncely::intent::{Body, check_name, is_stored_header};
+use oncely::intent::{Body, check_name, is_stored_header_or, listed};
 use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{Class, RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
@@ -201,15 +201,16 @@ pub struct Core {
     retention: Duration,
     /// Whose intents these are (empty: nobody's in particular).
     user: Option<String>,
-    /// Headers stored besides the allow-list.
-    stored: Vec<String>,
-    /// Headers never stored, even if allow-listed.
-    secret: Vec<String>,
+    /// Headers stored besides the allow-list, each ended by a line break
+    /// (one run of bytes, as `intent::listed` reads: no `String` per name).
+    stored: Vec<u8>,
+    /// Headers never stored, even if allow-listed (as `stored`).
+    secret: Vec<u8>,
 }
 
 impl Core {
     fn is_stored(&self, name: &str) -> bool {
-        is_stored_header(name, &self.stored) && !self.secret.iter().any(|s| s == name)
+        is_stored_header_or(name, listed(&self.stored, name)) && !listed(&self.secret, name)
     }
 }
 
@@ -217,7 +218,7 @@ impl Core {
 /// none): the retry policy, the retention and the attempt timeout; and
 /// `input` (from [`alloc`], `len` bytes) holds the fields user (empty:
 /// none), the names of headers to store besides the allow-list and of
-/// headers never to store (lower-case, as header lines with empty values). Free it with
+/// headers never to store (lower-case, each ended by a line break). Free it with
 /// [`core_free`].
 ///
 /// # Safety
@@ -238,15 +239,8 @@ pub unsafe extern "C" fn core_new(
     let input = unsafe { take(input, len) };
     let mut fields = Fields(&input);
     let user = fields.text().unwrap_or_default();
-    // Header lines with empty values: one parser for every header list.
-    let names = |text: &str| -> Vec<String> {
-        parse_headers(text)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
-    };
-    let stored = names(&fields.text().unwrap_or_default());
-    let secret = names(&fields.text().unwrap_or_default());
+    let stored = fields.bytes().to_vec();
+    let secret = fields.bytes().to_vec();
     let mut policy = RetryPolicy::default();
     let ms = |n: f64, default: Duration| {
         if n >= 0.0 {
