@@ -40,6 +40,12 @@ const lines = (headers) => {
   headers.forEach((value, name) => (text += `${name}\n${value}\n`));
   return text;
 };
+// Header names, each ended by a line break.
+const keys = (headers) => {
+  let text = '';
+  headers.forEach((_, name) => (text += `${name}\n`));
+  return text;
+};
 // Header lines as `Headers`; one the platform refuses to hold is left out.
 const toHeaders = (lines) => {
   const headers = new Headers();
@@ -97,9 +103,7 @@ const number = (options, name, least = 0, prefix = 'retry.') =>
 // a line break.
 function names(options, name) {
   try {
-    let text = '';
-    new Headers((options[name] ?? []).map((header) => [header, ''])).forEach((_, name) => (text += `${name}\n`));
-    return text;
+    return keys(new Headers((options[name] ?? []).map((header) => [header, ''])));
   } catch {
     throw invalid(`${name} must be an array of header names`);
   }
@@ -399,7 +403,7 @@ class Oncely {
           headers.set('idempotency-key', `"${info.key}"`);
           // The core says whether it may leave (the retention, the credentials
           // the intent was sent with); 0: it may not.
-          attempt = flight.attempt(lines(headers), Date.now());
+          attempt = flight.attempt(keys(headers), Date.now());
           if (!attempt) break;
           store = 1;
           const write = flight.write();

@@ -449,8 +449,8 @@ pub unsafe extern "C" fn board(
 }
 
 /// Starts the next attempt at `now`, with the headers it will carry (the
-/// one field of `input`, from [`alloc`], `len` bytes: `name\nvalue\n`
-/// lines): answers
+/// one field of `input`, from [`alloc`], `len` bytes: their names, each
+/// ended by a line break): answers
 /// its number (write [`write`] first, when there is one), or 0 when nothing
 /// may be sent (write first, then read the error at [`info`]).
 ///
@@ -460,11 +460,11 @@ pub unsafe extern "C" fn board(
 pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize, now: f64) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
-    let headers = parse_headers(&Fields(&input).text().unwrap_or_default());
+    let names = Fields(&input).bytes();
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
-    match pilot.attempt(now as u64, |name| headers.iter().any(|(n, _)| n == name)) {
+    match pilot.attempt(now as u64, |name| listed(names, name)) {
         Attempt::Send(number, update) => {
             flight.write =
                 update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
