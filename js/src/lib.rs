@@ -190,8 +190,32 @@ impl<'a> Fields<'a> {
     }
 
     fn text(&mut self) -> Result<String, Error> {
-        utf8(self.bytes()).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
+        utf8(self.bytes()).ok_or_else(not_utf8)
     }
+
+    /// Headers from `name\nvalue\n` lines (by hand: `str::split` weighs
+    /// more), each line checked as UTF-8 once, as it becomes a `String`.
+    fn headers(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let bytes = self.bytes();
+        let mut headers = Vec::new();
+        let mut name = None;
+        let mut start = 0;
+        for (at, &byte) in bytes.iter().enumerate() {
+            if byte == b'\n' {
+                let line = utf8(&bytes[start..at]).ok_or_else(not_utf8)?;
+                start = at + 1;
+                match name.take() {
+                    None => name = Some(line),
+                    Some(name) => headers.push((name, line)),
+                }
+            }
+        }
+        Ok(headers)
+    }
+}
+
+fn not_utf8() -> Error {
+    Error::new(ErrorKind::InvalidInput, "a text is not UTF-8")
 }
 
 /// The retry policy and budget one client's flights share.
@@ -356,7 +380,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
     check_name(&name)?;
     let method = input.text()?;
     let url = input.text()?;
-    let headers = parse_headers(&input.text()?);
+    let headers = input.headers()?;
     let key =
         match headers.iter().find(|(n, _)| n == "idempotency-key") {
             Some((_, value)) => Some(Key::from_header(value).map_err(|_| {
@@ -380,7 +404,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
     let (stored, mut withheld) = request.stored(|n| core.is_stored(n));
-    for (name, _) in parse_headers(&input.text()?) {
+    for (name, _) in input.headers()? {
         if !withheld.contains(&name) {
             withheld.push(name);
         }
@@ -542,7 +566,6 @@ pub unsafe extern "C" fn land(
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
     let mut fields = Fields(&input);
-    let text = fields.text().unwrap_or_default();
     let result = match status {
         0 | 1 => {
             let kind = if status == 1 {
@@ -550,11 +573,11 @@ pub unsafe extern "C" fn land(
             } else {
                 TransportErrorKind::Interrupted
             };
-            Err(TransportError::new(kind, text))
+            Err(TransportError::new(kind, fields.text().unwrap_or_default()))
         }
         _ => Ok(Response {
             status: status as u16,
-            headers: parse_headers(&text),
+            headers: fields.headers().unwrap_or_default(),
             body: Body::from(fields.bytes()),
         }),
     };
@@ -832,23 +855,4 @@ fn event_type(event: &EventKind) -> &'static str {
         EventKind::Settled { .. } => "settled",
         _ => "failed",
     }
-}
-
-/// Headers from `name\nvalue\n` lines (by hand: `str::split` weighs more).
-fn parse_headers(text: &str) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    let mut name = None;
-    let mut start = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        if byte == b'\n' {
-            // A line of a UTF-8 text is UTF-8: never the default.
-            let line = utf8(&text.as_bytes()[start..at]).unwrap_or_default();
-            start = at + 1;
-            match name.take() {
-                None => name = Some(line),
-                Some(name) => headers.push((name, line)),
-            }
-        }
-    }
-    headers
 }
