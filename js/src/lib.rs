@@ -40,6 +40,7 @@ use oncely::intent::{Body, check_name, is_stored_header_or, listed};
 use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{Class, RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
+use oncely::store::Update;
 use oncely::store::encoding::{decode, encode_into, encode_updated};
 use oncely::text::{digits, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
@@ -488,19 +489,15 @@ pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
-    match pilot.attempt(now as u64, |name| listed(names, name)) {
-        Attempt::Send(number, update) => {
-            flight.write =
-                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
-            number
-        }
-        Attempt::Stop(update, error) => {
-            flight.write =
-                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
-            flight.done(Err(error), Some("failed"));
-            0
-        }
+    let (number, update, error) = match pilot.attempt(now as u64, |name| listed(names, name)) {
+        Attempt::Send(number, update) => (number, update, None),
+        Attempt::Stop(update, error) => (0, update, Some(error)),
+    };
+    flight.write = written(pilot.record(), update);
+    if let Some(error) = error {
+        flight.done(Err(error), Some("failed"));
     }
+    number
 }
 
 /// The time limit in whole ms (`AbortSignal.timeout` takes no fraction)
@@ -518,9 +515,7 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
         // Through u64 (`millis`): u128 arithmetic costs the package a helper.
         Ok(timeout) => millis(timeout) as f64,
         Err((update, error)) => {
-            flight.write = update
-                .map(|update| encode_updated(pilot.record(), &update))
-                .unwrap_or_default();
+            flight.write = written(pilot.record(), update);
             flight.done(Err(error), Some("failed"));
             -1.0
         }
@@ -743,8 +738,7 @@ impl Flight {
             }
             Boarding::Land(_, result, event) => self.done(result, event.as_ref().map(event_type)),
             Boarding::Expire(record, update, error) => {
-                self.write =
-                    update.map_or_else(Vec::new, |update| encode_updated(&record, &update));
+                self.write = written(&record, update);
                 self.done(Err(error), Some("failed"))
             }
         }
@@ -764,7 +758,7 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now, &core.budget);
-        let written = |update| encode_updated(pilot.record(), &update);
+        let written = |update| written(pilot.record(), Some(update));
         match step {
             Step::Retry {
                 delay,
@@ -841,6 +835,13 @@ impl Flight {
         }
         answer.end();
     }
+}
+
+/// `record` with `update` applied, as the bytes to write (empty: no
+/// update). Out of line: every step that writes calls it.
+#[inline(never)]
+fn written(record: &Record, update: Option<Update>) -> Vec<u8> {
+    update.map_or_else(Vec::new, |update| encode_updated(record, &update))
 }
 
 fn event_type(event: &EventKind) -> &'static str {
