@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import { decoder, encoder, load, newCore, storedBody } from './core.js';
+import { decoder, encoder, load, newCore } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "credentials", "storage", "csp" or "invalid". */
 export class OncelyError extends Error {
@@ -231,7 +231,7 @@ class Oncely {
       (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
         const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
-        return this.#run(intent, parts, storedBody(bytes)).then((landed) => new Outcome(...landed), (error) => error);
+        return this.#run(intent, parts, this.#core.stored(bytes, 1)).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }

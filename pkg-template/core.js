@@ -92,18 +92,12 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
       };
     },
 
-    /** A stored record's fields as lines, as this core sees it (throws why, as a string, when it is damaged). */
-    stored(bytes) {
-      if (!wasm.stored(core, ...put(bytes))) throw text();
-      return text();
+    /** A stored record's fields as lines, as this core sees it, or with `body` 1 its request body (throws why, as a string, when it is damaged). */
+    stored(bytes, body) {
+      if (!wasm.stored(core, ...put(bytes), body)) throw text();
+      return body ? out() : text();
     },
   };
   cores.register(shared, core);
   return shared;
-}
-
-/** A stored record's request body. */
-export function storedBody(bytes) {
-  if (!wasm.stored_body(...put(bytes))) throw text();
-  return out();
 }

@@ -643,13 +643,14 @@ pub extern "C" fn body(flight: &Flight) {
 /// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
 /// key, attempts, creation and expiry (ms since the epoch), state, whether
 /// it is unsettled (`1`), whether it is the core's user's (`1`), method,
-/// URL, then the request's headers. Answers 0 with why at
-/// [`out`] when the record is damaged or foreign.
+/// URL, then the request's headers; or with `body` 1, its request body
+/// (read by `resume` only). Answers 0 with why at [`out`] when the record
+/// is damaged or foreign.
 ///
 /// # Safety
 /// `core` comes from [`core_new`]; `bytes` and `len` from [`alloc`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 {
+pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize, body: u32) -> u32 {
     // SAFETY: as the caller promises.
     let record = match decode(&unsafe { take(bytes, len) }) {
         Ok(record) => record,
@@ -658,6 +659,10 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 
             return 0;
         }
     };
+    if body == 1 {
+        answer(&record.request.body);
+        return 1;
+    }
     let mut answer = Answer::start();
     answer.line(&record.name);
     answer.line(record.key.as_str());
@@ -676,26 +681,6 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 
     answer.headers(&record.request.headers);
     answer.end();
     1
-}
-
-/// The request body of a stored record (`len` bytes from [`alloc`]), at
-/// [`out`]; answers 0 with why there when the record is damaged.
-///
-/// # Safety
-/// `bytes` and `len` come from [`alloc`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored_body(bytes: *mut u8, len: usize) -> u32 {
-    // SAFETY: as the caller promises.
-    match decode(&unsafe { take(bytes, len) }) {
-        Ok(record) => {
-            answer(&record.request.body);
-            1
-        }
-        Err(error) => {
-            answer(error.message().as_bytes());
-            0
-        }
-    }
 }
 
 impl Flight {
