@@ -126,31 +126,24 @@ pub fn credential_parameter(url: &str) -> Option<&str> {
     let end = bytes.iter().position(|b| *b == b'#').unwrap_or(bytes.len());
     let mut at = bytes[..end].iter().position(|b| *b == b'?')? + 1;
     while at < end {
-        // The name's last folded bytes (the longest listed name fits), its
-        // folded length, and where it ends.
-        let mut tail = [0u8; 12];
-        let mut folded = 0;
-        let mut name_end = None;
         let mut pair_end = at;
         while pair_end < end && bytes[pair_end] != b'&' {
-            let byte = bytes[pair_end];
-            if name_end.is_none() {
-                if byte == b'=' {
-                    name_end = Some(pair_end);
-                } else if byte != b'-' && byte != b'_' {
-                    tail.copy_within(1.., 0);
-                    tail[11] = byte.to_ascii_lowercase();
-                    folded += 1;
-                }
-            }
             pair_end += 1;
         }
+        let mut name_end = at;
+        while name_end < pair_end && bytes[name_end] != b'=' {
+            name_end += 1;
+        }
+        let name = &bytes[at..name_end];
         let mut word = 0;
         for (i, &mark) in NAMES.iter().enumerate() {
             if mark == b'*' || mark == b'.' {
-                let name = &NAMES[word..i];
-                if tail.ends_with(name) && (mark == b'*' || folded == name.len()) {
-                    return url.get(at..name_end.unwrap_or(pair_end));
+                if folded_ends_with(name, &NAMES[word..i], mark == b'.') {
+                    // SAFETY: the name starts after `?` or `&` and ends
+                    // before `=`, `&`, `#` or the URL's end: ASCII bytes,
+                    // or the ends, so both are character boundaries (no
+                    // boundary checks ship for it).
+                    return Some(unsafe { core::str::from_utf8_unchecked(name) });
                 }
                 word = i + 1;
             }
@@ -158,6 +151,25 @@ pub fn credential_parameter(url: &str) -> Option<&str> {
         at = pair_end + 1;
     }
     None
+}
+
+/// Whether `name`, lower-cased without `-` and `_`, ends with `word`
+/// (`whole`: is `word`), compared from the end without folding a copy.
+fn folded_ends_with(name: &[u8], word: &[u8], whole: bool) -> bool {
+    let mut rest = word.len();
+    for &byte in name.iter().rev() {
+        if byte == b'-' || byte == b'_' {
+            continue;
+        }
+        if rest == 0 {
+            return !whole;
+        }
+        rest -= 1;
+        if byte.to_ascii_lowercase() != word[rest] {
+            return false;
+        }
+    }
+    rest == 0
 }
 
 /// The longest intent name accepted, in bytes.
