@@ -267,13 +267,6 @@ pub unsafe extern "C" fn core_new(
     let stored = fields.bytes().to_vec();
     let secret = fields.bytes().to_vec();
     let mut policy = RetryPolicy::default();
-    let ms = |n: f64, default: Duration| {
-        if n >= 0.0 {
-            Duration::from_millis(n.min(1e15) as u64)
-        } else {
-            default
-        }
-    };
     if max_attempts >= 1.0 {
         // Saturating: past u32::MAX is as many as can be counted.
         policy.max_attempts = max_attempts as u32;
@@ -290,6 +283,17 @@ pub unsafe extern "C" fn core_new(
         stored,
         secret,
     }))
+}
+
+/// `n` ms, or `default` for a negative `n`. Out of line: one conversion
+/// for the five durations of [`core_new`].
+#[inline(never)]
+fn ms(n: f64, default: Duration) -> Duration {
+    if n >= 0.0 {
+        Duration::from_millis(n.min(1e15) as u64)
+    } else {
+        default
+    }
 }
 
 /// Frees a core of [`core_new`].
