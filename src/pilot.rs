@@ -276,18 +276,19 @@ impl Pilot {
             let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
             return Attempt::Stop(Some(expiry(&self.record)), error);
         }
-        if self.record.withheld.iter().any(|name| !supplied(name)) {
-            // Built in place: no `Vec` of names and no slice join ship in
-            // the npm package for it.
-            let mut message = String::from("credentials are needed: the intent was sent with ");
-            let mut first = true;
-            for name in self.record.withheld.iter().filter(|name| !supplied(name)) {
-                if !first {
-                    message.push_str(", ");
-                }
-                message.push_str(name);
-                first = false;
-            }
+        // The names it lacks, in one pass (`supplied` is inlined at each
+        // call), built in place: no `Vec` of names and no slice join ship in
+        // the npm package for it.
+        let mut message = String::new();
+        for name in self.record.withheld.iter().filter(|name| !supplied(name)) {
+            message.push_str(if message.is_empty() {
+                "credentials are needed: the intent was sent with "
+            } else {
+                ", "
+            });
+            message.push_str(name);
+        }
+        if !message.is_empty() {
             message.push_str(
                 ", never stored, and this attempt cannot supply them (give them \
                  to the credentials hook); nothing was sent, the intent stays unsettled",
