@@ -236,18 +236,19 @@ impl Request {
         self: &Arc<Request>,
         is_stored: impl Fn(&str) -> bool,
     ) -> (Arc<Request>, Vec<String>) {
-        let keep = |name: &str| is_stored(name) && name != "idempotency-key";
-        if self.headers.iter().all(|(name, _)| keep(name)) {
-            return (Arc::clone(self), Vec::new());
-        }
+        // One pass (the npm package's core inlines `is_stored` once).
         let mut withheld: Vec<String> = Vec::new();
         let mut headers = Vec::new();
         for (name, value) in &self.headers {
-            if keep(name) {
+            let key = name == "idempotency-key";
+            if !key && is_stored(name) {
                 headers.push((name.clone(), value.clone()));
-            } else if name != "idempotency-key" && !withheld.contains(name) {
+            } else if !key && !withheld.contains(name) {
                 withheld.push(name.clone());
             }
+        }
+        if headers.len() == self.headers.len() {
+            return (Arc::clone(self), withheld);
         }
         let stored = Arc::new(Request {
             method: self.method.clone(),
