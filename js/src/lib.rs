@@ -834,15 +834,11 @@ fn written(record: &Record, update: Option<Update>) -> Vec<u8> {
 }
 
 fn event_type(event: &EventKind) -> &'static str {
+    // Boarding lands with these (`Pilot::board`): a conflict, a replay, or
+    // a recorded rejection.
     match event {
-        EventKind::Created => "created",
-        EventKind::Attempt { .. } => "attempt",
-        EventKind::RetryScheduled { .. } => "retry",
-        EventKind::Joined => "joined",
-        EventKind::Offline => "offline",
-        EventKind::Replayed => "replayed",
         EventKind::Conflict => "conflict",
-        EventKind::Settled { .. } => "settled",
+        EventKind::Replayed => "replayed",
         _ => "failed",
     }
 }
