@@ -112,10 +112,16 @@ struct Inner {
 impl Error {
     /// An error of `kind` (for stores and transports of your own).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error::of(kind, message.into())
+    }
+
+    /// [`Error::new`] once, whatever the message's type: not one body per
+    /// caller's type in the npm package.
+    fn of(kind: ErrorKind, message: String) -> Error {
         Error {
             inner: Arc::new(Inner {
                 kind,
-                message: message.into(),
+                message,
                 intent: None,
                 key: None,
                 last_status: None,
