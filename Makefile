@@ -98,7 +98,7 @@ pkg: setup-rust setup-node
 # public name (index.d.ts: the API, options, Outcome, events, OncelyError),
 # one of the platform's (fetch, IndexedDB, Web Locks…) or an export of the
 # WebAssembly core (js/src/lib.rs): each is renamed everywhere it is used.
-PRIVATE_PROPS := deadline|landing|unsettled|retryStatus|expiresAt|mine|free
+PRIVATE_PROPS := deadline|landing|unsettled|retryStatus|prunable|mine|free
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -231,7 +231,7 @@ class Oncely {
       (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
         const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
-        return this.#run(intent, parts, this.#core.stored(bytes, 1)).then((landed) => new Outcome(...landed), (error) => error);
+        return this.#run(intent, parts, this.#core.stored(bytes, 0, 1)).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }
@@ -265,8 +265,7 @@ class Oncely {
     // A damaged record is kept (and named by pending()).
     return this.#store.prune((bytes, name) => {
       try {
-        const { unsettled, expiresAt } = record(this.#core, bytes, name);
-        return !unsettled && expiresAt <= now && !this.#flights.has(name);
+        return record(this.#core, bytes, name, now).prunable && !this.#flights.has(name);
       } catch {
         return false;
       }
@@ -545,24 +544,24 @@ function read(flight) {
   };
 }
 
-// A stored record, as the core reads it: a damaged one is a "storage" error
-// naming its intent (which forget() removes).
-function record(core, bytes, name) {
+// A stored record, as the core reads it (prunable at `now`, if given): a
+// damaged one is a "storage" error naming its intent (which forget() removes).
+function record(core, bytes, name, now) {
   let text;
   try {
-    text = core.stored(bytes);
+    text = core.stored(bytes, now);
   } catch (message) {
     throw storage(`${message}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...headers] = text.split('\n');
+  const [intent, key, attempts, createdAt, prunable, state, unsettled, mine, method, url, ...headers] = text.split('\n');
   return {
     intent,
     key,
     attempts: +attempts,
     createdAt: +createdAt,
     state,
-    expiresAt: +expiresAt,
     // (Empty: no.)
+    prunable,
     unsettled,
     mine,
     method,

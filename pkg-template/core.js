@@ -92,9 +92,9 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
       };
     },
 
-    /** A stored record's fields as lines, as this core sees it, or with `body` 1 its request body (throws why, as a string, when it is damaged). */
-    stored(bytes, body) {
-      if (!wasm.stored(core, ...put(bytes), body)) throw text();
+    /** A stored record's fields as lines, as this core sees it at `now`, or with `body` 1 its request body (throws why, as a string, when it is damaged). */
+    stored(bytes, now, body) {
+      if (!wasm.stored(core, ...put(bytes), now, body)) throw text();
       return body ? out() : text();
     },
   };

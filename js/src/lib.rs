@@ -114,6 +114,11 @@ impl Answer {
         self.bytes(b"\n");
     }
 
+    /// `1` for yes, nothing for no, and a line break.
+    fn flag(&mut self, yes: bool) {
+        self.line(if yes { "1" } else { "" });
+    }
+
     /// `headers` (name, value), one per line.
     fn headers(&mut self, headers: &[(String, String)]) {
         for (name, value) in headers {
@@ -645,16 +650,23 @@ pub extern "C" fn body(flight: &Flight) {
 
 /// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
 /// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
-/// key, attempts, creation and expiry (ms since the epoch), state, whether
-/// it is unsettled (`1`), whether it is the core's user's (`1`), method,
-/// URL, then the request's headers; or with `body` 1, its request body
-/// (read by `resume` only). Answers 0 with why at [`out`] when the record
-/// is damaged or foreign.
+/// key, attempts, creation (ms since the epoch), whether it may be pruned
+/// at `now` (`1`: `Record::is_prunable`), state, whether it is unsettled
+/// (`1`), whether it is the core's user's (`1`), method, URL, then the
+/// request's headers; or with `body` 1, its request body (read by `resume`
+/// only). Answers 0 with why at [`out`] when the record is damaged or
+/// foreign.
 ///
 /// # Safety
 /// `core` comes from [`core_new`]; `bytes` and `len` from [`alloc`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize, body: u32) -> u32 {
+pub unsafe extern "C" fn stored(
+    core: &Core,
+    bytes: *mut u8,
+    len: usize,
+    now: f64,
+    body: u32,
+) -> u32 {
     // SAFETY: as the caller promises.
     let record = match decode(&unsafe { take(bytes, len) }) {
         Ok(record) => record,
@@ -672,14 +684,10 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize, body: u
     answer.line(record.key.as_str());
     answer.number(Some(record.attempts.into()));
     answer.number(Some(record.created_at));
-    answer.number(Some(record.expires_at));
+    answer.flag(record.is_prunable(now as u64));
     answer.line(record.state.as_str());
-    answer.line(if record.is_unsettled() { "1" } else { "" });
-    answer.line(if record.belongs_to(core.user.as_deref()) {
-        "1"
-    } else {
-        ""
-    });
+    answer.flag(record.is_unsettled());
+    answer.flag(record.belongs_to(core.user.as_deref()));
     answer.line(&record.request.method);
     answer.line(&record.request.url);
     answer.headers(&record.request.headers);
@@ -810,11 +818,7 @@ impl Flight {
         answer.number(self.status.map(u64::from));
         answer.line(&self.reason);
         answer.number(outcome.map(|o| u64::from(o.status())));
-        answer.line(if outcome.is_some_and(Outcome::replayed) {
-            "1"
-        } else {
-            ""
-        });
+        answer.flag(outcome.is_some_and(Outcome::replayed));
         answer.line(error.map_or("", |e| e.kind().code()));
         answer.number(error.and_then(Error::last_status).map(u64::from));
         answer.number(Some(headers.len() as u64));
