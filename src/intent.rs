@@ -397,15 +397,19 @@ impl Sha256 {
     }
 
     fn finish(mut self) -> [u8; 32] {
-        let bits = self.len.wrapping_mul(8).to_be_bytes();
+        // Big-endian numbers written a byte at a time: on wasm32 a byte
+        // swap is a shift per byte, inlined per use.
+        let bits = self.len.wrapping_mul(8);
         self.update(&[0x80]);
         while self.filled != 56 {
             self.update(&[0]);
         }
-        self.update(&bits);
+        for at in (0..8).rev() {
+            self.update(&[(bits >> (8 * at)) as u8]);
+        }
         let mut digest = [0; 32];
-        for (bytes, word) in digest.chunks_exact_mut(4).zip(self.state) {
-            bytes.copy_from_slice(&word.to_be_bytes());
+        for (at, byte) in digest.iter_mut().enumerate() {
+            *byte = (self.state[at / 4] >> (24 - 8 * (at % 4))) as u8;
         }
         digest
     }
