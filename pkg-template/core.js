@@ -68,8 +68,8 @@ const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
   const core = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
   const shared = {
-    /** The flight's deadline in ms: the longest any wait of a flight lasts. */
-    deadline: wasm.core_deadline(core),
+    /** The flight's deadline in ms: the longest any wait of a flight lasts (core_new's answer). */
+    deadline: +text(),
 
     /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
     flight(name, method, url, headers, body, now, random, authorized) {

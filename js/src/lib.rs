@@ -249,7 +249,9 @@ impl Core {
 /// `input` (from [`alloc`], `len` bytes) holds the fields user (empty:
 /// none), the names of headers to store besides the allow-list and of
 /// headers never to store (lower-case, each ended by a line break). Free it with
-/// [`core_free`].
+/// [`core_free`]. Leaves at [`out`] the flight deadline of its policy, in
+/// whole ms: the longest any wait of a flight (another context's lock,
+/// the `authorize` hook) lasts.
 ///
 /// # Safety
 /// `input` and `len` come from [`alloc`].
@@ -280,6 +282,9 @@ pub unsafe extern "C" fn core_new(
     policy.max_delay = ms(max_delay_ms, policy.max_delay);
     policy.deadline = ms(deadline_ms, policy.deadline);
     policy.attempt_timeout = ms(attempt_timeout_ms, policy.attempt_timeout);
+    let mut answer = Answer::start();
+    answer.number(Some(millis(policy.deadline)));
+    answer.end();
     Box::into_raw(Box::new(Core {
         policy,
         budget: RetryBudget::default(),
@@ -539,13 +544,6 @@ pub extern "C" fn remaining(flight: &mut Flight, now: f64) -> f64 {
         return 0.0;
     };
     millis(pilot.remaining(now as u64)) as f64
-}
-
-/// The flight deadline of a core's policy, in whole ms: the longest any
-/// wait of a flight (another context's lock, the `authorize` hook) lasts.
-#[unsafe(no_mangle)]
-pub extern "C" fn core_deadline(core: &Core) -> f64 {
-    millis(core.policy.deadline) as f64
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
