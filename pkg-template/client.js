@@ -360,7 +360,7 @@ class Oncely {
       // Where another tab holds it, that tab may be flying the intent, even
       // with the record just added: wait for the lock (as long as a flight
       // may take), then read what it left.
-      const candidate = flight.candidate();
+      const { candidate } = flight;
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
       release = await (locking || (() => {}));

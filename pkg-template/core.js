@@ -77,7 +77,7 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
       if (!at) throw text();
       return {
         // The record it would add.
-        candidate: () => (wasm.candidate_record(at), out()),
+        candidate: out(),
         board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
         attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
         timeout: (offline, now) => wasm.timeout(at, offline, now),

@@ -372,8 +372,9 @@ pub struct Flight {
 /// lists them; an `idempotency-key` among them is the intent's key), body,
 /// fresh bytes from `crypto.getRandomValues`, and the headers the
 /// `authorize` hook gave for the first attempt (their names are recorded,
-/// never their values). Answers the flight (free
-/// it with [`flight_free`]), or 0 with why at [`out`].
+/// never their values). Answers the flight (free it with [`flight_free`])
+/// with the record to add, if the intent has none yet, at [`out`]; or 0
+/// with why there.
 ///
 /// # Safety
 /// `core` comes from [`core_new`]; `input` and `len` from [`alloc`].
@@ -432,6 +433,9 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         core.retention,
         core.user.clone(),
     );
+    let answer = Answer::start();
+    encode_into(&record, answer.0);
+    answer.end();
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -456,16 +460,6 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
 pub unsafe extern "C" fn flight_free(flight: *mut Flight) {
     // SAFETY: as the caller promises.
     drop(unsafe { Box::from_raw(flight) });
-}
-
-/// The record to add, if the intent has none yet, at [`out`].
-#[unsafe(no_mangle)]
-pub extern "C" fn candidate_record(flight: &Flight) {
-    let answer = Answer::start();
-    if let Some(record) = &flight.candidate {
-        encode_into(record, answer.0);
-    }
-    answer.end();
 }
 
 /// Decides on the intent as stored: `stored` (`len` bytes from [`alloc`])
