@@ -81,7 +81,10 @@ pkg: setup-rust setup-node
 	@# never reached, so small constant offsets fold into loads and stores.
 	@# -aimfs 4: functions of up to 4 bytes are always inlined (default 2),
 	@# measured smaller; larger values grow the module again.
-	$(WASM_OPT) -aimfs 4 -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features \
+	@# --flatten --rereloop, twice: the control flow rebuilt from flat code
+	@# before each -Oz, measured ~55 bytes smaller gzipped (a third round
+	@# gains nothing; a few seconds more to build).
+	$(WASM_OPT) -aimfs 4 --flatten --rereloop -Oz --flatten --rereloop -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features \
 		--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		$(WASM) -o pkg/oncely.wasm
@@ -100,7 +103,7 @@ pkg: setup-rust setup-node
 # public name (index.d.ts: the API, options, Outcome, events, OncelyError),
 # one of the platform's (fetch, IndexedDB, Web Locks…) or an export of the
 # WebAssembly core (js/src/lib.rs): each is renamed everywhere it is used.
-PRIVATE_PROPS := deadline|landing|unsettled|retryStatus|expiresAt|mine|free
+PRIVATE_PROPS := deadline|landing|unsettled|retryStatus|prunable|mine|free
 
 lint:
 	$(CARGO) fmt --all -- --check

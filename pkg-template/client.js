@@ -3,7 +3,7 @@
 // the same core, and the same decisions, as the Rust client's
 // (src/pilot.rs). Nothing here decides whether to retry, how long to wait,
 // what a status means or whether a request conflicts with its record.
-import { decoder, encoder, load, newCore, storedBody } from './core.js';
+import { decoder, encoder, load, newCore } from './core.js';
 
 /** Every oncely failure: `code` is "conflict", "rejected", "gave_up", "expired", "credentials", "storage", "csp" or "invalid". */
 export class OncelyError extends Error {
@@ -38,6 +38,12 @@ const describe = (error) => String(error?.message ?? error);
 const lines = (headers) => {
   let text = '';
   headers.forEach((value, name) => (text += `${name}\n${value}\n`));
+  return text;
+};
+// Header names, each ended by a line break.
+const keys = (headers) => {
+  let text = '';
+  headers.forEach((_, name) => (text += `${name}\n`));
   return text;
 };
 // Header lines as `Headers`; one the platform refuses to hold is left out.
@@ -93,11 +99,11 @@ const hook = (options, name) => option(options, name, (value) => typeof value ==
 const number = (options, name, least = 0, prefix = 'retry.') =>
   option(options, name, (value) => typeof value === 'number' && value >= least && value < Infinity, `a number >= ${least}`, prefix) ?? -1;
 
-// Header names of `options[name]`, checked and lower-cased, as header
-// lines with empty values.
+// Header names of `options[name]`, checked and lower-cased, each ended by
+// a line break.
 function names(options, name) {
   try {
-    return lines(new Headers((options[name] ?? []).map((header) => [header, ''])));
+    return keys(new Headers((options[name] ?? []).map((header) => [header, ''])));
   } catch {
     throw invalid(`${name} must be an array of header names`);
   }
@@ -225,7 +231,7 @@ class Oncely {
       (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
         const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
-        return this.#run(intent, parts, storedBody(bytes)).then((landed) => new Outcome(...landed), (error) => error);
+        return this.#run(intent, parts, this.#core.stored(bytes, 0, 1)).then((landed) => new Outcome(...landed), (error) => error);
       }),
     );
   }
@@ -259,8 +265,7 @@ class Oncely {
     // A damaged record is kept (and named by pending()).
     return this.#store.prune((bytes, name) => {
       try {
-        const { unsettled, expiresAt } = record(this.#core, bytes, name);
-        return !unsettled && expiresAt <= now && !this.#flights.has(name);
+        return record(this.#core, bytes, name, now).prunable && !this.#flights.has(name);
       } catch {
         return false;
       }
@@ -355,7 +360,7 @@ class Oncely {
       // Where another tab holds it, that tab may be flying the intent, even
       // with the record just added: wait for the lock (as long as a flight
       // may take), then read what it left.
-      const candidate = flight.candidate();
+      const { candidate } = flight;
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
       release = await (locking || (() => {}));
@@ -401,7 +406,7 @@ class Oncely {
           headers.set('idempotency-key', `"${info.key}"`);
           // The core says whether it may leave (the retention, the credentials
           // the intent was sent with); 0: it may not.
-          attempt = flight.attempt(lines(headers), Date.now());
+          attempt = flight.attempt(keys(headers), Date.now());
           if (!attempt) break;
           store = 1;
           const write = flight.write();
@@ -544,24 +549,24 @@ function read(flight) {
   };
 }
 
-// A stored record, as the core reads it: a damaged one is a "storage" error
-// naming its intent (which forget() removes).
-function record(core, bytes, name) {
+// A stored record, as the core reads it (prunable at `now`, if given): a
+// damaged one is a "storage" error naming its intent (which forget() removes).
+function record(core, bytes, name, now) {
   let text;
   try {
-    text = core.stored(bytes);
+    text = core.stored(bytes, now);
   } catch (message) {
     throw storage(`${message}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, expiresAt, state, unsettled, mine, method, url, ...headers] = text.split('\n');
+  const [intent, key, attempts, createdAt, prunable, state, unsettled, mine, method, url, ...headers] = text.split('\n');
   return {
     intent,
     key,
     attempts: +attempts,
     createdAt: +createdAt,
     state,
-    expiresAt: +expiresAt,
     // (Empty: no.)
+    prunable,
     unsettled,
     mine,
     method,

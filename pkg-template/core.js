@@ -61,15 +61,15 @@ const cores = new FinalizationRegistry((core) => wasm.core_free(core));
 /**
  * What one client's flights share: the retry policy and budget, the
  * retention, the attempt timeout (a negative number keeps a default), the
- * user (empty: none), the headers stored besides the allow-list and those
- * never stored (lines). Freed once unreachable (its flights run under the
+ * user (empty: none), the names of headers stored besides the allow-list
+ * and of those never stored (each ended by a line break). Freed once unreachable (its flights run under the
  * client that holds it).
  */
 export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, user, stored, secret) {
   const core = wasm.core_new(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retentionMs, attemptTimeoutMs, ...fields(user, stored, secret));
   const shared = {
-    /** The flight's deadline in ms: the longest any wait of a flight lasts. */
-    deadline: wasm.core_deadline(core),
+    /** The flight's deadline in ms: the longest any wait of a flight lasts (core_new's answer). */
+    deadline: +text(),
 
     /** A flight of the intent `name` (throws why, as a string, when the request is refused); free it. */
     flight(name, method, url, headers, body, now, random, authorized) {
@@ -77,7 +77,7 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
       if (!at) throw text();
       return {
         // The record it would add.
-        candidate: () => (wasm.candidate_record(at), out()),
+        candidate: out(),
         board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
         attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
         timeout: (offline, now) => wasm.timeout(at, offline, now),
@@ -92,18 +92,12 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
       };
     },
 
-    /** A stored record's fields as lines, as this core sees it (throws why, as a string, when it is damaged). */
-    stored(bytes) {
-      if (!wasm.stored(core, ...put(bytes))) throw text();
-      return text();
+    /** A stored record's fields as lines, as this core sees it at `now`, or with `body` 1 its request body (throws why, as a string, when it is damaged). */
+    stored(bytes, now, body) {
+      if (!wasm.stored(core, ...put(bytes), now, body)) throw text();
+      return body ? out() : text();
     },
   };
   cores.register(shared, core);
   return shared;
-}
-
-/** A stored record's request body. */
-export function storedBody(bytes) {
-  if (!wasm.stored_body(...put(bytes))) throw text();
-  return out();
 }

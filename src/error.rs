@@ -62,16 +62,20 @@ impl ErrorKind {
 
     /// The kind for a [`code`](Self::code), as stored in a record.
     pub fn from_code(code: &str) -> Option<ErrorKind> {
-        Some(match code {
-            "conflict" => ErrorKind::Conflict,
-            "rejected" => ErrorKind::Rejected,
-            "gave_up" => ErrorKind::GaveUp,
-            "expired" => ErrorKind::Expired,
-            "storage" => ErrorKind::Store,
-            "credentials" => ErrorKind::Credentials,
-            "invalid" => ErrorKind::InvalidInput,
-            _ => return None,
-        })
+        // Each kind asked for its code: one comparison in a loop, not one
+        // per kind (and the codes written once).
+        use ErrorKind::*;
+        [
+            Conflict,
+            Rejected,
+            GaveUp,
+            Expired,
+            Store,
+            Credentials,
+            InvalidInput,
+        ]
+        .into_iter()
+        .find(|kind| kind.code() == code)
     }
 }
 
@@ -108,10 +112,16 @@ struct Inner {
 impl Error {
     /// An error of `kind` (for stores and transports of your own).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error::of(kind, message.into())
+    }
+
+    /// [`Error::new`] once, whatever the message's type: not one body per
+    /// caller's type in the npm package.
+    fn of(kind: ErrorKind, message: String) -> Error {
         Error {
             inner: Arc::new(Inner {
                 kind,
-                message: message.into(),
+                message,
                 intent: None,
                 key: None,
                 last_status: None,
@@ -306,5 +316,35 @@ impl core::error::Error for Error {
             .map(|s| s as &(dyn core::error::Error + 'static));
         #[cfg(all(target_arch = "wasm32", not(feature = "browser")))]
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // The same tests in the browser (wasm-bindgen-test), one body for both.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn every_kind_reads_back_from_its_code() {
+        use ErrorKind::*;
+        for kind in [
+            Conflict,
+            Rejected,
+            GaveUp,
+            Expired,
+            Store,
+            Credentials,
+            InvalidInput,
+        ] {
+            // Exhaustive: a new kind fails to compile until it is listed
+            // here and in `from_code`.
+            match kind {
+                Conflict | Rejected | GaveUp | Expired | Store | Credentials | InvalidInput => {}
+            }
+            assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_code("gave up"), None);
     }
 }

@@ -74,7 +74,13 @@ pub const STORED_HEADERS: [&str; 12] = [
 /// [`STORED_HEADERS`] or `also` (an application's additions), and never
 /// one of [`SECRET_HEADERS`] or the `Idempotency-Key` (kept as the key).
 pub fn is_stored_header(name: &str, also: &[String]) -> bool {
-    !listed(SECRET_NAMES, name) && (listed(STORED_NAMES, name) || also.iter().any(|a| a == name))
+    is_stored_header_or(name, also.iter().any(|a| a == name))
+}
+
+/// [`is_stored_header`] for an application that adds `name` when `added`
+/// (the npm package's core holds its additions as [`listed`] names).
+pub fn is_stored_header_or(name: &str, added: bool) -> bool {
+    !listed(SECRET_NAMES, name) && (added || listed(STORED_NAMES, name))
 }
 
 /// [`SECRET_HEADERS`] and [`STORED_HEADERS`] as [`is_stored_header`] reads
@@ -87,7 +93,7 @@ const STORED_NAMES: &[u8] = b"accept\naccept-encoding\naccept-language\ncache-co
     user-agent\nx-request-id\n";
 
 /// Whether `names` (each ended by a line break) holds `name`.
-fn listed(names: &[u8], name: &str) -> bool {
+pub fn listed(names: &[u8], name: &str) -> bool {
     let mut start = 0;
     for (at, &byte) in names.iter().enumerate() {
         if byte == b'\n' {
@@ -120,31 +126,24 @@ pub fn credential_parameter(url: &str) -> Option<&str> {
     let end = bytes.iter().position(|b| *b == b'#').unwrap_or(bytes.len());
     let mut at = bytes[..end].iter().position(|b| *b == b'?')? + 1;
     while at < end {
-        // The name's last folded bytes (the longest listed name fits), its
-        // folded length, and where it ends.
-        let mut tail = [0u8; 12];
-        let mut folded = 0;
-        let mut name_end = None;
         let mut pair_end = at;
         while pair_end < end && bytes[pair_end] != b'&' {
-            let byte = bytes[pair_end];
-            if name_end.is_none() {
-                if byte == b'=' {
-                    name_end = Some(pair_end);
-                } else if byte != b'-' && byte != b'_' {
-                    tail.copy_within(1.., 0);
-                    tail[11] = byte.to_ascii_lowercase();
-                    folded += 1;
-                }
-            }
             pair_end += 1;
         }
+        let mut name_end = at;
+        while name_end < pair_end && bytes[name_end] != b'=' {
+            name_end += 1;
+        }
+        let name = &bytes[at..name_end];
         let mut word = 0;
         for (i, &mark) in NAMES.iter().enumerate() {
             if mark == b'*' || mark == b'.' {
-                let name = &NAMES[word..i];
-                if tail.ends_with(name) && (mark == b'*' || folded == name.len()) {
-                    return url.get(at..name_end.unwrap_or(pair_end));
+                if folded_ends_with(name, &NAMES[word..i], mark == b'.') {
+                    // SAFETY: the name starts after `?` or `&` and ends
+                    // before `=`, `&`, `#` or the URL's end: ASCII bytes,
+                    // or the ends, so both are character boundaries (no
+                    // boundary checks ship for it).
+                    return Some(unsafe { core::str::from_utf8_unchecked(name) });
                 }
                 word = i + 1;
             }
@@ -152,6 +151,25 @@ pub fn credential_parameter(url: &str) -> Option<&str> {
         at = pair_end + 1;
     }
     None
+}
+
+/// Whether `name`, lower-cased without `-` and `_`, ends with `word`
+/// (`whole`: is `word`), compared from the end without folding a copy.
+fn folded_ends_with(name: &[u8], word: &[u8], whole: bool) -> bool {
+    let mut rest = word.len();
+    for &byte in name.iter().rev() {
+        if byte == b'-' || byte == b'_' {
+            continue;
+        }
+        if rest == 0 {
+            return !whole;
+        }
+        rest -= 1;
+        if byte.to_ascii_lowercase() != word[rest] {
+            return false;
+        }
+    }
+    rest == 0
 }
 
 /// The longest intent name accepted, in bytes.
@@ -218,18 +236,19 @@ impl Request {
         self: &Arc<Request>,
         is_stored: impl Fn(&str) -> bool,
     ) -> (Arc<Request>, Vec<String>) {
-        let keep = |name: &str| is_stored(name) && name != "idempotency-key";
-        if self.headers.iter().all(|(name, _)| keep(name)) {
-            return (Arc::clone(self), Vec::new());
-        }
+        // One pass (the npm package's core inlines `is_stored` once).
         let mut withheld: Vec<String> = Vec::new();
         let mut headers = Vec::new();
         for (name, value) in &self.headers {
-            if keep(name) {
+            let key = name == "idempotency-key";
+            if !key && is_stored(name) {
                 headers.push((name.clone(), value.clone()));
-            } else if name != "idempotency-key" && !withheld.contains(name) {
+            } else if !key && !withheld.contains(name) {
                 withheld.push(name.clone());
             }
+        }
+        if headers.len() == self.headers.len() {
+            return (Arc::clone(self), withheld);
         }
         let stored = Arc::new(Request {
             method: self.method.clone(),
@@ -378,15 +397,19 @@ impl Sha256 {
     }
 
     fn finish(mut self) -> [u8; 32] {
-        let bits = self.len.wrapping_mul(8).to_be_bytes();
+        // Big-endian numbers written a byte at a time: on wasm32 a byte
+        // swap is a shift per byte, inlined per use.
+        let bits = self.len.wrapping_mul(8);
         self.update(&[0x80]);
         while self.filled != 56 {
             self.update(&[0]);
         }
-        self.update(&bits);
+        for at in (0..8).rev() {
+            self.update(&[(bits >> (8 * at)) as u8]);
+        }
         let mut digest = [0; 32];
-        for (bytes, word) in digest.chunks_exact_mut(4).zip(self.state) {
-            bytes.copy_from_slice(&word.to_be_bytes());
+        for (at, byte) in digest.iter_mut().enumerate() {
+            *byte = (self.state[at / 4] >> (24 - 8 * (at % 4))) as u8;
         }
         digest
     }

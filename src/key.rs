@@ -32,9 +32,11 @@ pub struct Key(Arc<str>);
 impl Key {
     /// Mints a ULID key for the millisecond `now_ms` with 80 bits from `random`.
     pub fn mint(now_ms: u64, random: &dyn Random) -> Key {
+        // The low 80 bits drawn, read little-endian: on wasm32 a big-endian
+        // read swaps the bytes shift by shift.
         let mut bytes = [0u8; 16];
-        random.fill(&mut bytes[6..]);
-        let ulid = ulid::Ulid::from_parts(now_ms, u128::from_be_bytes(bytes));
+        random.fill(&mut bytes[..10]);
+        let ulid = ulid::Ulid::from_parts(now_ms, u128::from_le_bytes(bytes));
         let mut text = [0u8; ulid::ULID_LEN];
         Key(ulid.array_to_str(&mut text).into())
     }
@@ -151,6 +153,17 @@ mod tests {
         assert_eq!(time, 1_700_000_000_123);
         assert_eq!(key.minted_at(), Some(1_700_000_000_123));
         assert_eq!(Key::new("order-42-key").unwrap().minted_at(), None);
+    }
+
+    #[test]
+    fn a_key_holds_all_80_drawn_bits() {
+        struct Ones;
+        impl Random for Ones {
+            fn fill(&self, dest: &mut [u8]) {
+                dest.fill(0xff);
+            }
+        }
+        assert_eq!(&Key::mint(0, &Ones).as_str()[10..], "ZZZZZZZZZZZZZZZZ");
     }
 
     #[test]

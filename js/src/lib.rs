@@ -36,10 +36,11 @@ use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::time::Duration;
 
-use oncely::intent::{Body, check_name, is_stored_header};
+use oncely::intent::{Body, check_name, is_stored_header_or, listed};
 use oncely::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate, millis};
 use oncely::retry::{Class, RetryBudget, classify};
 use oncely::runtime::{Random, splitmix64};
+use oncely::store::Update;
 use oncely::store::encoding::{decode, encode_into, encode_updated};
 use oncely::text::{digits, utf8};
 use oncely::transport::{TransportError, TransportErrorKind};
@@ -111,6 +112,11 @@ impl Answer {
             self.bytes(digits(n, &mut [0; 20]));
         }
         self.bytes(b"\n");
+    }
+
+    /// `1` for yes, nothing for no, and a line break.
+    fn flag(&mut self, yes: bool) {
+        self.line(if yes { "1" } else { "" });
     }
 
     /// `headers` (name, value), one per line.
@@ -190,8 +196,32 @@ impl<'a> Fields<'a> {
     }
 
     fn text(&mut self) -> Result<String, Error> {
-        utf8(self.bytes()).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "a text is not UTF-8"))
+        utf8(self.bytes()).ok_or_else(not_utf8)
     }
+
+    /// Headers from `name\nvalue\n` lines (by hand: `str::split` weighs
+    /// more), each line checked as UTF-8 once, as it becomes a `String`.
+    fn headers(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let bytes = self.bytes();
+        let mut headers = Vec::new();
+        let mut name = None;
+        let mut start = 0;
+        for (at, &byte) in bytes.iter().enumerate() {
+            if byte == b'\n' {
+                let line = utf8(&bytes[start..at]).ok_or_else(not_utf8)?;
+                start = at + 1;
+                match name.take() {
+                    None => name = Some(line),
+                    Some(name) => headers.push((name, line)),
+                }
+            }
+        }
+        Ok(headers)
+    }
+}
+
+fn not_utf8() -> Error {
+    Error::new(ErrorKind::InvalidInput, "a text is not UTF-8")
 }
 
 /// The retry policy and budget one client's flights share.
@@ -201,15 +231,16 @@ pub struct Core {
     retention: Duration,
     /// Whose intents these are (empty: nobody's in particular).
     user: Option<String>,
-    /// Headers stored besides the allow-list.
-    stored: Vec<String>,
-    /// Headers never stored, even if allow-listed.
-    secret: Vec<String>,
+    /// Headers stored besides the allow-list, each ended by a line break
+    /// (one run of bytes, as `intent::listed` reads: no `String` per name).
+    stored: Vec<u8>,
+    /// Headers never stored, even if allow-listed (as `stored`).
+    secret: Vec<u8>,
 }
 
 impl Core {
     fn is_stored(&self, name: &str) -> bool {
-        is_stored_header(name, &self.stored) && !self.secret.iter().any(|s| s == name)
+        is_stored_header_or(name, listed(&self.stored, name)) && !listed(&self.secret, name)
     }
 }
 
@@ -217,8 +248,10 @@ impl Core {
 /// none): the retry policy, the retention and the attempt timeout; and
 /// `input` (from [`alloc`], `len` bytes) holds the fields user (empty:
 /// none), the names of headers to store besides the allow-list and of
-/// headers never to store (lower-case, as header lines with empty values). Free it with
-/// [`core_free`].
+/// headers never to store (lower-case, each ended by a line break). Free it with
+/// [`core_free`]. Leaves at [`out`] the flight deadline of its policy, in
+/// whole ms: the longest any wait of a flight (another context's lock,
+/// the `authorize` hook) lasts.
 ///
 /// # Safety
 /// `input` and `len` come from [`alloc`].
@@ -238,23 +271,9 @@ pub unsafe extern "C" fn core_new(
     let input = unsafe { take(input, len) };
     let mut fields = Fields(&input);
     let user = fields.text().unwrap_or_default();
-    // Header lines with empty values: one parser for every header list.
-    let names = |text: &str| -> Vec<String> {
-        parse_headers(text)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
-    };
-    let stored = names(&fields.text().unwrap_or_default());
-    let secret = names(&fields.text().unwrap_or_default());
+    let stored = fields.bytes().to_vec();
+    let secret = fields.bytes().to_vec();
     let mut policy = RetryPolicy::default();
-    let ms = |n: f64, default: Duration| {
-        if n >= 0.0 {
-            Duration::from_millis(n.min(1e15) as u64)
-        } else {
-            default
-        }
-    };
     if max_attempts >= 1.0 {
         // Saturating: past u32::MAX is as many as can be counted.
         policy.max_attempts = max_attempts as u32;
@@ -263,6 +282,9 @@ pub unsafe extern "C" fn core_new(
     policy.max_delay = ms(max_delay_ms, policy.max_delay);
     policy.deadline = ms(deadline_ms, policy.deadline);
     policy.attempt_timeout = ms(attempt_timeout_ms, policy.attempt_timeout);
+    let mut answer = Answer::start();
+    answer.number(Some(millis(policy.deadline)));
+    answer.end();
     Box::into_raw(Box::new(Core {
         policy,
         budget: RetryBudget::default(),
@@ -271,6 +293,17 @@ pub unsafe extern "C" fn core_new(
         stored,
         secret,
     }))
+}
+
+/// `n` ms, or `default` for a negative `n`. Out of line: one conversion
+/// for the five durations of [`core_new`].
+#[inline(never)]
+fn ms(n: f64, default: Duration) -> Duration {
+    if n >= 0.0 {
+        Duration::from_millis(n.min(1e15) as u64)
+    } else {
+        default
+    }
 }
 
 /// Frees a core of [`core_new`].
@@ -339,8 +372,9 @@ pub struct Flight {
 /// lists them; an `idempotency-key` among them is the intent's key), body,
 /// fresh bytes from `crypto.getRandomValues`, and the headers the
 /// `authorize` hook gave for the first attempt (their names are recorded,
-/// never their values). Answers the flight (free
-/// it with [`flight_free`]), or 0 with why at [`out`].
+/// never their values). Answers the flight (free it with [`flight_free`])
+/// with the record to add, if the intent has none yet, at [`out`]; or 0
+/// with why there.
 ///
 /// # Safety
 /// `core` comes from [`core_new`]; `input` and `len` from [`alloc`].
@@ -362,7 +396,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
     check_name(&name)?;
     let method = input.text()?;
     let url = input.text()?;
-    let headers = parse_headers(&input.text()?);
+    let headers = input.headers()?;
     let key =
         match headers.iter().find(|(n, _)| n == "idempotency-key") {
             Some((_, value)) => Some(Key::from_header(value).map_err(|_| {
@@ -386,7 +420,7 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
     let (stored, mut withheld) = request.stored(|n| core.is_stored(n));
-    for (name, _) in parse_headers(&input.text()?) {
+    for (name, _) in input.headers()? {
         if !withheld.contains(&name) {
             withheld.push(name);
         }
@@ -399,6 +433,9 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
         core.retention,
         core.user.clone(),
     );
+    let answer = Answer::start();
+    encode_into(&record, answer.0);
+    answer.end();
     Ok(Flight {
         random,
         fingerprint: record.fingerprint,
@@ -425,16 +462,6 @@ pub unsafe extern "C" fn flight_free(flight: *mut Flight) {
     drop(unsafe { Box::from_raw(flight) });
 }
 
-/// The record to add, if the intent has none yet, at [`out`].
-#[unsafe(no_mangle)]
-pub extern "C" fn candidate_record(flight: &Flight) {
-    let answer = Answer::start();
-    if let Some(record) = &flight.candidate {
-        encode_into(record, answer.0);
-    }
-    answer.end();
-}
-
 /// Decides on the intent as stored: `stored` (`len` bytes from [`alloc`])
 /// is the record found, or null when the candidate was added. Answers `FLY`
 /// or `DONE` (after writing [`write`], when there is one).
@@ -455,8 +482,8 @@ pub unsafe extern "C" fn board(
 }
 
 /// Starts the next attempt at `now`, with the headers it will carry (the
-/// one field of `input`, from [`alloc`], `len` bytes: `name\nvalue\n`
-/// lines): answers
+/// one field of `input`, from [`alloc`], `len` bytes: their names, each
+/// ended by a line break): answers
 /// its number (write [`write`] first, when there is one), or 0 when nothing
 /// may be sent (write first, then read the error at [`info`]).
 ///
@@ -466,23 +493,19 @@ pub unsafe extern "C" fn board(
 pub unsafe extern "C" fn attempt(flight: &mut Flight, input: *mut u8, len: usize, now: f64) -> u32 {
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
-    let headers = parse_headers(&Fields(&input).text().unwrap_or_default());
+    let names = Fields(&input).bytes();
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0;
     };
-    match pilot.attempt(now as u64, |name| headers.iter().any(|(n, _)| n == name)) {
-        Attempt::Send(number, update) => {
-            flight.write =
-                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
-            number
-        }
-        Attempt::Stop(update, error) => {
-            flight.write =
-                update.map_or_else(Vec::new, |update| encode_updated(pilot.record(), &update));
-            flight.done(Err(error), Some("failed"));
-            0
-        }
+    let (number, update, error) = match pilot.attempt(now as u64, |name| listed(names, name)) {
+        Attempt::Send(number, update) => (number, update, None),
+        Attempt::Stop(update, error) => (0, update, Some(error)),
+    };
+    flight.write = written(pilot.record(), update);
+    if let Some(error) = error {
+        flight.done(Err(error), Some("failed"));
     }
+    number
 }
 
 /// The time limit in whole ms (`AbortSignal.timeout` takes no fraction)
@@ -500,9 +523,7 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
         // Through u64 (`millis`): u128 arithmetic costs the package a helper.
         Ok(timeout) => millis(timeout) as f64,
         Err((update, error)) => {
-            flight.write = update
-                .map(|update| encode_updated(pilot.record(), &update))
-                .unwrap_or_default();
+            flight.write = written(pilot.record(), update);
             flight.done(Err(error), Some("failed"));
             -1.0
         }
@@ -517,13 +538,6 @@ pub extern "C" fn remaining(flight: &mut Flight, now: f64) -> f64 {
         return 0.0;
     };
     millis(pilot.remaining(now as u64)) as f64
-}
-
-/// The flight deadline of a core's policy, in whole ms: the longest any
-/// wait of a flight (another context's lock, the `authorize` hook) lasts.
-#[unsafe(no_mangle)]
-pub extern "C" fn core_deadline(core: &Core) -> f64 {
-    millis(core.policy.deadline) as f64
 }
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
@@ -548,7 +562,6 @@ pub unsafe extern "C" fn land(
     // SAFETY: as the caller promises.
     let input = unsafe { take(input, len) };
     let mut fields = Fields(&input);
-    let text = fields.text().unwrap_or_default();
     let result = match status {
         0 | 1 => {
             let kind = if status == 1 {
@@ -556,11 +569,11 @@ pub unsafe extern "C" fn land(
             } else {
                 TransportErrorKind::Interrupted
             };
-            Err(TransportError::new(kind, text))
+            Err(TransportError::new(kind, fields.text().unwrap_or_default()))
         }
         _ => Ok(Response {
             status: status as u16,
-            headers: parse_headers(&text),
+            headers: fields.headers().unwrap_or_default(),
             body: Body::from(fields.bytes()),
         }),
     };
@@ -629,15 +642,23 @@ pub extern "C" fn body(flight: &Flight) {
 
 /// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
 /// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
-/// key, attempts, creation and expiry (ms since the epoch), state, whether
-/// it is unsettled (`1`), whether it is the core's user's (`1`), method,
-/// URL, then the request's headers. Answers 0 with why at
-/// [`out`] when the record is damaged or foreign.
+/// key, attempts, creation (ms since the epoch), whether it may be pruned
+/// at `now` (`1`: `Record::is_prunable`), state, whether it is unsettled
+/// (`1`), whether it is the core's user's (`1`), method, URL, then the
+/// request's headers; or with `body` 1, its request body (read by `resume`
+/// only). Answers 0 with why at [`out`] when the record is damaged or
+/// foreign.
 ///
 /// # Safety
 /// `core` comes from [`core_new`]; `bytes` and `len` from [`alloc`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 {
+pub unsafe extern "C" fn stored(
+    core: &Core,
+    bytes: *mut u8,
+    len: usize,
+    now: f64,
+    body: u32,
+) -> u32 {
     // SAFETY: as the caller promises.
     let record = match decode(&unsafe { take(bytes, len) }) {
         Ok(record) => record,
@@ -646,44 +667,24 @@ pub unsafe extern "C" fn stored(core: &Core, bytes: *mut u8, len: usize) -> u32 
             return 0;
         }
     };
+    if body == 1 {
+        answer(&record.request.body);
+        return 1;
+    }
     let mut answer = Answer::start();
     answer.line(&record.name);
     answer.line(record.key.as_str());
     answer.number(Some(record.attempts.into()));
     answer.number(Some(record.created_at));
-    answer.number(Some(record.expires_at));
+    answer.flag(record.is_prunable(now as u64));
     answer.line(record.state.as_str());
-    answer.line(if record.is_unsettled() { "1" } else { "" });
-    answer.line(if record.belongs_to(core.user.as_deref()) {
-        "1"
-    } else {
-        ""
-    });
+    answer.flag(record.is_unsettled());
+    answer.flag(record.belongs_to(core.user.as_deref()));
     answer.line(&record.request.method);
     answer.line(&record.request.url);
     answer.headers(&record.request.headers);
     answer.end();
     1
-}
-
-/// The request body of a stored record (`len` bytes from [`alloc`]), at
-/// [`out`]; answers 0 with why there when the record is damaged.
-///
-/// # Safety
-/// `bytes` and `len` come from [`alloc`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn stored_body(bytes: *mut u8, len: usize) -> u32 {
-    // SAFETY: as the caller promises.
-    match decode(&unsafe { take(bytes, len) }) {
-        Ok(record) => {
-            answer(&record.request.body);
-            1
-        }
-        Err(error) => {
-            answer(error.message().as_bytes());
-            0
-        }
-    }
 }
 
 impl Flight {
@@ -726,8 +727,7 @@ impl Flight {
             }
             Boarding::Land(_, result, event) => self.done(result, event.as_ref().map(event_type)),
             Boarding::Expire(record, update, error) => {
-                self.write =
-                    update.map_or_else(Vec::new, |update| encode_updated(&record, &update));
+                self.write = written(&record, update);
                 self.done(Err(error), Some("failed"))
             }
         }
@@ -747,7 +747,7 @@ impl Flight {
             );
         };
         let step = pilot.land(result, class, now, &core.budget);
-        let written = |update| encode_updated(pilot.record(), &update);
+        let written = |update| written(pilot.record(), Some(update));
         match step {
             Step::Retry {
                 delay,
@@ -810,11 +810,7 @@ impl Flight {
         answer.number(self.status.map(u64::from));
         answer.line(&self.reason);
         answer.number(outcome.map(|o| u64::from(o.status())));
-        answer.line(if outcome.is_some_and(Outcome::replayed) {
-            "1"
-        } else {
-            ""
-        });
+        answer.flag(outcome.is_some_and(Outcome::replayed));
         answer.line(error.map_or("", |e| e.kind().code()));
         answer.number(error.and_then(Error::last_status).map(u64::from));
         answer.number(Some(headers.len() as u64));
@@ -826,35 +822,19 @@ impl Flight {
     }
 }
 
-fn event_type(event: &EventKind) -> &'static str {
-    match event {
-        EventKind::Created => "created",
-        EventKind::Attempt { .. } => "attempt",
-        EventKind::RetryScheduled { .. } => "retry",
-        EventKind::Joined => "joined",
-        EventKind::Offline => "offline",
-        EventKind::Replayed => "replayed",
-        EventKind::Conflict => "conflict",
-        EventKind::Settled { .. } => "settled",
-        _ => "failed",
-    }
+/// `record` with `update` applied, as the bytes to write (empty: no
+/// update). Out of line: every step that writes calls it.
+#[inline(never)]
+fn written(record: &Record, update: Option<Update>) -> Vec<u8> {
+    update.map_or_else(Vec::new, |update| encode_updated(record, &update))
 }
 
-/// Headers from `name\nvalue\n` lines (by hand: `str::split` weighs more).
-fn parse_headers(text: &str) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    let mut name = None;
-    let mut start = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        if byte == b'\n' {
-            // A line of a UTF-8 text is UTF-8: never the default.
-            let line = utf8(&text.as_bytes()[start..at]).unwrap_or_default();
-            start = at + 1;
-            match name.take() {
-                None => name = Some(line),
-                Some(name) => headers.push((name, line)),
-            }
-        }
+fn event_type(event: &EventKind) -> &'static str {
+    // Boarding lands with these (`Pilot::board`): a conflict, a replay, or
+    // a recorded rejection.
+    match event {
+        EventKind::Conflict => "conflict",
+        EventKind::Replayed => "replayed",
+        _ => "failed",
     }
-    headers
 }

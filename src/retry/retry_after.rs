@@ -63,23 +63,36 @@ const MONTH_DAYS: &[u8; 12] = &[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /// build, and each form is one template read by one loop.
 fn http_date_secs(value: &str) -> Option<u64> {
     let s = value.as_bytes();
+    // Day, hour, minute, second, year; and the month's letters.
+    let mut numbers = [0; 5];
+    let mut month = 0;
     // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`; asctime: `Sun Nov  6
     // 08:49:37 1994`; RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one
     // with the weekday's full name.
-    let (date, weekday, full) = match read_date(s, b"www, 00 nnn 4444 11:22:33 GMT")
-        .or_else(|| read_date(s, b"www nnn 50 11:22:33 4444"))
-    {
-        Some(date) => (date, s.get(..3)?, false),
-        None => {
+    let (weekday, full) =
+        if read_date(
+            s,
+            b"www, 00 nnn 4444 11:22:33 GMT",
+            &mut numbers,
+            &mut month,
+        ) || read_date(s, b"www nnn 50 11:22:33 4444", &mut numbers, &mut month)
+        {
+            (s.get(..3)?, false)
+        } else {
             let comma = s.iter().position(|&byte| byte == b',')?;
             let (weekday, rest) = s.split_at(comma);
-            let mut date = read_date(&rest[1..], b" 00-nnn-44?11:22:33 GMT")?;
-            date.numbers[4] += if date.numbers[4] < 70 { 2000 } else { 1900 };
-            (date, weekday, true)
-        }
-    };
-    let month = (0..12).find(|m| MONTHS[m * 3..][..3] == date.month)?;
-    let [day, hour, minute, second, year] = date.numbers;
+            if !read_date(rest, b", 00-nnn-44?11:22:33 GMT", &mut numbers, &mut month) {
+                return None;
+            }
+            numbers[4] += if numbers[4] < 70 { 2000 } else { 1900 };
+            (weekday, true)
+        };
+    let month = MONTHS.chunks_exact(3).position(|name| {
+        name.iter()
+            .fold(0, |packed, &byte| packed << 8 | u32::from(byte))
+            == month
+    })?;
+    let [day, hour, minute, second, year] = numbers;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = u64::from(MONTH_DAYS[month]) + u64::from(month == 1 && leap);
     if !(1970..=9999).contains(&year)
@@ -108,27 +121,18 @@ fn http_date_secs(value: &str) -> Option<u64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// The parts of an HTTP-date, as [`read_date`] reads them.
-struct Date {
-    /// Day, hour, minute, second, year.
-    numbers: [u64; 5],
-    month: [u8; 3],
-}
-
-/// Reads `s` against `template`: a digit `0` to `4` stands for a digit of
-/// the day, hour, minute, second or year (`5`: a day digit or a space), `n`
-/// for the month's letters, `w` and `?` for any byte; everything else for
-/// itself.
+/// Reads `s` against `template` into `numbers` (day, hour, minute, second,
+/// year) and `month` (its letters, packed): a digit `0` to `4` stands for
+/// a digit of the day, hour, minute, second or year (`5`: a day digit or a
+/// space), `n` for the month's letters, `w` and `?` for any byte;
+/// everything else for itself.
 #[inline(never)] // one loop for every template, not one unrolled per template
-fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
+fn read_date(s: &[u8], template: &[u8], numbers: &mut [u64; 5], month: &mut u32) -> bool {
+    *numbers = [0; 5];
+    *month = 0;
     if s.len() != template.len() {
-        return None;
+        return false;
     }
-    let mut date = Date {
-        numbers: [0; 5],
-        month: [0; 3],
-    };
-    let mut letters = 0;
     for (&part, &byte) in template.iter().zip(s) {
         let number = part.wrapping_sub(b'0');
         if number <= 5 {
@@ -137,18 +141,17 @@ fn read_date(s: &[u8], template: &[u8]) -> Option<Date> {
                 _ => byte.wrapping_sub(b'0'),
             };
             if digit > 9 {
-                return None;
+                return false;
             }
-            let number = &mut date.numbers[usize::from(number % 5)];
+            let number = &mut numbers[usize::from(number % 5)];
             *number = *number * 10 + u64::from(digit);
         } else if part == b'n' {
-            *date.month.get_mut(letters)? = byte;
-            letters += 1;
+            *month = *month << 8 | u32::from(byte);
         } else if part != b'w' && part != b'?' && part != byte {
-            return None;
+            return false;
         }
     }
-    Some(date)
+    true
 }
 
 /// What `str::parse::<u64>` reads (digits after an optional `+`, `None`
