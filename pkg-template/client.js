@@ -329,8 +329,10 @@ class Oncely {
     const flight = { method: parts.method, url: parts.url, bytes };
     flight.landing = this.#fly(intent, parts, bytes, flight)
       .catch((error) => {
-        // Every flight that fails says so once, whatever failed.
-        this.#emit('failed', intent, error.key, { error });
+        // Every flight that fails says so once, as the Rust client does: a
+        // refused call ("invalid": nothing recorded) and a conflict (its own
+        // event) are not failures of the intent.
+        if (!/^(conflict|invalid)$/.test(error.code)) this.#emit('failed', intent, error.key, { error });
         throw error;
       })
       // Only this flight can be in the map: another call joins it.

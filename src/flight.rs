@@ -39,6 +39,8 @@ struct Slot {
 #[derive(Default)]
 struct SlotState {
     result: Option<FlightResult>,
+    /// The intent's key, once the flight has read or recorded it.
+    key: Option<Key>,
     /// The flight ended without a result (dropped or panicked).
     abandoned: bool,
     waiting: Vec<Waker>,
@@ -267,11 +269,8 @@ impl Flights {
                     place: None,
                 })
             } else {
-                // The flight's key, when it has answered already.
-                Boarding::Conflict(match entry.slot.result() {
-                    Some(Ok(outcome)) => Some(outcome.key().clone()),
-                    _ => None,
-                })
+                // The flight's key, once it has read or recorded it.
+                Boarding::Conflict(entry.slot.state().key.clone())
             };
         }
         let request = candidate.into_request();
@@ -316,7 +315,22 @@ impl Flights {
     }
 }
 
+/// Where a flight says its intent's key, once it has read or recorded it:
+/// a call refused for conflicting with the flight names it.
+pub(crate) struct FlightKey(Arc<Slot>);
+
+impl FlightKey {
+    pub(crate) fn set(&self, key: &Key) {
+        self.0.state().key = Some(key.clone());
+    }
+}
+
 impl Departure {
+    /// Where the flight says its key.
+    pub(crate) fn key(&self) -> Option<FlightKey> {
+        self.slot.as_ref().map(|slot| FlightKey(Arc::clone(slot)))
+    }
+
     /// Flies `flight` in the caller's task; its result lands for every
     /// joined caller as soon as it is known.
     pub(crate) fn fly(self, flight: BoxFuture<'static, FlightResult>) -> Pilot {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::Inner;
 use super::intent_request::checked_header;
 use crate::event::{EventKind, warn_unrecorded};
+use crate::flight::FlightKey;
 use futures_util::FutureExt;
 
 use crate::intent::{Fingerprint, Record, Request, header, is_stored_header};
@@ -27,6 +28,7 @@ pub(super) async fn fly(
     name: String,
     request: Arc<Request>,
     key: Option<Key>,
+    known: Option<FlightKey>,
 ) -> Result<Outcome, Error> {
     // The lock is asked for now and awaited below: the request is checked
     // and hashed while the browser grants it. Dropped unawaited (an invalid
@@ -79,6 +81,9 @@ pub(super) async fn fly(
         None => None,
     };
     let (record, created) = inner.store.create_or_get(record).await.map_err(refuse)?;
+    if let Some(known) = known {
+        known.set(&record.key);
+    }
     Flight {
         inner: &inner,
         request,

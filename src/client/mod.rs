@@ -296,7 +296,8 @@ impl Client {
                 )
             }
             Boarding::Departing(departure, request) => {
-                let flight = drive::fly(Arc::clone(inner), name.into_owned(), request, key);
+                let known = departure.key();
+                let flight = drive::fly(Arc::clone(inner), name.into_owned(), request, key, known);
                 RunState::Flying(departure.fly(Box::pin(flight)))
             }
         }
