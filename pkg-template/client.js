@@ -412,7 +412,7 @@ class Oncely {
           if (!attempt) break;
           store = 1;
           const write = flight.write();
-          if (write.length) await this.#store.put(intent, write);
+          if (write.length) await this.#store.put(intent, write, this.#core);
         } catch (error) {
           flight.interrupted(store, describe(error));
           break;
@@ -436,7 +436,7 @@ class Oncely {
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
       if (write.length) {
-        const put = () => this.#store.put(intent, write);
+        const put = () => this.#store.put(intent, write, this.#core);
         // (A store fails with a "storage" OncelyError.)
         if (info.code === 'expired') await put();
         else if (info.code) await put().catch(warn('the failure'));
@@ -664,8 +664,8 @@ function memoryStore() {
     async get(name) {
       return records.get(name);
     },
-    async put(name, bytes) {
-      records.set(name, bytes);
+    async put(name, bytes, core) {
+      if (core.applies(records.get(name), bytes)) records.set(name, bytes);
     },
     async list() {
       return [[...records.keys()], [...records.values()]];
@@ -759,7 +759,19 @@ async function indexedDbStore(namespace, durability) {
       });
     },
     get: (name) => run('readonly', (store) => read(store.get(name))),
-    put: (name, bytes) => run('readwrite', (store) => read(store.put(bytes, name))),
+    // A flight's write, where the core's rule lets it replace what is
+    // stored (read in the same transaction): without Web Locks another
+    // context may have settled or forgotten the intent meanwhile.
+    put: (name, bytes, core) =>
+      run(
+        'readwrite',
+        (store) => {
+          const current = store.get(name);
+          current.onsuccess = () => core.applies(current.result, bytes) && store.put(bytes, name);
+          return () => {};
+        },
+        true,
+      ),
     // Names and records, in the same (key) order.
     list: () =>
       run('readonly', (store) => {

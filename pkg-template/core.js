@@ -81,7 +81,7 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
         board: (stored, now) => wasm.board(at, core, ...(stored ? put(stored) : [0, 0]), now),
         attempt: (headers, now) => wasm.attempt(at, ...fields(headers), now),
         timeout: (offline, now) => wasm.timeout(at, offline, now),
-        remaining: (now) => wasm.remaining(at, now),
+        remaining: (now) => wasm.timeout(at, -1, now),
         land: (status, headers, body, kind, now) => wasm.land(at, core, status, ...fields(headers, body), now, kind),
         interrupted: (store, message) => wasm.interrupted(at, store, ...fields(message)),
         // The record to write now (empty: none).
@@ -91,6 +91,9 @@ export function newCore(maxAttempts, baseDelayMs, maxDelayMs, deadlineMs, retent
         free: () => wasm.flight_free(at),
       };
     },
+
+    /** Whether the write `next` may replace the stored record `current` (the store's rule; never a record gone). */
+    applies: (current, next) => !!current && !!wasm.applies(...fields(current, next)),
 
     /** A stored record's fields as lines, as this core sees it at `now`, or with `body` 1 its request body (throws why, as a string, when it is damaged). */
     stored(bytes, now, body) {

@@ -307,3 +307,48 @@ test('a database another tab deletes or upgrades is opened again, or refused wit
   assert.deepEqual(result, { again: 201, upgraded: ['storage', true] });
   await context.close();
 });
+
+test('without Web Locks, a stale write of one context never overwrites the outcome another recorded', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('nolocks');
+  await signIn(context, account);
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  // The wire, held on demand: B's late attempt waits here while the test
+  // reads what the store holds.
+  let hold = null;
+  await page.route('**/api/charges', async (route) => {
+    if (hold && route.request().method() === 'POST') await hold.promise;
+    await route.continue();
+  });
+  const namespace = unique('ns');
+  await page.evaluate(async ({ request, namespace }) => {
+    Object.defineProperty(navigator, 'locks', { value: undefined });
+    let release;
+    window.gate = new Promise((resolve) => (release = resolve));
+    window.release = release;
+    let calls = 0;
+    // B: its second attempt's hook waits for the gate.
+    const b = await oncely.Oncely.open({ namespace, retry: { baseDelayMs: 0 }, authorize: () => (++calls === 2 ? window.gate : {}) });
+    window.sentByB = b.send(request);
+    const a = await oncely.Oncely.open({ namespace });
+    // B's first attempt got the 503 and waits for its hook: A sends the
+    // same intent (no lock to stop it) and records the outcome.
+    while (calls < 2) await new Promise((r) => setTimeout(r, 10));
+    window.outcomeOfA = (await a.send(request)).status;
+  }, { request: charge('order-1'), namespace });
+  hold = {};
+  hold.promise = new Promise((resolve) => (hold.resolve = resolve));
+  const stored = await page.evaluate(async (namespace) => {
+    window.release({}); // B goes on: it records its attempt, then sends
+    await new Promise((r) => setTimeout(r, 300));
+    const reader = await oncely.Oncely.open({ namespace, store: 'indexeddb' });
+    return (await reader.pending()).map((p) => p.state);
+  }, namespace);
+  hold.resolve();
+  const b = await page.evaluate(async () => [window.outcomeOfA, (await window.sentByB).status]);
+  assert.deepEqual(stored, [], 'the outcome A recorded is still there while B sends');
+  assert.deepEqual(b, [201, 201]);
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});

@@ -518,6 +518,11 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     let Some(pilot) = flight.pilot.as_mut() else {
         return 0.0;
     };
+    // `offline` -1: how long the flight may still take (every wait, to be
+    // online, ends by then).
+    if offline < 0.0 {
+        return millis(pilot.remaining(now as u64)) as f64;
+    }
     pilot.waited_offline(offline as u64);
     match pilot.attempt_timeout(now as u64) {
         // Through u64 (`millis`): u128 arithmetic costs the package a helper.
@@ -530,15 +535,6 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     }
 }
 
-/// How long the flight may still take at `now`, in whole ms: every wait
-/// (to be online) ends by then.
-#[unsafe(no_mangle)]
-pub extern "C" fn remaining(flight: &mut Flight, now: f64) -> f64 {
-    let Some(pilot) = flight.pilot.as_mut() else {
-        return 0.0;
-    };
-    millis(pilot.remaining(now as u64)) as f64
-}
 
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
 /// holds the fields headers and body), or none — `status` 0 with why as
@@ -638,6 +634,34 @@ pub extern "C" fn info(flight: &mut Flight) {
 #[unsafe(no_mangle)]
 pub extern "C" fn body(flight: &Flight) {
     answer(flight.outcome.as_ref().map_or(&[][..], |o| o.body()));
+}
+
+/// Whether a flight's write `next` may replace the stored record `current`
+/// (both from [`alloc`], the fields of one run): the store's rule
+/// (`Update::applies_to`: a settled record is final but for its expiry, an
+/// expired one final), and never a record that is gone or damaged. Where
+/// contexts take no Web Locks, two may write one intent; this keeps a
+/// recorded outcome from being overwritten.
+///
+/// # Safety
+/// `input` and `len` come from [`alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn applies(input: *mut u8, len: usize) -> u32 {
+    // SAFETY: as the caller promises.
+    let input = unsafe { take(input, len) };
+    let mut fields = Fields(&input);
+    let (current, next) = (decode(fields.bytes()), decode(fields.bytes()));
+    let applies = match (current, next) {
+        (Ok(current), Ok(next)) => oncely::store::Update {
+            attempts: next.attempts,
+            state: next.state,
+            failure: None,
+            response: None,
+        }
+        .applies_to(current.state),
+        _ => false,
+    };
+    u32::from(applies)
 }
 
 /// A stored record (`len` bytes from [`alloc`]) as JavaScript reads it
