@@ -535,7 +535,6 @@ pub extern "C" fn timeout(flight: &mut Flight, offline: f64, now: f64) -> f64 {
     }
 }
 
-
 /// The attempt's answer: a response (`status`; `input`, from [`alloc`],
 /// holds the fields headers and body), or none — `status` 0 with why as
 /// the headers field, 1 when it timed out — and the `classify` hook's
