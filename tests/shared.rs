@@ -449,3 +449,63 @@ async fn forget_waits_for_another_tabs_flight_to_land() {
     }
     assert!(second.record("order-f").await.unwrap().is_none());
 }
+
+/// Runs `script` in the page and waits for the promise it gives.
+#[cfg(target_arch = "wasm32")]
+async fn in_page(script: &str) {
+    let promise = js_sys::eval(script).expect("the script runs");
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise))
+        .await
+        .expect("the script's promise resolves");
+}
+
+/// Every wait is bounded: another context (a tab, a worker) holding an
+/// intent's Web Lock past the deadline gets `GaveUp`, with nothing sent,
+/// from a call and from `forget` alike.
+#[cfg(target_arch = "wasm32")]
+#[async_test]
+async fn another_contexts_lock_held_past_the_deadline_ends_the_wait() {
+    let durable = Durable::new();
+    let network = Script::default();
+    let client = Client::builder()
+        .store(durable.open().await)
+        .transport(network.clone())
+        .retry(RetryPolicy {
+            deadline: Duration::from_millis(200),
+            ..policy()
+        })
+        .build()
+        .unwrap();
+    // Held, and never let go (resolves once granted).
+    let name = format!("oncely:{}/order-l", durable.namespace);
+    in_page(&format!(
+        "new Promise((granted) => navigator.locks.request('{name}', () => (granted(), new Promise(() => {{}}))))"
+    ))
+    .await;
+    let error = pay(&client, "order-l", 100).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::GaveUp, "{error}");
+    assert_eq!(
+        client.forget("order-l").await.unwrap_err().kind(),
+        ErrorKind::GaveUp
+    );
+    assert_eq!(network.sent(), 0);
+}
+
+/// A database another tab upgrades (a newer oncely) closes under the store:
+/// every later operation says so plainly, never a bare InvalidStateError.
+#[cfg(target_arch = "wasm32")]
+#[async_test]
+async fn a_database_upgraded_by_another_tab_is_a_plain_store_error() {
+    let durable = Durable::new();
+    let network = Script::default();
+    let client = client(durable.open().await, &network);
+    pay(&client, "order-u", 100).await.unwrap();
+    let name = format!("oncely:{}", durable.namespace);
+    in_page(&format!(
+        "new Promise((done) => {{ const open = indexedDB.open('{name}', 2); open.onsuccess = () => done(open.result.close()); }})"
+    ))
+    .await;
+    let error = client.records().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("another tab"), "{error}");
+}
