@@ -230,11 +230,13 @@ pub fn check_url(url: &str) -> Result<(), crate::Error> {
 impl Request {
     /// The request as it may be stored: only the headers `is_stored`
     /// accepts, never an `Idempotency-Key` (shared as is when every header
-    /// is kept); and the names of the headers left out, once each (what a
-    /// later attempt must supply again: [`Record::withheld`]).
+    /// is kept); and the names of the headers left out, with those the
+    /// credentials hook gives (`hooked`), once each: what a later attempt
+    /// must supply again ([`Record::withheld`]).
     pub fn stored(
         self: &Arc<Request>,
         is_stored: impl Fn(&str) -> bool,
+        hooked: &[(String, String)],
     ) -> (Arc<Request>, Vec<String>) {
         // One pass (the npm package's core inlines `is_stored` once).
         let mut withheld: Vec<String> = Vec::new();
@@ -244,6 +246,11 @@ impl Request {
             if !key && is_stored(name) {
                 headers.push((name.clone(), value.clone()));
             } else if !key && !withheld.contains(name) {
+                withheld.push(name.clone());
+            }
+        }
+        for (name, _) in hooked {
+            if !withheld.contains(name) {
                 withheld.push(name.clone());
             }
         }

@@ -259,6 +259,16 @@ impl Pilot {
         !self.created || self.counted > 0
     }
 
+    /// The intent reached its retention before an attempt could leave:
+    /// expired, with the update to record and the error. (Inlined: out
+    /// of line it cost the npm package about 150 bytes gzipped.)
+    #[inline(always)]
+    fn expired(&mut self) -> (Update, Error) {
+        self.record.state = State::Expired;
+        let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
+        (expiry(&self.record), error)
+    }
+
     /// The time now, as the flight judges it: never earlier than a time it
     /// has seen.
     fn observe(&mut self, now_ms: u64) -> u64 {
@@ -277,9 +287,8 @@ impl Pilot {
     pub fn attempt(&mut self, now_ms: u64, supplied: impl Fn(&str) -> bool) -> Attempt {
         let now_ms = self.observe(now_ms);
         if now_ms >= self.record.expires_at {
-            self.record.state = State::Expired;
-            let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
-            return Attempt::Stop(Some(expiry(&self.record)), error);
+            let (update, error) = self.expired();
+            return Attempt::Stop(Some(update), error);
         }
         // The names it lacks, in one pass (`supplied` is inlined at each
         // call), built in place: no `Vec` of names and no slice join ship in
@@ -364,9 +373,8 @@ impl Pilot {
             return Ok(self.policy.attempt_timeout.min(remaining));
         }
         if self.latest >= self.record.expires_at {
-            self.record.state = State::Expired;
-            let error = Error::of_intent(ErrorKind::Expired, EXPIRED, &self.record, None);
-            return Err((Some(expiry(&self.record)), error));
+            let (update, error) = self.expired();
+            return Err((Some(update), error));
         }
         let message =
             "gave up: the deadline passed before the attempt could leave; nothing was sent";

@@ -419,15 +419,10 @@ fn new_flight(core: &Core, mut input: Fields, now: u64) -> Result<Flight, Error>
     let minted = key
         .clone()
         .unwrap_or_else(|| Key::mint(now, random.as_ref()));
-    let (stored, mut withheld) = request.stored(|n| core.is_stored(n));
-    for (name, _) in input.headers()? {
-        if !withheld.contains(&name) {
-            withheld.push(name);
-        }
-    }
+    let hooked = input.headers()?;
     let record = candidate(
         name,
-        (stored, withheld),
+        request.stored(|n| core.is_stored(n), &hooked),
         minted,
         now,
         core.retention,

@@ -58,15 +58,9 @@ pub(super) async fn fly(
     let minted = key
         .clone()
         .unwrap_or_else(|| Key::mint(now, inner.random.as_ref()));
-    let (stored, mut withheld) = request.stored(|name| inner.is_stored(name));
-    for (name, _) in &credentials {
-        if !withheld.contains(name) {
-            withheld.push(name.clone());
-        }
-    }
     let record = candidate(
         name.clone(),
-        (stored, withheld),
+        request.stored(|name| inner.is_stored(name), &credentials),
         minted,
         now,
         inner.retention,
