@@ -11,7 +11,7 @@ use crate::event::{EventKind, warn_unrecorded};
 use crate::flight::FlightKey;
 use futures_util::FutureExt;
 
-use crate::intent::{Fingerprint, Record, Request, header, is_stored_header};
+use crate::intent::{Fingerprint, Record, Request, State, header, is_stored_header};
 use crate::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
 use crate::runtime;
 use crate::store::{IntentLock, Update};
@@ -70,10 +70,7 @@ pub(super) async fn fly(
     // Where other contexts (browser tabs) share the store, fly alone: take
     // the intent's lock first, so the record read below is the latest (a
     // tab that flew it before us has settled it, and we replay).
-    let lock = match acquiring {
-        Some(acquire) => Some(inner.bounded(acquire).await.map_err(refuse)?),
-        None => None,
-    };
+    let lock = inner.bounded(acquiring).await.map_err(refuse)?;
     let (record, created) = inner.store.create_or_get(record).await.map_err(refuse)?;
     if let Some(known) = known {
         known.set(&record.key);
@@ -134,17 +131,7 @@ impl Flight<'_> {
                 }
                 return result;
             }
-            Boarding::Expire(record, update, error) => {
-                if let Some(update) = update {
-                    inner
-                        .store
-                        .update(&record.name, update)
-                        .await
-                        .map_err(|e| context(&record, e))?;
-                }
-                emit(&record, EventKind::Failed { error: error.clone() });
-                return Err(error);
-            }
+            Boarding::Expire(record, update, error) => return self.fail(&record, update, error).await,
         };
         let mut first_credentials = Some(credentials);
         loop {
@@ -171,7 +158,7 @@ impl Flight<'_> {
             };
             let (number, update) = match pilot.attempt(inner.clock.now_ms(), supplied) {
                 Attempt::Send(number, update) => (number, update),
-                Attempt::Stop(update, error) => return self.stop(pilot.record(), update, error).await,
+                Attempt::Stop(update, error) => return self.fail(pilot.record(), update, error).await,
             };
             if let Some(update) = update {
                 inner
@@ -184,7 +171,7 @@ impl Flight<'_> {
             // taken it to the retention's end.
             let timeout = match pilot.attempt_timeout(inner.clock.now_ms()) {
                 Ok(timeout) => timeout,
-                Err((update, error)) => return self.stop(pilot.record(), update, error).await,
+                Err((update, error)) => return self.fail(pilot.record(), update, error).await,
             };
             emit(pilot.record(), EventKind::Attempt { number });
             let outgoing = Outgoing {
@@ -216,18 +203,7 @@ impl Flight<'_> {
                     emit(record, event);
                     return Ok(outcome);
                 }
-                Step::Fail(update, error) => {
-                    if let Err(store_error) = inner.store.update(&record.name, update).await {
-                        warn_unrecorded(
-                            &record.name,
-                            &record.key,
-                            "the failure could not be recorded",
-                            &store_error,
-                        );
-                    }
-                    emit(record, event);
-                    return Err(error);
-                }
+                Step::Fail(update, error) => return self.fail(record, Some(update), error).await,
                 Step::Retry { delay, .. } => {
                     emit(record, event);
                     inner.clock.sleep(delay).await;
@@ -236,14 +212,20 @@ impl Flight<'_> {
         }
     }
 
-    /// Ends the flight before an attempt leaves: records `update` (an
-    /// expiry), says so, and fails with `error`.
-    async fn stop(&self, record: &Record, update: Option<Update>, error: Error) -> Result<Outcome, Error> {
+    /// Ends the flight with `error` (every way the pilot fails it), after
+    /// recording `update`: an expiry is recorded before it is reported (a
+    /// failed write is the error, as in the npm package); the lost write of
+    /// another failure is only warned of.
+    async fn fail(&self, record: &Record, update: Option<Update>, error: Error) -> Result<Outcome, Error> {
         let inner = self.inner;
-        if let Some(update) = update
-            && let Err(store_error) = inner.store.update(&record.name, update).await
-        {
-            warn_unrecorded(&record.name, &record.key, "the expiry could not be recorded", &store_error);
+        if let Some(update) = update {
+            let expiry = update.state == State::Expired;
+            if let Err(store_error) = inner.store.update(&record.name, update).await {
+                if expiry {
+                    return Err(store_error.with_intent(&record.name, Some(record.key.clone())));
+                }
+                warn_unrecorded(&record.name, &record.key, "the failure could not be recorded", &store_error);
+            }
         }
         inner
             .events
@@ -256,13 +238,17 @@ impl Inner {
     /// Waits for the intent's lock at most the flight's deadline (another
     /// context's flight of it ends by then): past it, `GaveUp`, with
     /// nothing sent.
+    /// `None` (no lock asked: the store has none) holds nothing.
     pub(super) async fn bounded(
         &self,
-        acquire: crate::runtime::BoxFuture<'static, Result<IntentLock, Error>>,
-    ) -> Result<IntentLock, Error> {
+        acquiring: Option<crate::runtime::BoxFuture<'static, Result<IntentLock, Error>>>,
+    ) -> Result<Option<IntentLock>, Error> {
+        let Some(acquire) = acquiring else {
+            return Ok(None);
+        };
         let deadline = self.clock.sleep(self.policy.deadline);
         match futures_util::future::select(acquire, deadline).await {
-            futures_util::future::Either::Left((held, _)) => held,
+            futures_util::future::Either::Left((held, _)) => held.map(Some),
             futures_util::future::Either::Right(_) => Err(Error::new(
                 crate::ErrorKind::GaveUp,
                 "another context (a tab, a worker) held the intent past the deadline; nothing was sent",

@@ -181,11 +181,11 @@ impl Client {
         // Under the intent's lock where contexts share the store: a flight
         // of it in another tab lands (and writes its outcome) first, and is
         // never undone by this removal.
-        let _held = match self.inner.store.lock(name) {
-            Some(acquire) => Some(self.inner.bounded(acquire).await.map_err(|e| e.with_intent(name, None))?),
-            None => None,
-        };
-        self.inner.store.remove(name).await
+        let _held = self
+            .inner
+            .bounded(self.inner.store.lock(name))
+            .await
+            .map_err(|e| e.with_intent(name, None))?;        self.inner.store.remove(name).await
     }
 
     /// Removes the records of intents past their retention whose outcome is
