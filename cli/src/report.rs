@@ -37,14 +37,7 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
 
 /// `{"intent":..,"key":..,"error":{"kind":..,"message":..,"last_status":..}}`
 pub fn error_json(error: &Error) -> Value {
-    let kind = error.kind().code();
-    error_object(
-        error.intent(),
-        error.key(),
-        kind,
-        &reason(error),
-        error.last_status(),
-    )
+    of_error(error, error.intent())
 }
 
 /// [`error_json`]'s object for a command about `intent` that failed: from
@@ -52,22 +45,24 @@ pub fn error_json(error: &Error) -> Value {
 /// (`kind` "other" where no error kind applies, e.g. stdout closed).
 pub fn failure_json(intent: &str, failure: &Failure) -> Value {
     match &failure.error {
-        Some(error) => {
-            let intent = error.intent().unwrap_or(intent);
-            let kind = error.kind().code();
-            error_object(
-                Some(intent),
-                error.key(),
-                kind,
-                &reason(error),
-                error.last_status(),
-            )
-        }
+        Some(error) => of_error(error, Some(error.intent().unwrap_or(intent))),
         None => {
             let kind = failure.exit.kind().map_or("other", ErrorKind::code);
             error_object(Some(intent), None, kind, &failure.message, None)
         }
     }
+}
+
+/// The object of `error`, about `intent`.
+fn of_error(error: &Error, intent: Option<&str>) -> Value {
+    let kind = error.kind().code();
+    error_object(
+        intent,
+        error.key(),
+        kind,
+        &reason(error),
+        error.last_status(),
+    )
 }
 
 fn error_object(

@@ -26,10 +26,12 @@ pub struct SendArgs {
         default_value = "POST"
     )]
     method: String,
-    /// A header to send, repeatable. Authorization, Cookie and
-    /// Proxy-Authorization are sent but never stored. One Idempotency-Key
-    /// header sets the intent's key instead of minting one. No
-    /// Content-Length: the body is sent as given, with its own length
+    /// A header to send, repeatable. Only headers that describe the request
+    /// (Content-Type, Accept, User-Agent...) are stored; every other one
+    /// (Authorization, Cookie, X-Api-Key, X-Account...) is sent but never
+    /// stored, and `resume` must be given it again with -H. One
+    /// Idempotency-Key header sets the intent's key instead of minting one.
+    /// No Content-Length: the body is sent as given, with its own length
     #[arg(short = 'H', long = "header", value_name = "'Name: value'", value_parser = request::parse_header)]
     headers: Vec<Header>,
     /// Another header name whose value is a credential: sent, never stored
