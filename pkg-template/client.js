@@ -225,10 +225,12 @@ class Oncely {
       : landing;
   }
 
-  /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, oldest first. */
+  /** Settles every intent of this client's user left unsettled, under its original key; resolves with each one's `Outcome` or `OncelyError`, in pending()'s order (a damaged record: its "storage" error, nothing sent). */
   async resume() {
     return Promise.all(
-      (await this.#pending()).map(({ intent, key, method, url, headers, bytes }) => {
+      (await this.#pending()).map((record) => {
+        if (record instanceof OncelyError) return record;
+        const { intent, key, method, url, headers, bytes } = record;
         const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
         return this.#run(intent, parts, this.#core.stored(bytes, 0, 1)).then((landed) => new Outcome(...landed), (error) => error);
@@ -236,9 +238,11 @@ class Oncely {
     );
   }
 
-  /** The intents of this client's user whose outcome is not yet known, oldest first. */
+  /** The intents of this client's user whose outcome is not yet known, oldest first; first, a "storage" `OncelyError` for each damaged record (whoever's), which forget() removes. */
   async pending() {
-    return (await this.#pending()).map(({ intent, key, attempts, createdAt, state }) => ({ intent, key, attempts, createdAt, state }));
+    return (await this.#pending()).map((r) =>
+      r instanceof OncelyError ? r : { intent: r.intent, key: r.key, attempts: r.attempts, createdAt: r.createdAt, state: r.state },
+    );
   }
 
   /** Removes the intent: the next call with that name is a new intent with a new key. */
@@ -304,14 +308,26 @@ class Oncely {
     }
   }
 
-  // This user's unsettled intents, oldest first.
+  // This user's unsettled intents, oldest first, after the damaged
+  // records (errors: their state and user cannot be read), as the core's
+  // Client::pending lists them.
   async #pending() {
     await settled;
     const [names, values] = await this.#store.list();
-    const records = values.map((bytes, i) => record(this.#core, bytes, names[i]));
-    return records
-      .filter((record) => record.unsettled && record.mine)
-      .sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent));
+    const damaged = [];
+    const records = [];
+    for (const [i, bytes] of values.entries()) {
+      try {
+        records.push(record(this.#core, bytes, names[i]));
+      } catch (error) {
+        damaged.push(error);
+      }
+    }
+    return damaged.concat(
+      records
+        .filter((record) => record.unsettled && record.mine)
+        .sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent)),
+    );
   }
 
   // Joins the flight of the intent in progress, or launches it; resolves

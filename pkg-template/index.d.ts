@@ -17,10 +17,10 @@ export interface Oncely {
    * it would never be the same request twice.
    */
   fetch(input: RequestInfo | URL, init: FetchInit): Promise<Response>;
-  /** Settles every intent of this client's `user` that an earlier page (or a failed attempt) left unsettled, under its original key; resolves with each one's `Outcome`, or its `OncelyError` (which also emits "failed"), oldest first. */
+  /** Settles every intent of this client's `user` that an earlier page (or a failed attempt) left unsettled, under its original key; resolves with each one's `Outcome`, or its `OncelyError` (which also emits "failed"), in `pending()`'s order. A damaged record is its "storage" error, nothing sent; the others resume. */
   resume(): Promise<Array<Outcome | OncelyError>>;
-  /** The intents of this client's `user` whose outcome is not yet known, oldest first. A record that cannot be read (damaged, or foreign) rejects it (and `resume`) with code "storage" and the record's `intent`, which `forget` removes; nothing is skipped silently. */
-  pending(): Promise<PendingIntent[]>;
+  /** The intents of this client's `user` whose outcome is not yet known, oldest first. A record that cannot be read (damaged, or written by something else) comes first, whoever's it is, as an `OncelyError` with code "storage" and the record's `intent` (which `forget` removes): nothing is skipped silently, and it blocks no other intent. */
+  pending(): Promise<Array<PendingIntent | OncelyError>>;
   /** Removes the intent: the next call with that name is a new intent with a new key. Refused ("invalid") while this client sends it; while another tab sends it, waits for that send to end. Resolves `true` when there was one. */
   forget(intent: string): Promise<boolean>;
   /** Removes every intent past its retention (24 h) whose outcome is known: settled, expired, or failed for good. Until then such an intent refuses a call under its name ("expired"); once pruned, the name starts a new intent with a new key. Intents still unsettled, and records that cannot be read, stay whatever their age. Resolves with how many were removed. */

@@ -20,7 +20,8 @@ export async function checkout(cartId: string, amount: number): Promise<string> 
   const oncely = await Oncely.open({ namespace: 'shop', durability: 'strict', retry: { maxAttempts: 5, deadlineMs: 60_000 } });
   const stop: () => void = oncely.on('retry', (event: OncelyEvent) => console.log(event.delayMs, event.reason));
   const resumed: Array<Outcome | OncelyError> = await oncely.resume();
-  const pending: PendingIntent[] = await oncely.pending();
+  const pending: Array<PendingIntent | OncelyError> = await oncely.pending();
+  const stuck: string[] = pending.flatMap((p) => (p instanceof OncelyError ? [p.intent ?? ""] : []));
   try {
     const outcome: Outcome = await oncely.send({
       intent: \`checkout:\${cartId}\`,
@@ -36,7 +37,7 @@ export async function checkout(cartId: string, amount: number): Promise<string> 
     const forgotten: boolean = await oncely.forget('order-1');
     const pruned: number = await oncely.prune();
     stop();
-    return \`\${status} \${replayed} \${text} \${response.status} \${forgotten} \${pruned} \${resumed.length} \${pending.length}\`;
+    return \`\${status} \${replayed} \${text} \${response.status} \${forgotten} \${pruned} \${resumed.length} \${pending.length} \${stuck.length}\`;
   } catch (error) {
     if (error instanceof OncelyError && error.code === 'conflict') return error.key ?? '';
     throw error;

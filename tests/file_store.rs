@@ -347,16 +347,23 @@ async fn a_corrupted_or_truncated_store_is_a_clear_error_never_a_silent_loss() {
 }
 
 #[tokio::test]
-async fn pending_intents_resume_past_a_damaged_settled_record_never_past_a_damaged_pending_one() {
+async fn a_damaged_record_is_reported_by_pending_and_resume_and_blocks_no_other_intent() {
     // `pending` and `resume` read only what may be unsettled (settled
-    // records pile up); one damaged among those must not block the rest.
+    // records pile up); a damaged settled one is not even read, and a
+    // damaged one that may be pending is reported in its place, first,
+    // naming its intent, while the others resume.
+    let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("intents.db");
+    let url = server.charges_url();
     {
         let store = FileStore::open(&path).unwrap();
-        let waiting = pending_record("order-waiting", "http://127.0.0.1:1/", "{}");
+        let waiting = pending_record("order-waiting", &url, &charge(100));
+        let mut next = pending_record("order-next", &url, &charge(100));
+        next.created_at = waiting.created_at + 1;
         store.create_or_get(waiting).await.unwrap();
-        let mut paid = pending_record("order-paid", "http://127.0.0.1:1/", "{}");
+        store.create_or_get(next).await.unwrap();
+        let mut paid = pending_record("order-paid", &url, "{}");
         paid.state = State::Settled;
         paid.response = Some(Response {
             status: 201,
@@ -376,23 +383,49 @@ async fn pending_intents_resume_past_a_damaged_settled_record_never_past_a_damag
         .store(FileStore::open(&path).unwrap())
         .build()
         .unwrap();
+    let names = |records: &[Result<Record, oncely::Error>]| -> Vec<String> {
+        records
+            .iter()
+            .map(|r| match r {
+                Ok(record) => record.name.clone(),
+                Err(error) => format!("damaged {}", error.intent().unwrap_or("?")),
+            })
+            .collect()
+    };
     let pending = client.pending().await.unwrap();
-    let names: Vec<&str> = pending.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["order-waiting"]);
+    assert_eq!(names(&pending), ["order-waiting", "order-next"]);
     // Reading every record still says which one is damaged.
     let error = client.records().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(error.to_string().contains("order-paid"), "{error}");
     assert_eq!(error.intent(), Some("order-paid"), "named, for `forget`");
 
-    // A pending record whose state is damaged is an error, not left out.
+    // A record whose state is damaged may be pending: reported first, not
+    // left out, and nothing else waits for it.
     damage("UPDATE intents SET state = 'pendng' WHERE name = 'order-waiting'");
-    let error = client.pending().await.unwrap_err();
+    let pending = client.pending().await.unwrap();
+    assert_eq!(names(&pending), ["damaged order-waiting", "order-next"]);
+    let error = pending[0].as_ref().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(error.to_string().contains("order-waiting"), "{error}");
-    assert_eq!(error.intent(), Some("order-waiting"));
+    assert!(error.to_string().contains("unknown state"), "{error}");
 
-    // Forgetting it (which reads nothing of it) lets the rest through.
+    let resumed = client.resume().await.unwrap();
+    assert_eq!(resumed.len(), 2);
+    let error = resumed[0].as_ref().unwrap_err();
+    assert_eq!(
+        (error.kind(), error.intent()),
+        (ErrorKind::Store, Some("order-waiting"))
+    );
+    let outcome = resumed[1].as_ref().unwrap();
+    assert_eq!((outcome.intent(), outcome.status()), ("order-next", 201));
+    assert_eq!(
+        server.ledger("acct").await.len(),
+        1,
+        "nothing sent for the damaged record"
+    );
+
+    // Forgetting it (which reads nothing of it) clears the list.
     assert!(client.forget("order-waiting").await.unwrap());
     assert!(client.pending().await.unwrap().is_empty());
 }

@@ -214,7 +214,8 @@ async fn a_payment_the_package_left_unsettled_is_resumed_by_the_rust_client_unde
     let rust = origin.rust_client(3).await;
     let pending = rust.pending().await.expect("the records read");
     assert_eq!(pending.len(), 1);
-    assert_eq!(Some(pending[0].key.as_str()), lost["key"].as_str());
+    let record = pending[0].as_ref().expect("a readable record");
+    assert_eq!(Some(record.key.as_str()), lost["key"].as_str());
     let resumed: Vec<Value> = rust
         .resume()
         .await

@@ -48,6 +48,18 @@ impl Durable {
     async fn open(&self) -> oncely::FileStore {
         oncely::FileStore::open(self.dir.path().join("intents.db")).unwrap()
     }
+
+    /// Damages the record of intent `name` as a faulty disk or a foreign
+    /// writer would: its state no longer reads.
+    async fn damage(&self, name: &str) {
+        rusqlite::Connection::open(self.dir.path().join("intents.db"))
+            .unwrap()
+            .execute(
+                "UPDATE intents SET state = 'pendng' WHERE name = ?1",
+                [name],
+            )
+            .unwrap();
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -71,6 +83,19 @@ impl Durable {
         oncely::IndexedDbStore::open(&self.namespace, oncely::Durability::Strict)
             .await
             .unwrap()
+    }
+
+    /// Damages the record of intent `name` as a faulty disk or a foreign
+    /// writer would: bytes oncely never wrote.
+    async fn damage(&self, name: &str) {
+        in_page(&format!(
+            "new Promise((done, fail) => {{ const open = indexedDB.open('oncely:{}'); open.onsuccess = () => {{ \
+             const tx = open.result.transaction('intents', 'readwrite'); \
+             tx.objectStore('intents').put(new Uint8Array([7, 7, 7]), '{name}'); \
+             tx.oncomplete = () => done(open.result.close()); tx.onerror = () => fail(tx.error); }}; }})",
+            self.namespace
+        ))
+        .await;
     }
 }
 
@@ -250,7 +275,12 @@ async fn store_contract(store: impl Store) {
         );
     }
 
-    let names = |records: Vec<Record>| records.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    let names = |records: Vec<Result<Record, oncely::Error>>| {
+        records
+            .into_iter()
+            .map(|r| r.unwrap().name)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(store.unsettled().await.unwrap()), ["a-intent"]);
     // Pruned: past retention (b's ends at 86,400,002 ms) with a known
     // outcome; the pending one stays whatever its age, and one kept
@@ -261,7 +291,10 @@ async fn store_contract(store: impl Store) {
     store.create_or_get(forever).await.unwrap();
     assert_eq!(store.prune(86_400_001).await.unwrap(), 0);
     assert_eq!(store.prune(4_000_000_000_000).await.unwrap(), 1);
-    assert_eq!(names(store.list().await.unwrap()), ["a-intent", "c-intent"]);
+    assert_eq!(
+        names(store.list().await.unwrap().into_iter().map(Ok).collect()),
+        ["a-intent", "c-intent"]
+    );
     assert!(store.remove("c-intent").await.unwrap());
 
     assert!(store.remove("a-intent").await.unwrap());
@@ -389,13 +422,54 @@ async fn after_a_reload_the_unsettled_intent_resumes_under_its_key() {
     let after = client(durable.open().await, &script);
     let pending = after.pending().await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].key, key);
+    assert_eq!(pending[0].as_ref().unwrap().key, key);
     let resumed = after.resume().await.unwrap();
     assert_eq!(resumed.len(), 1);
     let outcome = resumed.into_iter().next().unwrap().unwrap();
     assert_eq!(*outcome.key(), key);
     assert_eq!(outcome.attempts(), 4, "attempts count across reloads");
     assert_eq!(script.keys(), [key.header_value()]);
+    assert!(after.pending().await.unwrap().is_empty());
+}
+
+/// A damaged record (a faulty disk, a foreign writer) is reported by
+/// `pending` and `resume` in its place, first, as a store error naming its
+/// intent; it blocks no other intent, and `forget` removes it.
+#[async_test]
+async fn a_damaged_record_is_reported_and_blocks_no_other_intent() {
+    let durable = Durable::new();
+    let failing = Script::default()
+        .then(Err(TransportErrorKind::Interrupted))
+        .then(Err(TransportErrorKind::Interrupted))
+        .then(Err(TransportErrorKind::Interrupted));
+    let before = client(durable.open().await, &failing);
+    pay(&before, "order-11", 100).await.unwrap_err();
+    pay(&before, "order-12", 100).await.unwrap();
+    drop(before);
+    durable.damage("order-12").await;
+
+    let script = Script::default();
+    let after = client(durable.open().await, &script);
+    let describe = |entry: &Result<Record, oncely::Error>| match entry {
+        Ok(record) => format!("{} {}", record.name, record.state.as_str()),
+        Err(error) => format!("{:?} {}", error.kind(), error.intent().unwrap_or("?")),
+    };
+    let pending = after.pending().await.unwrap();
+    let pending: Vec<String> = pending.iter().map(describe).collect();
+    assert_eq!(pending, ["Store order-12", "order-11 failed"]);
+    let resumed = after.resume().await.unwrap();
+    assert_eq!(resumed.len(), 2);
+    let error = resumed[0].as_ref().unwrap_err();
+    assert_eq!(
+        (error.kind(), error.intent()),
+        (ErrorKind::Store, Some("order-12"))
+    );
+    assert!(error.to_string().contains("order-12"), "{error}");
+    assert_eq!(resumed[1].as_ref().unwrap().status(), 201);
+    assert_eq!(script.sent(), 1, "the other intent only");
+    // Kept by prune, removed by forget.
+    after.prune().await.unwrap();
+    assert!(after.forget("order-12").await.unwrap());
     assert!(after.pending().await.unwrap().is_empty());
 }
 

@@ -111,19 +111,21 @@ impl Client {
     /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials), nothing
     /// sent, and stay unsettled.
     ///
-    /// Returns one result per pending intent, oldest first: every intent it
-    /// touched, failures included.
+    /// Returns one result per pending intent, in [`pending`](Self::pending)'s
+    /// order: every intent it touched, failures included. A damaged record
+    /// is its `Store` error, nothing sent; the others resume.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn resume(&self) -> Result<Vec<Result<Outcome, Error>>, Error> {
         let pending = self.pending().await?;
-        let flights = pending.into_iter().map(|record| {
-            self.run(
+        let flights = pending.into_iter().map(|record| match record {
+            Ok(record) => self.run(
                 Cow::Owned(record.name),
                 Candidate::Recorded(record.request),
                 Some(record.key),
-            )
+            ),
+            Err(damaged) => Run::refused(damaged),
         });
         Ok(crate::runtime::join_all(flights).await)
     }
@@ -134,12 +136,20 @@ impl Client {
     /// acted; a call or `resume` retries them under their key). Another
     /// user's intents are never listed, resumed or sent.
     ///
+    /// A record that cannot be read (damaged on disk, written by something
+    /// else) and may be unsettled is listed first, whoever's it is, as a
+    /// [`Store`](crate::ErrorKind::Store) error naming its intent
+    /// ([`Error::intent`]): it blocks nothing else, and
+    /// [`forget`](Self::forget) removes it.
+    ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
-    pub async fn pending(&self) -> Result<Vec<Record>, Error> {
-        let mut records = self.inner.store.unsettled().await?;
-        records.retain(|record| record.belongs_to(self.inner.user.as_deref()));
-        Ok(records)
+    pub async fn pending(&self) -> Result<Vec<Result<Record, Error>>, Error> {
+        let records = self.inner.store.unsettled().await?;
+        let user = self.inner.user.as_deref();
+        let (mut listed, mine): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_err);
+        listed.extend(mine.into_iter().filter(|record| record.as_ref().is_ok_and(|r| r.belongs_to(user))));
+        Ok(listed)
     }
 
     /// Every record in the store, whatever its state or user, oldest first.
@@ -185,7 +195,8 @@ impl Client {
             .inner
             .bounded(self.inner.store.lock(name))
             .await
-            .map_err(|e| e.with_intent(name, None))?;        self.inner.store.remove(name).await
+            .map_err(|e| e.with_intent(name, None))?;
+        self.inner.store.remove(name).await
     }
 
     /// Removes the records of intents past their retention whose outcome is

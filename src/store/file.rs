@@ -449,12 +449,12 @@ impl Store for FileStore {
         self.call(false, |c| select_all(c, concat!("SELECT ", columns!(), " FROM intents ORDER BY created_at, name")))
     }
 
-    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
         self.call(false, |c| {
             // Settled and expired rows (they pile up) are not even read. Any
-            // other row is, and judged: a damaged one is an error, so a
-            // pending intent is never silently left out.
-            let mut records = select_all(
+            // other row is, and judged: a damaged one is an `Err` in its
+            // place, so a pending intent is never silently left out.
+            let mut rows = select_rows(
                 c,
                 concat!(
                     "SELECT ",
@@ -462,8 +462,8 @@ impl Store for FileStore {
                     " FROM intents WHERE state NOT IN ('settled', 'expired') ORDER BY created_at, name"
                 ),
             )?;
-            records.retain(Record::is_unsettled);
-            Ok(records)
+            rows.retain(|row| row.as_ref().map_or(true, Record::is_unsettled));
+            Ok(rows)
         })
     }
 
@@ -598,9 +598,15 @@ fn sql_time(ms: u64) -> i64 {
 
 /// Every row `sql` selects (the record's columns), in its order.
 fn select_all(c: &Connection, sql: &str) -> Result<Vec<Record>, Error> {
+    select_rows(c, sql)?.into_iter().collect()
+}
+
+/// Every row `sql` selects, each read on its own: a damaged row is an
+/// `Err` in its place (the outer error: the statement itself failed).
+fn select_rows(c: &Connection, sql: &str) -> Result<Vec<Result<Record, Error>>, Error> {
     let mut statement = c.prepare_cached(sql).map_err(sql_error)?;
     let rows = statement.query_map([], read_row).map_err(sql_error)?;
-    rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect()
+    Ok(rows.map(|row| row.map_err(sql_error).and_then(|r| r)).collect())
 }
 
 fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
@@ -611,51 +617,53 @@ fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
 }
 
 /// Reads one row; a row whose values make no sense is a damaged store, said
-/// so plainly rather than skipped.
+/// so plainly (naming its intent, which `forget` removes) rather than
+/// skipped.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
     let name: String = row.get(0)?;
     let damaged = |what: &str| Error::store(format!("its record is damaged: {what}")).with_intent(&name, None);
-    let key: String = row.get(1)?;
-    let fingerprint: Vec<u8> = row.get(6)?;
-    let state: String = row.get(10)?;
-    let failure_kind: Option<String> = row.get(11)?;
-    let status: Option<u16> = row.get(14)?;
-    let withheld: String = row.get(17)?;
-    let owner: Option<String> = row.get(18)?;
+    let column = |e: rusqlite::Error| damaged(&format!("a column cannot be read ({e})"));
     let record = (|| {
+        let key: String = row.get(1).map_err(column)?;
         let key: Key = key.parse().map_err(|_| damaged("its key is not a ULID"))?;
+        let fingerprint: Vec<u8> = row.get(6).map_err(column)?;
         let fingerprint = Fingerprint(fingerprint.try_into().map_err(|_| damaged("its fingerprint is not 32 bytes"))?);
+        let state: String = row.get(10).map_err(column)?;
         let state = State::parse(&state).ok_or_else(|| damaged("unknown state"))?;
-        let failure = match failure_kind {
+        let failure = match row.get::<_, Option<String>>(11).map_err(column)? {
             Some(kind) => Some(Failure {
                 kind: ErrorKind::from_code(&kind).ok_or_else(|| damaged("unknown failure kind"))?,
-                message: row.get::<_, Option<String>>(12).ok().flatten().unwrap_or_default(),
-                last_status: row.get(13).ok().flatten(),
+                message: row.get::<_, Option<String>>(12).map_err(column)?.unwrap_or_default(),
+                last_status: row.get(13).map_err(column)?,
             }),
             None => None,
         };
-        let response = status.map(|status| Response {
+        let response = match row.get::<_, Option<u16>>(14).map_err(column)? {
+            Some(status) => Some(Response {
                 status,
-                headers: decode_headers(&row.get::<_, Option<String>>(15).ok().flatten().unwrap_or_default()),
-                body: Bytes::from(row.get::<_, Option<Vec<u8>>>(16).ok().flatten().unwrap_or_default()),
-            });
+                headers: decode_headers(&row.get::<_, Option<String>>(15).map_err(column)?.unwrap_or_default()),
+                body: Bytes::from(row.get::<_, Option<Vec<u8>>>(16).map_err(column)?.unwrap_or_default()),
+            }),
+            None => None,
+        };
+        let withheld: String = row.get(17).map_err(column)?;
         Ok(Record {
             key,
             request: Arc::new(Request {
-                method: row.get(2).map_err(sql_error)?,
-                url: row.get(3).map_err(sql_error)?,
-                headers: decode_headers(&row.get::<_, String>(4).map_err(sql_error)?),
-                body: Bytes::from(row.get::<_, Vec<u8>>(5).map_err(sql_error)?),
+                method: row.get(2).map_err(column)?,
+                url: row.get(3).map_err(column)?,
+                headers: decode_headers(&row.get::<_, String>(4).map_err(column)?),
+                body: Bytes::from(row.get::<_, Vec<u8>>(5).map_err(column)?),
             }),
             fingerprint,
-            created_at: row.get::<_, i64>(7).map_err(sql_error)? as u64,
-            expires_at: row.get::<_, i64>(8).map_err(sql_error)? as u64,
-            attempts: row.get(9).map_err(sql_error)?,
+            created_at: row.get::<_, i64>(7).map_err(column)? as u64,
+            expires_at: row.get::<_, i64>(8).map_err(column)? as u64,
+            attempts: row.get(9).map_err(column)?,
             state,
             failure,
             response,
             withheld: withheld.lines().map(str::to_owned).collect(),
-            owner,
+            owner: row.get(18).map_err(column)?,
             name: name.clone(),
         })
     })();

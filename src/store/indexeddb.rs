@@ -17,8 +17,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    IdbDatabase, IdbFactory, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction,
-    IdbTransactionMode,
+    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbObjectStore, IdbOpenDbRequest, IdbRequest,
+    IdbTransaction, IdbTransactionMode,
 };
 
 use super::encoding::{decode, encode};
@@ -384,6 +384,77 @@ impl Store for IndexedDbStore {
                 .collect::<Result<Vec<_>, _>>()?;
             super::oldest_first(&mut records);
             Ok(records)
+        })
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
+        Box::pin(async move {
+            let (_transaction, store) = self.transaction(IdbTransactionMode::Readonly)?;
+            let read = |request: Result<IdbRequest, JsValue>| {
+                request
+                    .map(|request| completion(&request))
+                    .map_err(|e| storage("cannot read IndexedDB", &e))
+            };
+            // Both placed before either is awaited: one snapshot.
+            let names = read(store.get_all_keys())?;
+            let values = read(store.get_all())?;
+            let names: js_sys::Array = names.await?.unchecked_into();
+            let values: js_sys::Array = values.await?.unchecked_into();
+            let mut records = Vec::new();
+            let mut damaged = Vec::new();
+            for (name, value) in names.iter().zip(values.iter()) {
+                match from_value(&value) {
+                    Ok(record) if record.is_unsettled() => records.push(record),
+                    Ok(_) => {}
+                    // Its state cannot be read: reported, never left out.
+                    Err(error) => {
+                        let name = name.as_string().unwrap_or_default();
+                        damaged.push(Err(error.with_intent(&name, None)));
+                    }
+                }
+            }
+            super::oldest_first(&mut records);
+            damaged.extend(records.into_iter().map(Ok));
+            Ok(damaged)
+        })
+    }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        // Judged and removed in one transaction, walking a cursor (as the
+        // npm package does): an intent forgotten and recorded anew meanwhile
+        // is never taken for the old one, and a damaged record is kept
+        // (`pending` names it).
+        Box::pin(async move {
+            let (transaction, store) = self.transaction(IdbTransactionMode::Readwrite)?;
+            let committed = commit(&transaction);
+            let request = store
+                .open_cursor()
+                .map_err(|e| storage("cannot read IndexedDB", &e))?;
+            let pruned = Rc::new(core::cell::Cell::new(0usize));
+            let walk = Closure::<dyn FnMut()>::new({
+                let (request, pruned) = (request.clone(), Rc::clone(&pruned));
+                move || {
+                    let Some(cursor) = request
+                        .result()
+                        .ok()
+                        .and_then(|c| c.dyn_into::<IdbCursorWithValue>().ok())
+                    else {
+                        return;
+                    };
+                    let prunable = cursor
+                        .value()
+                        .ok()
+                        .and_then(|value| from_value(&value).ok())
+                        .is_some_and(|record| record.is_prunable(now_ms));
+                    if prunable && cursor.delete().is_ok() {
+                        pruned.set(pruned.get() + 1);
+                    }
+                    let _ = cursor.continue_();
+                }
+            });
+            request.set_onsuccess(Some(walk.as_ref().unchecked_ref()));
+            committed.await?;
+            Ok(pruned.get())
         })
     }
 

@@ -61,9 +61,9 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(records) })
     }
 
-    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
         let records = self.oldest_first(Record::is_unsettled);
-        Box::pin(async move { Ok(records) })
+        Box::pin(async move { Ok(records.into_iter().map(Ok).collect()) })
     }
 
     fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {

@@ -143,15 +143,21 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
 
     /// The records whose outcome is still unknown
     /// ([`Record::is_unsettled`]), oldest first: what `pending` and `resume`
-    /// read. The default reads every record and keeps those; a store that
-    /// can ask for them alone should, since settled records pile up for as
-    /// long as they are kept.
-    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+    /// read. A record that cannot be read (damaged on disk, written by
+    /// something else) whose state may be unsettled is an `Err` in its place,
+    /// a [`Store`](crate::ErrorKind::Store) error naming its intent: it is
+    /// reported, never silently left out, and never blocks the others. The
+    /// outer error is a store that cannot be read at all.
+    ///
+    /// The default reads every record and keeps those; a store that can ask
+    /// for them alone should, since settled records pile up for as long as
+    /// they are kept.
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
         let all = self.list();
         Box::pin(async move {
             let mut records = all.await?;
             records.retain(Record::is_unsettled);
-            Ok(records)
+            Ok(records.into_iter().map(Ok).collect())
         })
     }
 

@@ -72,16 +72,17 @@ pub fn error_result(error: &Error) -> Value {
     result
 }
 
-pub fn pending(records: &[Record]) -> Value {
+pub fn pending(records: &[Result<Record, Error>]) -> Value {
     records
         .iter()
-        .map(|record| {
-            json!({
+        .map(|record| match record {
+            Ok(record) => json!({
                 "intent": record.name,
                 "key": record.key.as_str(),
                 "attempts": record.attempts,
                 "state": record.state.as_str(),
-            })
+            }),
+            Err(damaged) => error_result(damaged),
         })
         .collect()
 }

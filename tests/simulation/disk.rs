@@ -52,7 +52,7 @@ impl Store for Disk {
         self.after(self.store.list())
     }
 
-    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
         self.after(self.store.unsettled())
     }
 
