@@ -253,7 +253,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_intents() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 fn open_error(path: &std::path::Path) -> oncely::Error {
@@ -433,7 +433,7 @@ async fn a_damaged_record_is_reported_by_pending_and_resume_and_blocks_no_other_
 /// Prunes through `store`: what goes (past retention, outcome known) and
 /// what stays (within retention; pending whatever its age).
 async fn prune_through(store: impl Store + Clone, server: &TestServer, account: &str) {
-    let clock = VirtualClock::new();
+    let clock = VirtualClock::with_real_sleeps();
     let client = Client::builder()
         .store(store.clone())
         .clock(clock.clone())

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use super::{Durability, Store, Update};
+mod lease;
+
+use super::{Durability, IntentLock, Store, Update};
 use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
 use crate::runtime::BoxFuture;
 use crate::{Error, ErrorKind, Key};
@@ -22,8 +24,9 @@ use crate::{Error, ErrorKind, Key};
 /// other SQLite databases.
 const APPLICATION_ID: i64 = 0x6F6E_6345;
 /// `PRAGMA user_version`: the schema version this code writes. Version 2
-/// added `withheld` and `owner`; a version 1 file is migrated when opened.
-const SCHEMA_VERSION: i64 = 2;
+/// added `withheld` and `owner`, version 3 the `leases` table; an older
+/// file is migrated when opened.
+const SCHEMA_VERSION: i64 = 3;
 /// The most operations one transaction groups.
 const MAX_BATCH: usize = 512;
 
@@ -49,9 +52,15 @@ CREATE TABLE IF NOT EXISTS intents (
     withheld TEXT NOT NULL DEFAULT '',
     owner TEXT
 ) STRICT;
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY NOT NULL,
+    holder TEXT NOT NULL,
+    until INTEGER NOT NULL
+) STRICT;
 ";
 
-/// From schema version 1 to 2, in one transaction.
+/// From schema version 1 to 2, in one transaction (to 3: [`SCHEMA`]
+/// creates what is missing).
 const MIGRATE_1_TO_2: &str = "
 ALTER TABLE intents ADD COLUMN withheld TEXT NOT NULL DEFAULT '';
 ALTER TABLE intents ADD COLUMN owner TEXT;
@@ -73,10 +82,12 @@ macro_rules! columns {
 /// - durability: [`Durability::Strict`] (`synchronous=FULL`)
 /// - busy timeout: 5 s (how long to wait for another process holding the
 ///   write lock)
+/// - lease: 10 s (see [`lease`](FileStoreOptions::lease))
 #[derive(Debug, Clone)]
 pub struct FileStoreOptions {
     durability: Durability,
     busy_timeout: Duration,
+    lease: Duration,
 }
 
 impl Default for FileStoreOptions {
@@ -84,6 +95,7 @@ impl Default for FileStoreOptions {
         FileStoreOptions {
             durability: Durability::Strict,
             busy_timeout: Duration::from_secs(5),
+            lease: Duration::from_secs(10),
         }
     }
 }
@@ -102,6 +114,16 @@ impl FileStoreOptions {
         self
     }
 
+    /// Sets the lease a process takes on an intent while it flies it
+    /// (renewed every quarter of it while held): how long other processes
+    /// wait for an intent whose process stalled (suspended, stopped) before
+    /// they take it over. A process of this machine that is gone (killed)
+    /// is taken over at once. At least 100 ms.
+    pub fn lease(mut self, lease: Duration) -> FileStoreOptions {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
     /// Opens (or creates) the store at `path`.
     ///
     /// # Errors
@@ -113,11 +135,12 @@ impl FileStoreOptions {
         let path = path.as_ref();
         let connection =
             open_connection(path, &self).map_err(|e| e.context(&format!("store {}", path.display())))?;
-        let (sender, receiver) = mpsc::channel::<Job>();
+        let (sender, receiver) = mpsc::channel::<Message>();
         let durability = self.durability;
+        let leases = lease::Leases::new(self.lease);
         let writer = thread::Builder::new()
             .name("oncely-store".to_owned())
-            .spawn(move || run_writer(connection, receiver, durability))
+            .spawn(move || run_writer(connection, receiver, durability, leases))
             .map_err(|e| Error::store(format!("cannot start the store's writer thread: {e}")))?;
         Ok(FileStore {
             writer: Arc::new(Writer {
@@ -131,7 +154,10 @@ impl FileStoreOptions {
 
 /// Intent records in a SQLite file: durable across crashes, safe to share
 /// between processes (WAL, a busy timeout, and atomic create-or-get, so two
-/// processes recording one intent end with the same key).
+/// processes recording one intent end with the same key). One process at a
+/// time flies an intent: it holds a lease on it (see
+/// [`FileStoreOptions::lease`]), and another waits for it to land, then
+/// replays its outcome.
 ///
 /// Clones share one connection and one writer thread.
 ///
@@ -154,7 +180,7 @@ pub struct FileStore {
 /// after a call still leaves its outcome recorded.
 #[derive(Debug)]
 struct Writer {
-    sender: Option<mpsc::Sender<Job>>,
+    sender: Option<mpsc::Sender<Message>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -212,10 +238,7 @@ impl FileStore {
                 })
             }),
         };
-        let sent = match &self.writer.sender {
-            Some(sender) => sender.send(job).map_err(|_| ()),
-            None => Err(()),
-        };
+        let sent = self.send(Message::Job(job));
         Box::pin(async move {
             sent.map_err(|_| Error::store("the store's writer thread has stopped"))?;
             answer
@@ -223,6 +246,24 @@ impl FileStore {
                 .map_err(|_| Error::store("the store's writer thread stopped mid-operation"))?
         })
     }
+}
+
+impl FileStore {
+    fn send(&self, message: Message) -> Result<(), ()> {
+        match &self.writer.sender {
+            Some(sender) => sender.send(message).map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Message {
+    Job(Job),
+    /// Take the lease of an intent; answered once held.
+    Lock(lease::Waiter),
+    /// Give a lease back.
+    Unlock(String),
 }
 
 /// One queued operation: runs against the open transaction (or learns why
@@ -239,17 +280,42 @@ struct Job {
 type Run = Box<dyn FnOnce(Result<&Connection, Error>) -> Deliver + Send>;
 type Deliver = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
-fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Durability) {
+fn run_writer(
+    connection: Connection,
+    messages: mpsc::Receiver<Message>,
+    durability: Durability,
+    mut leases: lease::Leases,
+) {
     // `synchronous` as last set: FULL syncs the WAL at each commit, NORMAL
     // leaves it to the next FULL commit or checkpoint.
     let mut syncing = durability == Durability::Strict;
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+    loop {
+        let first = match leases.wake_in(std::time::Instant::now()) {
+            None => match messages.recv() {
+                Ok(message) => Some(message),
                 Err(_) => break,
+            },
+            Some(wait) => match messages.recv_timeout(wait) {
+                Ok(message) => Some(message),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        let mut batch = Vec::new();
+        let mut next = first;
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => batch.push(job),
+                Message::Lock(waiter) => leases.want(waiter),
+                Message::Unlock(name) => leases.give_back(name),
             }
+            if batch.len() < MAX_BATCH {
+                next = messages.try_recv().ok();
+            }
+        }
+        let now = std::time::Instant::now();
+        if batch.is_empty() && !leases.has_work(now) {
+            continue;
         }
         let sync = durability == Durability::Strict && batch.iter().any(|job| job.durable);
         if sync != syncing {
@@ -261,6 +327,9 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Dur
         match connection.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => {
                 let deliveries: Vec<Deliver> = batch.into_iter().map(|job| (job.run)(Ok(&connection))).collect();
+                // After the batch's writes: a lease given back is free only
+                // once the outcome written before it is.
+                let granted = leases.work(&connection, now);
                 let commit = connection.execute_batch("COMMIT").map_err(sql_error);
                 if commit.is_err() {
                     let _ = connection.execute_batch("ROLLBACK");
@@ -268,8 +337,10 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Dur
                 for deliver in deliveries {
                     deliver(commit.clone());
                 }
+                leases.answer(granted, &commit);
             }
             Err(e) => {
+                // Waiting locks ask again on the next round.
                 let error = sql_error(e);
                 for job in batch {
                     (job.run)(Err(error.clone()))(Err(error.clone()));
@@ -277,6 +348,15 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, durability: Dur
             }
         }
     }
+    leases.close(&connection);
+}
+
+/// Whether SQLite gave up waiting for another process's write lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn sql_error(error: rusqlite::Error) -> Error {
@@ -326,10 +406,7 @@ enum SetUpError {
 
 impl From<rusqlite::Error> for SetUpError {
     fn from(error: rusqlite::Error) -> SetUpError {
-        let busy = matches!(
-            error.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
+        let busy = is_busy(&error);
         let error = sql_error(error);
         if busy { SetUpError::Busy(error) } else { SetUpError::Other(error) }
     }
@@ -419,6 +496,7 @@ fn migrate(connection: &Connection) -> Result<(), SetUpError> {
         if version == 1 {
             connection.execute_batch(MIGRATE_1_TO_2)?;
         }
+        connection.execute_batch(SCHEMA)?;
         connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
     })();
     if let Err(error) = migrated {
@@ -527,6 +605,28 @@ impl Store for FileStore {
             .and_then(|mut s| s.execute([sql_time(now_ms)]))
             .map_err(sql_error)
         })
+    }
+
+    fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
+        let (reply, granted) = oneshot::channel();
+        let asked = self.send(Message::Lock(lease::Waiter {
+            name: name.to_owned(),
+            reply,
+        }));
+        let sender = self.writer.sender.clone();
+        let name = name.to_owned();
+        Some(Box::pin(async move {
+            asked.map_err(|_| Error::store("the store's writer thread has stopped"))?;
+            granted
+                .await
+                .map_err(|_| Error::store("the store's writer thread stopped mid-operation"))??;
+            Ok(IntentLock::new(move || {
+                if let Some(sender) = sender {
+                    // Gone with the writer thread: the lease ends by itself.
+                    let _ = sender.send(Message::Unlock(name));
+                }
+            }))
+        }))
     }
 }
 

@@ -202,14 +202,15 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     }
 
     /// For a store shared by contexts that cannot see each other's flights
-    /// (browser tabs and workers): a future that completes when this context
-    /// holds the intent `name` alone (in the browser a Web Lock). The client
-    /// takes it before it reads or records the intent, so a second tab finds
-    /// what the first settled and replays it instead of sending.
+    /// (browser tabs and workers, processes): a future that completes when
+    /// this context holds the intent `name` alone (in the browser a Web
+    /// Lock; in a `FileStore` a lease in the file). The client takes it
+    /// before it reads or records the intent, so a second tab or process
+    /// finds what the first settled and replays it instead of sending; it
+    /// bounds the wait by the flight's deadline.
     ///
-    /// `None`, the default, where there is no such lock: processes sharing a
-    /// `FileStore` may each send under the same key, and the server answers
-    /// the later one 409 and then replays.
+    /// `None`, the default, where there is no such lock (`MemoryStore`:
+    /// one process, whose client already joins duplicate flights).
     fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
         let _ = name;
         None

@@ -1,6 +1,8 @@
 //! The machine's disk as one process sees it: the run's `MemoryStore`
 //! (shared by every process, across restarts) behind a few milliseconds of
-//! virtual latency per operation.
+//! virtual latency per operation, with `FileStore`'s intent leases: one
+//! process at a time flies an intent, and a process that crashed holds
+//! nothing (as a killed process of the machine is taken over at once).
 //!
 //! The latency makes every store operation an await point where a process
 //! can crash and where other callers and processes interleave. Each
@@ -9,10 +11,11 @@
 //! process's pending operations never answer.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oncely::runtime::BoxFuture;
-use oncely::store::Update;
+use oncely::store::{IntentLock, Update};
 use oncely::{Error, MemoryStore, Record, Store};
 
 use crate::time::{Alive, mortal};
@@ -66,5 +69,43 @@ impl Store for Disk {
 
     fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
         self.after(self.store.prune(now_ms))
+    }
+
+    fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
+        let (world, alive, name) = (
+            Arc::clone(&self.world),
+            Arc::clone(&self.alive),
+            name.to_owned(),
+        );
+        Some(Box::pin(async move {
+            loop {
+                let latency = world.rng().range(1, 6);
+                mortal(&alive, world.time.sleep(Duration::from_millis(latency))).await;
+                // Taken when nobody holds it, or its holder crashed.
+                let taken = {
+                    let mut leases = world.leases();
+                    let free = leases
+                        .get(&name)
+                        .is_none_or(|holder| !holder.load(Ordering::SeqCst));
+                    if free {
+                        leases.insert(name.clone(), Arc::clone(&alive));
+                    }
+                    free
+                };
+                if taken {
+                    break;
+                }
+                mortal(&alive, world.time.sleep(Duration::from_millis(25))).await;
+            }
+            Ok(IntentLock::new(move || {
+                let mut leases = world.leases();
+                if leases
+                    .get(&name)
+                    .is_some_and(|holder| Arc::ptr_eq(holder, &alive))
+                {
+                    leases.remove(&name);
+                }
+            }))
+        }))
     }
 }

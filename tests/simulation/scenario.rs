@@ -25,13 +25,12 @@ pub const RETENTION_WITHIN_REACH: bool = true;
 /// refuses) after an attempt of the intent has left: a 401 then decides
 /// nothing, and a hook failure is `Credentials`, never `InvalidInput`.
 pub const HOOK_FAULTS_AFTER_A_SEND: bool = true;
-/// OFF, known to fail (seed 1973): a misbehaving hook while a duplicate
-/// process flies the same intent. Process A's first attempt leaves without
-/// credentials; B's attempt charges (its answer lost); A's 401 is the
-/// answer to A's first attempt, which A settles — it cannot see B's. Two
-/// processes on one `FileStore` take no lock per intent; a lease per
-/// intent in the store (as `PostgresStore` will take) closes this.
-pub const HOOK_FAULTS_WITH_DUPLICATES: bool = false;
+/// A misbehaving hook while a duplicate process flies the same intent
+/// (failed at seed 1973 before `FileStore` took leases: process A's first
+/// attempt left without credentials, B's attempt charged with its answer
+/// lost, and A settled its own 401, unable to see B's). With a lease per
+/// intent, A waits for B's flight and finds its attempt recorded.
+pub const HOOK_FAULTS_WITH_DUPLICATES: bool = true;
 
 /// A small, fast, seeded generator (splitmix64): every random decision of a
 /// run comes from one.

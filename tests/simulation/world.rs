@@ -2,6 +2,7 @@
 //! saw, kept for the invariants and folded into the trace that proves a
 //! replay identical.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -10,7 +11,7 @@ use oncely::{Error, MemoryStore, Outcome};
 use crate::process::Process;
 use crate::scenario::{Rng, Scenario};
 use crate::server::Server;
-use crate::time::Timeline;
+use crate::time::{Alive, Timeline};
 
 /// Everything one run shares: the scenario, time, the store (the "disk"
 /// every process of the machine opens), the server, the journal and the
@@ -19,6 +20,9 @@ pub struct World {
     pub scenario: Scenario,
     pub time: Arc<Timeline>,
     pub store: MemoryStore,
+    /// The intents' leases on the disk (as `FileStore` keeps them): who
+    /// flies each intent now.
+    pub leases: Mutex<HashMap<String, Alive>>,
     pub server: Server,
     journal: Mutex<Journal>,
     /// Decisions taken as the run goes (network fates, server work).
@@ -38,6 +42,7 @@ impl World {
             scenario,
             time,
             store: MemoryStore::new(),
+            leases: Mutex::default(),
             server: Server::default(),
             journal: Mutex::default(),
             rng: Mutex::new(rng),
@@ -49,6 +54,10 @@ impl World {
 
     pub fn journal(&self) -> MutexGuard<'_, Journal> {
         self.journal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn leases(&self) -> MutexGuard<'_, HashMap<String, Alive>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn rng(&self) -> MutexGuard<'_, Rng> {

@@ -16,6 +16,7 @@ use serde_json::Value;
 pub struct VirtualClock {
     now_ms: Arc<AtomicU64>,
     sleeps: Arc<Mutex<Vec<Duration>>>,
+    real_sleeps: bool,
 }
 
 impl VirtualClock {
@@ -27,6 +28,16 @@ impl VirtualClock {
         let clock = VirtualClock::default();
         clock.now_ms.store(now, Ordering::SeqCst);
         clock
+    }
+
+    /// A clock whose time moves only by [`advance`](Self::advance), and
+    /// whose sleeps are real: for a store with per-intent locks
+    /// (`FileStore`'s leases), whose bounded wait races a real thread.
+    pub fn with_real_sleeps() -> VirtualClock {
+        VirtualClock {
+            real_sleeps: true,
+            ..VirtualClock::new()
+        }
     }
 
     pub fn advance(&self, by: Duration) {
@@ -45,6 +56,9 @@ impl Clock for VirtualClock {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        if self.real_sleeps {
+            return Box::pin(tokio::time::sleep(duration));
+        }
         self.sleeps.lock().unwrap().push(duration);
         self.advance(duration);
         Box::pin(tokio::task::yield_now())
