@@ -185,9 +185,13 @@ async function playInPage({ row, defaults, origin, namespace }) {
         case 'resume':
           return await Promise.all((await client.resume()).map((result) => (result instanceof Error ? failure(result) : outcome(result))));
         case 'pending':
-          return (await client.pending()).map(({ intent, key, attempts, state }) => ({ intent, key, attempts, state }));
+          return (await client.pending()).map((entry) =>
+            entry instanceof Error ? failure(entry) : { intent: entry.intent, key: entry.key, attempts: entry.attempts, state: entry.state },
+          );
         case 'forget':
           return await client.forget(step.intent);
+        case 'prune':
+          return await client.prune();
         default:
           throw new Error(`a ${step.op} is no call: it cannot run during a flight`);
       }

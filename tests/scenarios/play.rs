@@ -119,6 +119,10 @@ impl Player<'_> {
                     Ok(records) => transcript::pending(&records),
                     Err(error) => transcript::error_result(&error),
                 },
+                Step::Prune { .. } => match client.prune().await {
+                    Ok(pruned) => pruned.into(),
+                    Err(error) => transcript::error_result(&error),
+                },
                 Step::Forget { intent, .. } => match client.forget(intent).await {
                     Ok(forgot) => forgot.into(),
                     Err(error) => transcript::error_result(&error),

@@ -177,6 +177,9 @@ pub enum Step {
         intent: String,
         expect: Value,
     },
+    Prune {
+        expect: Value,
+    },
     Reload {
         #[serde(default)]
         client: ClientOptions,
@@ -197,7 +200,10 @@ impl Step {
                     step.expected_results(results);
                 }
             }
-            Step::Resume { expect } | Step::Pending { expect } | Step::Forget { expect, .. } => {
+            Step::Resume { expect }
+            | Step::Pending { expect }
+            | Step::Prune { expect }
+            | Step::Forget { expect, .. } => {
                 results.push(expect.clone());
             }
             Step::Reload { .. } | Step::Advance { .. } => {}
