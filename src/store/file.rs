@@ -9,16 +9,16 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_channel::oneshot;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 mod lease;
 
+use super::columns::{Columns, OutcomeColumns, record_columns, time};
 use super::{Durability, IntentLock, Store, Update};
-use crate::intent::{Failure, Fingerprint, Record, Request, Response, State};
+use crate::intent::Record;
 use crate::runtime::BoxFuture;
-use crate::{Error, ErrorKind, Key};
+use crate::Error;
 
 /// `PRAGMA application_id` of an oncely store ("oncE"): tells our files from
 /// other SQLite databases.
@@ -65,16 +65,6 @@ const MIGRATE_1_TO_2: &str = "
 ALTER TABLE intents ADD COLUMN withheld TEXT NOT NULL DEFAULT '';
 ALTER TABLE intents ADD COLUMN owner TEXT;
 ";
-
-/// The columns of a record, in the order every statement names them (a
-/// macro, so the statements are whole constants: formatting them anew for
-/// each operation cost more than binding its values).
-macro_rules! columns {
-    () => {
-        "name, key, method, url, headers, body, fingerprint, created_at, expires_at, attempts, state, \
-         failure_kind, failure_message, last_status, status, response_headers, response_body, withheld, owner"
-    };
-}
 
 /// How to open a [`FileStore`].
 ///
@@ -524,7 +514,7 @@ impl Store for FileStore {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
-        self.call(false, |c| select_all(c, concat!("SELECT ", columns!(), " FROM intents ORDER BY created_at, name")))
+        self.call(false, |c| select_all(c, concat!("SELECT ", record_columns!(), " FROM intents ORDER BY created_at, name")))
     }
 
     fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
@@ -536,7 +526,7 @@ impl Store for FileStore {
                 c,
                 concat!(
                     "SELECT ",
-                    columns!(),
+                    record_columns!(),
                     " FROM intents WHERE state NOT IN ('settled', 'expired') ORDER BY created_at, name"
                 ),
             )?;
@@ -564,8 +554,8 @@ impl Store for FileStore {
                         outcome.failure_message,
                         outcome.last_status,
                         outcome.status,
-                        outcome.headers,
-                        outcome.body
+                        outcome.response_headers,
+                        outcome.response_body
                     ])
                 })
                 .map_err(sql_error)?;
@@ -602,7 +592,7 @@ impl Store for FileStore {
                 "DELETE FROM intents WHERE expires_at BETWEEN 0 AND ?1 AND (state IN ('settled', 'expired') \
                  OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid')))",
             )
-            .and_then(|mut s| s.execute([sql_time(now_ms)]))
+            .and_then(|mut s| s.execute([time(now_ms)]))
             .map_err(sql_error)
         })
     }
@@ -630,70 +620,41 @@ impl Store for FileStore {
     }
 }
 
-/// The columns of a record's failure and response, as stored.
-struct OutcomeColumns<'a> {
-    failure_kind: Option<&'static str>,
-    failure_message: Option<&'a str>,
-    last_status: Option<u16>,
-    status: Option<u16>,
-    headers: Option<String>,
-    body: Option<&'a [u8]>,
-}
-
-impl<'a> OutcomeColumns<'a> {
-    fn of(failure: &'a Option<Failure>, response: &'a Option<Response>) -> OutcomeColumns<'a> {
-        OutcomeColumns {
-            failure_kind: failure.as_ref().map(|f| f.kind.code()),
-            failure_message: failure.as_ref().map(|f| f.message.as_str()),
-            last_status: failure.as_ref().and_then(|f| f.last_status),
-            status: response.as_ref().map(|r| r.status),
-            headers: response.as_ref().map(|r| encode_headers(&r.headers)),
-            body: response.as_ref().map(|r| r.body.as_ref()),
-        }
-    }
-}
-
 /// Inserts `record` unless its name is taken; `true` when inserted.
 fn insert_if_absent(c: &Connection, record: &Record) -> Result<bool, Error> {
-    let request = &record.request;
-    let outcome = OutcomeColumns::of(&record.failure, &record.response);
+    let v = Columns::of(record);
+    let o = &v.outcome;
     c.prepare_cached(concat!(
         "INSERT INTO intents (",
-        columns!(),
+        record_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
          ON CONFLICT (name) DO NOTHING"
     ))
     .and_then(|mut s| {
         s.execute(params![
-            record.name,
-            record.key.as_str(),
-            request.method,
-            request.url,
-            encode_headers(&request.headers),
-            request.body.as_ref(),
-            record.fingerprint.0.as_slice(),
-            record.created_at as i64,
-            sql_time(record.expires_at),
-            record.attempts,
-            record.state.as_str(),
-            outcome.failure_kind,
-            outcome.failure_message,
-            outcome.last_status,
-            outcome.status,
-            outcome.headers,
-            outcome.body,
-            record.withheld.join("\n"),
-            record.owner
+            v.name,
+            v.key,
+            v.method,
+            v.url,
+            v.headers,
+            v.body,
+            v.fingerprint,
+            v.created_at,
+            v.expires_at,
+            v.attempts,
+            v.state,
+            o.failure_kind,
+            o.failure_message,
+            o.last_status,
+            o.status,
+            o.response_headers,
+            o.response_body,
+            v.withheld,
+            v.owner
         ])
     })
     .map(|inserted| inserted == 1)
     .map_err(sql_error)
-}
-
-/// A time (ms since the epoch) as SQLite compares it: its integers are
-/// `i64`, so "forever" (`u64::MAX`) stays the latest time, not -1.
-fn sql_time(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Every row `sql` selects (the record's columns), in its order.
@@ -710,82 +671,43 @@ fn select_rows(c: &Connection, sql: &str) -> Result<Vec<Result<Record, Error>>, 
 }
 
 fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
-    c.prepare_cached(concat!("SELECT ", columns!(), " FROM intents WHERE name = ?1"))
+    c.prepare_cached(concat!("SELECT ", record_columns!(), " FROM intents WHERE name = ?1"))
         .and_then(|mut s| s.query_row([name], read_row).optional())
         .map_err(sql_error)?
         .transpose()
 }
 
-/// Reads one row; a row whose values make no sense is a damaged store, said
-/// so plainly (naming its intent, which `forget` removes) rather than
-/// skipped.
+/// Reads one row (see [`Columns::record`]); a column SQLite cannot read as
+/// its type is a damaged record too, named by its intent.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
     let name: String = row.get(0)?;
-    let damaged = |what: &str| Error::store(format!("its record is damaged: {what}")).with_intent(&name, None);
-    let column = |e: rusqlite::Error| damaged(&format!("a column cannot be read ({e})"));
-    let record = (|| {
-        let key: String = row.get(1).map_err(column)?;
-        let key: Key = key.parse().map_err(|_| damaged("its key is not a ULID"))?;
-        let fingerprint: Vec<u8> = row.get(6).map_err(column)?;
-        let fingerprint = Fingerprint(fingerprint.try_into().map_err(|_| damaged("its fingerprint is not 32 bytes"))?);
-        let state: String = row.get(10).map_err(column)?;
-        let state = State::parse(&state).ok_or_else(|| damaged("unknown state"))?;
-        let failure = match row.get::<_, Option<String>>(11).map_err(column)? {
-            Some(kind) => Some(Failure {
-                kind: ErrorKind::from_code(&kind).ok_or_else(|| damaged("unknown failure kind"))?,
-                message: row.get::<_, Option<String>>(12).map_err(column)?.unwrap_or_default(),
-                last_status: row.get(13).map_err(column)?,
-            }),
-            None => None,
-        };
-        let response = match row.get::<_, Option<u16>>(14).map_err(column)? {
-            Some(status) => Some(Response {
-                status,
-                headers: decode_headers(&row.get::<_, Option<String>>(15).map_err(column)?.unwrap_or_default()),
-                body: Bytes::from(row.get::<_, Option<Vec<u8>>>(16).map_err(column)?.unwrap_or_default()),
-            }),
-            None => None,
-        };
-        let withheld: String = row.get(17).map_err(column)?;
-        Ok(Record {
-            key,
-            request: Arc::new(Request {
-                method: row.get(2).map_err(column)?,
-                url: row.get(3).map_err(column)?,
-                headers: decode_headers(&row.get::<_, String>(4).map_err(column)?),
-                body: Bytes::from(row.get::<_, Vec<u8>>(5).map_err(column)?),
-            }),
-            fingerprint,
-            created_at: row.get::<_, i64>(7).map_err(column)? as u64,
-            expires_at: row.get::<_, i64>(8).map_err(column)? as u64,
-            attempts: row.get(9).map_err(column)?,
-            state,
-            failure,
-            response,
-            withheld: withheld.lines().map(str::to_owned).collect(),
-            owner: row.get(18).map_err(column)?,
+    let columns = (|| -> rusqlite::Result<Columns> {
+        Ok(Columns {
+            key: row.get(1)?,
+            method: row.get(2)?,
+            url: row.get(3)?,
+            headers: row.get(4)?,
+            body: row.get(5)?,
+            fingerprint: row.get(6)?,
+            created_at: row.get(7)?,
+            expires_at: row.get(8)?,
+            attempts: row.get(9)?,
+            state: row.get(10)?,
+            outcome: OutcomeColumns {
+                failure_kind: row.get(11)?,
+                failure_message: row.get(12)?,
+                last_status: row.get(13)?,
+                status: row.get(14)?,
+                response_headers: row.get(15)?,
+                response_body: row.get(16)?,
+            },
+            withheld: row.get(17)?,
+            owner: row.get(18)?,
             name: name.clone(),
         })
     })();
-    Ok(record)
-}
-
-/// Headers as lines of `name: value`: values cannot hold line breaks (the
-/// client refuses them), so the encoding is unambiguous.
-fn encode_headers(headers: &[(String, String)]) -> String {
-    let mut text = String::new();
-    for (name, value) in headers {
-        text.push_str(name);
-        text.push_str(": ");
-        text.push_str(value);
-        text.push('\n');
-    }
-    text
-}
-
-fn decode_headers(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| line.split_once(": "))
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
+    Ok(match columns {
+        Ok(columns) => columns.record(),
+        Err(e) => Err(Error::store(format!("its record is damaged: a column cannot be read ({e})")).with_intent(&name, None)),
+    })
 }

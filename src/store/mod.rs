@@ -12,6 +12,7 @@ if_client! {
 }
 
 if_native! {
+    mod columns;
     mod file;
     pub use file::{FileStore, FileStoreOptions};
 }
