@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: demo site walkthrough test bench sim pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
+.PHONY: demo site walkthrough test test-suites bench sim pkg setup-rust setup-wasm setup-node setup-browser lint wasm-check
 
 # The wasm-bindgen CLI must match the wasm-bindgen crate exactly.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
@@ -36,8 +36,14 @@ walkthrough: setup-rust
 ## native, the core's tests again in headless Chromium (wasm-bindgen-test),
 ## and the npm package's tests (pkg-tests/: browsers, bundlers, Node, size).
 test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	@# Beside a throwaway PostgreSQL cluster on loopback (installed when
+	@# missing), stopped and removed afterwards: ONCELY_TEST_POSTGRES.
+	tests/postgres/with-cluster.sh $(MAKE) --no-print-directory test-suites
+
+# What `make test` runs once its PostgreSQL cluster is up.
+test-suites:
+	$(CARGO) test --workspace --all-targets --features oncely/postgres
+	$(CARGO) test --workspace --doc --features oncely/postgres
 	@# Before the browser run: tests/one_origin.rs loads the npm package
 	@# (pkg/) into the page beside the Rust client.
 	$(MAKE) pkg
@@ -107,7 +113,7 @@ PRIVATE_PROPS := deadline|landing|unsettled|retryStatus|prunable|mine|free
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features oncely/postgres -- -D warnings
 	$(CARGO) clippy -p oncely --target wasm32-unknown-unknown -- -D warnings
 	@# Alone, so the core builds without its `browser` feature, as the package does.
 	$(CARGO) clippy -p oncely-js --target wasm32-unknown-unknown -- -D warnings
@@ -118,8 +124,8 @@ lint:
 wasm-check:
 	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown
 	$(CARGO) check -p oncely --lib --target wasm32-unknown-unknown --no-default-features
-	@if $(CARGO) tree -p oncely -e normal --prefix none | grep -E '^(axum|clap|dirs|serde_json) v' ; then \
-		echo "the oncely crate depends on the CLI's or the server's dependencies (above)" >&2; exit 1; fi
+	@if $(CARGO) tree -p oncely -e normal --prefix none | grep -E '^(axum|clap|dirs|serde_json|tokio-postgres) v' ; then \
+		echo "the oncely crate depends on the CLI's or the server's dependencies, or on PostgreSQL without its feature (above)" >&2; exit 1; fi
 
 setup-wasm: setup-rust
 	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \

@@ -186,7 +186,7 @@ impl Candidate<'_> {
         flying.body == *body && flying.method == method && flying.url == url
     }
 
-    fn into_request(self) -> Arc<Request> {
+    pub(crate) fn into_request(self) -> Arc<Request> {
         match self {
             Candidate::New {
                 method,

@@ -129,6 +129,8 @@ if_client! {
 }
 if_native! {
     pub use store::{FileStore, FileStoreOptions};
+    #[cfg(feature = "postgres")]
+    pub use store::{PostgresStore, PostgresStoreOptions};
 }
 if_browser! {
     pub use store::IndexedDbStore;

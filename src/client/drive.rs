@@ -34,38 +34,14 @@ pub(super) async fn fly(
     // and hashed while the browser grants it. Dropped unawaited (an invalid
     // request), it is released at once.
     let acquiring = inner.store.lock(&name);
+    let Prepared {
+        request,
+        credentials,
+        record,
+    } = inner
+        .candidate(&name, request, key.as_ref())
+        .map_err(|e| e.with_intent(&name, key.clone()))?;
     let refuse = |e: Error| e.with_intent(&name, key.clone());
-    request.check().map_err(refuse)?;
-    inner
-        .transport
-        .check(&request)
-        .map_err(|message| refuse(Error::invalid_input(message)))?;
-    // Recorded, fingerprinted and sent as the URL standard writes it: the
-    // same intent from another executor is the same request.
-    let resolved = inner.transport.resolve(&request.url);
-    let request = match resolved == request.url {
-        true => request,
-        false => Arc::new(Request {
-            url: resolved,
-            ..Request::clone(&request)
-        }),
-    };
-    // The hook's headers for the first attempt, before anything is
-    // recorded: a bad one refuses the call with nothing recorded, and the
-    // names it supplies are recorded with those left out of the store.
-    let credentials = inner.credentials_for(&request).map_err(refuse)?;
-    let now = inner.clock.now_ms();
-    let minted = key
-        .clone()
-        .unwrap_or_else(|| Key::mint(now, inner.random.as_ref()));
-    let record = candidate(
-        name.clone(),
-        request.stored(|name| inner.is_stored(name), &credentials),
-        minted,
-        now,
-        inner.retention,
-        inner.user.clone(),
-    );
     let fingerprint = record.fingerprint;
     // Where other contexts (browser tabs) share the store, fly alone: take
     // the intent's lock first, so the record read below is the latest (a
@@ -82,6 +58,14 @@ pub(super) async fn fly(
     }
     .run(record, created, fingerprint, key, credentials)
     .await
+}
+
+/// A call's request as it is recorded and sent, the hook's credentials for
+/// its first attempt, and its candidate record (see [`Inner::candidate`]).
+pub(super) struct Prepared {
+    pub request: Arc<Request>,
+    pub credentials: Vec<(String, String)>,
+    pub record: Record,
 }
 
 struct Flight<'a> {
@@ -235,6 +219,48 @@ impl Flight<'_> {
 }
 
 impl Inner {
+    /// What a call of intent `name` with `request` records: the request
+    /// checked and resolved as it is recorded, fingerprinted and sent, the
+    /// hook's credentials for its first attempt, and the record (under the
+    /// caller's `key`, or a new one). A bad request or hook header refuses
+    /// the call here, with nothing recorded; the names the hook supplies are
+    /// recorded with those left out of the store.
+    pub(super) fn candidate(
+        &self,
+        name: &str,
+        request: Arc<Request>,
+        key: Option<&Key>,
+    ) -> Result<Prepared, Error> {
+        request.check()?;
+        self.transport.check(&request).map_err(Error::invalid_input)?;
+        // Recorded, fingerprinted and sent as the URL standard writes it: the
+        // same intent from another executor is the same request.
+        let resolved = self.transport.resolve(&request.url);
+        let request = match resolved == request.url {
+            true => request,
+            false => Arc::new(Request {
+                url: resolved,
+                ..Request::clone(&request)
+            }),
+        };
+        let credentials = self.credentials_for(&request)?;
+        let now = self.clock.now_ms();
+        let minted = key.cloned().unwrap_or_else(|| Key::mint(now, self.random.as_ref()));
+        let record = candidate(
+            name.to_owned(),
+            request.stored(|name| self.is_stored(name), &credentials),
+            minted,
+            now,
+            self.retention,
+            self.user.clone(),
+        );
+        Ok(Prepared {
+            request,
+            credentials,
+            record,
+        })
+    }
+
     /// Waits for the intent's lock at most the flight's deadline (another
     /// context's flight of it ends by then): past it, `GaveUp`, with
     /// nothing sent.

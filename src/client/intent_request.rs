@@ -193,6 +193,47 @@ impl<'a> IntentRequest<'a> {
         };
         client.run(name, candidate, key)
     }
+
+    /// The record a call would write, checked, keyed and fingerprinted as
+    /// `send` does it, without writing or sending anything (no attempt
+    /// counted): for recording the intent inside the application's own
+    /// database transaction (`PostgresStore::enqueue`, with the `postgres`
+    /// feature), so it commits with the application's rows or not at all.
+    /// Once committed, `resume` (on any replica) or a call of the same
+    /// intent sends it, under its key.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) where
+    /// `send` would refuse the call.
+    pub fn prepare(self) -> Result<crate::Record, Error> {
+        let IntentRequest {
+            client,
+            name,
+            method,
+            url,
+            headers,
+            key,
+            body,
+            error,
+        } = self;
+        let refuse = |e: Error| e.with_intent(&name, key.clone());
+        if let Some(error) = error {
+            return Err(refuse(error));
+        }
+        if url.is_empty() {
+            return Err(refuse(Error::invalid_input("no URL: call .post(url) or .method(method, url)")));
+        }
+        let request = Candidate::New {
+            method,
+            url,
+            headers,
+            body,
+        }
+        .into_request();
+        let mut record = client.inner.candidate(&name, request, key.as_ref()).map_err(refuse)?.record;
+        record.attempts = 0;
+        Ok(record)
+    }
 }
 
 /// The methods `fetch` upper-cases (the Fetch standard's "normalize"):

@@ -22,6 +22,10 @@ use crate::store::{MemoryStore, Store};
 use crate::transport::Transport;
 use crate::{Error, Key, Outcome, Subscription};
 
+/// How many intents `resume` flies at once where the store claims them in
+/// batches (a fleet's `PostgresStore`).
+const RESUME_BATCH: usize = 256;
+
 /// Supplies credential headers at send time, for every attempt, resumed ones
 /// included (the store never holds them).
 pub type Credentials = Arc<dyn CredentialsFn>;
@@ -118,16 +122,31 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn resume(&self) -> Result<Vec<Result<Outcome, Error>>, Error> {
-        let pending = self.pending().await?;
-        let flights = pending.into_iter().map(|record| match record {
-            Ok(record) => self.run(
-                Cow::Owned(record.name),
-                Candidate::Recorded(record.request),
-                Some(record.key),
-            ),
-            Err(damaged) => Run::refused(damaged),
-        });
-        Ok(crate::runtime::join_all(flights).await)
+        let user = self.inner.user.as_deref();
+        let mut results = Vec::new();
+        let mut after = None;
+        // Batch by batch where the store claims them for this context (a
+        // fleet: each replica its own); at once otherwise.
+        loop {
+            let batch = self.inner.store.claim(user, after.as_ref(), RESUME_BATCH).await?;
+            if batch.records.is_empty() {
+                break;
+            }
+            let flights = batch.records.into_iter().map(|record| match record {
+                Ok(record) => self.run(
+                    Cow::Owned(record.name),
+                    Candidate::Recorded(record.request),
+                    Some(record.key),
+                ),
+                Err(damaged) => Run::refused(damaged),
+            });
+            results.extend(crate::runtime::join_all(flights).await);
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(results)
     }
 
     /// The records of this client's [user](ClientBuilder::user) whose
@@ -146,10 +165,7 @@ impl Client {
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the store cannot be read.
     pub async fn pending(&self) -> Result<Vec<Result<Record, Error>>, Error> {
         let records = self.inner.store.unsettled().await?;
-        let user = self.inner.user.as_deref();
-        let (mut listed, mine): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_err);
-        listed.extend(mine.into_iter().filter(|record| record.as_ref().is_ok_and(|r| r.belongs_to(user))));
-        Ok(listed)
+        Ok(crate::store::of_user(records, self.inner.user.as_deref()))
     }
 
     /// Every record in the store, whatever its state or user, oldest first.

@@ -17,6 +17,11 @@ if_native! {
     pub use file::{FileStore, FileStoreOptions};
 }
 
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub mod postgres;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use postgres::{PostgresStore, PostgresStoreOptions};
+
 if_browser! {
     mod indexeddb;
     pub use indexeddb::IndexedDbStore;
@@ -162,6 +167,33 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
         })
     }
 
+    /// Up to `limit` records of `user`'s ([`Record::belongs_to`]) whose
+    /// outcome is unknown, oldest first from past `after` (the creation
+    /// time and name of the previous batch's last record, from
+    /// [`Claimed::next`]): what `resume` flies, batch by batch. Where
+    /// contexts share the store across machines (`PostgresStore`), an
+    /// intent another context holds is left to it, and each record returned
+    /// is leased to this context for a lease's time, so replicas resuming
+    /// together each take their own.
+    ///
+    /// The default: every such record of [`unsettled`](Self::unsettled) at
+    /// once (damaged ones first, whoever's), with no next batch.
+    fn claim<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        after: Option<&'a (u64, String)>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Claimed, Error>> {
+        let _ = (after, limit);
+        let unsettled = self.unsettled();
+        Box::pin(async move {
+            Ok(Claimed {
+                records: of_user(unsettled.await?, user),
+                next: None,
+            })
+        })
+    }
+
     /// Writes the changing part of the record named `name`.
     ///
     /// The write takes its place among the store's operations when `update`
@@ -216,6 +248,30 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
         let _ = name;
         None
     }
+}
+
+/// The records of `user`'s, after the damaged ones (whose user cannot be
+/// read: every user sees them), each group in its order.
+pub(crate) fn of_user(
+    records: Vec<Result<Record, Error>>,
+    user: Option<&str>,
+) -> Vec<Result<Record, Error>> {
+    let (mut listed, rest): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_err);
+    listed.extend(
+        rest.into_iter()
+            .filter(|record| record.as_ref().is_ok_and(|r| r.belongs_to(user))),
+    );
+    listed
+}
+
+/// A batch of [`Store::claim`].
+#[derive(Debug)]
+pub struct Claimed {
+    /// The records, oldest first; a damaged one is an `Err` naming its intent.
+    pub records: Vec<Result<Record, Error>>,
+    /// Where the next batch starts (the creation time and name of the last
+    /// record); `None`: there is none.
+    pub next: Option<(u64, String)>,
 }
 
 /// An intent held by this context alone (see [`Store::lock`]); released

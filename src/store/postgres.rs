@@ -1,0 +1,863 @@
+//! Intent records in PostgreSQL: one database for a fleet of replicas.
+//!
+//! The store keeps the contract of [`FileStore`](super::FileStore) and
+//! [`MemoryStore`](super::MemoryStore), across machines:
+//!
+//! - **Create-or-get** is one `INSERT … ON CONFLICT DO NOTHING`, then a read
+//!   in a new snapshot: whatever the race, one key per intent.
+//! - **One replica at a time flies an intent.** [`Store::lock`] takes a lease
+//!   on it (a row of `oncely_leases`, timed by the database's clock, so
+//!   replicas with skewed clocks agree) with a fencing token from a
+//!   sequence. The lease is renewed while the flight lasts. Every write a
+//!   flight makes is fenced by its token: a replica that stalled past its
+//!   lease (a GC pause, `SIGSTOP`) and was taken over cannot record over
+//!   what the new holder recorded, and since the attempt count is written
+//!   before each attempt leaves, it cannot send again either.
+//! - **Resume at fleet scale.** [`Store::claim`] leases a batch of unsettled
+//!   intents nobody holds in one statement (`FOR UPDATE SKIP LOCKED`), so N
+//!   replicas resuming at once each take their own; a crashed replica's
+//!   intents are taken over when its leases end.
+//! - **Transactional enqueue.** [`PostgresStore::enqueue`] records an intent
+//!   inside the application's own transaction (the outbox pattern without
+//!   an outbox table); `resume` (or a call of the same intent) sends it.
+//!
+//! Operations run on a few connections, each owned by a task that performs
+//! its queue in order; an intent's operations always go to the same one
+//! (by a hash of its name), so each takes its place when it is *called*, as
+//! the contract asks. A connection that breaks is opened again for the next
+//! operation; the operation that met the break fails as a `Store` error,
+//! which after an attempt may have left makes the flight resumable.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use tokio::sync::mpsc;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client as Connection, Config, NoTls, Row};
+
+use super::columns::{Columns, OutcomeColumns, record_columns, time};
+use super::{Claimed, Durability, IntentLock, Store, Update};
+use crate::Error;
+use crate::intent::Record;
+use crate::runtime::{BoxFuture, OsRandom, Random};
+
+/// The schema version this code writes (`oncely_schema.version`).
+const SCHEMA_VERSION: i32 = 1;
+/// `pg_advisory_xact_lock` key held while the schema is checked or made
+/// ("oncE"): replicas starting together create it once.
+const SCHEMA_LOCK: i64 = 0x6F6E_6345;
+
+const SCHEMA: &str = "
+CREATE TABLE oncely_schema (version integer NOT NULL);
+CREATE TABLE oncely_intents (
+    name text PRIMARY KEY,
+    key text NOT NULL,
+    method text NOT NULL,
+    url text NOT NULL,
+    headers text NOT NULL,
+    body bytea NOT NULL,
+    fingerprint bytea NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    attempts bigint NOT NULL,
+    state text NOT NULL,
+    failure_kind text,
+    failure_message text,
+    last_status bigint,
+    status bigint,
+    response_headers text,
+    response_body bytea,
+    withheld text NOT NULL DEFAULT '',
+    owner text
+);
+CREATE INDEX oncely_intents_unsettled ON oncely_intents (created_at, name)
+    WHERE state IN ('pending', 'failed');
+CREATE TABLE oncely_leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    token bigint NOT NULL,
+    until timestamptz NOT NULL
+);
+CREATE SEQUENCE oncely_lease_tokens;
+";
+
+/// What `Record::is_unsettled` says, in SQL: pending, or failed with an
+/// unknown outcome (gave up, or wanted credentials).
+const UNSETTLED: &str = "(state = 'pending' OR (state = 'failed' AND \
+     (failure_kind IS NULL OR failure_kind IN ('gave_up', 'credentials'))))";
+
+/// How often a waiting lock asks again.
+const RETRY: Duration = Duration::from_millis(25);
+
+/// How to connect a [`PostgresStore`].
+///
+/// # Defaults
+/// - durability: [`Durability::Strict`] (`synchronous_commit = on`)
+/// - lease: 10 s (see [`lease`](PostgresStoreOptions::lease))
+/// - connections: 4
+/// - connect timeout: 5 s, where the URL sets none
+#[derive(Debug, Clone)]
+pub struct PostgresStoreOptions {
+    durability: Durability,
+    lease: Duration,
+    connections: usize,
+}
+
+impl Default for PostgresStoreOptions {
+    fn default() -> PostgresStoreOptions {
+        PostgresStoreOptions {
+            durability: Durability::Strict,
+            lease: Duration::from_secs(10),
+            connections: 4,
+        }
+    }
+}
+
+impl PostgresStoreOptions {
+    /// Sets the durability ([`Durability::Relaxed`]: `synchronous_commit =
+    /// off`, so a commit may be lost if the database server crashes; the
+    /// intent is then re-sent under the same key).
+    pub fn durability(mut self, durability: Durability) -> PostgresStoreOptions {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the lease a replica takes on an intent while it flies it
+    /// (renewed every quarter of it while held): how long other replicas
+    /// wait for an intent whose replica stalled or died before they take it
+    /// over. At least 100 ms.
+    pub fn lease(mut self, lease: Duration) -> PostgresStoreOptions {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// Sets how many connections the store keeps (at least 1): an intent's
+    /// operations run in order on one of them; different intents in
+    /// parallel.
+    pub fn connections(mut self, connections: usize) -> PostgresStoreOptions {
+        self.connections = connections.max(1);
+        self
+    }
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`,
+    /// or a key-value string), creating the store's schema there if it has
+    /// none. Without TLS.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the URL cannot be
+    /// read, the server cannot be reached, refuses the credentials, has no
+    /// such database, or holds a schema this version does not read (a newer
+    /// oncely's, or tables of the same names that are not oncely's); nothing
+    /// is written then.
+    pub async fn connect(self, url: &str) -> Result<PostgresStore, Error> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| Error::store(format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        let config = Arc::new(config);
+        let first = open(&config, self.durability).await?;
+        set_up(&first).await?;
+        let mut nonce = [0u8; 8];
+        OsRandom.fill(&mut nonce);
+        let shared = Arc::new(Shared {
+            slots: (0..self.connections)
+                .map(|i| {
+                    let (sender, jobs) = mpsc::unbounded_channel();
+                    let ready = (i == 0).then(|| Arc::clone(&first));
+                    tokio::spawn(work(Arc::clone(&config), self.durability, ready, jobs));
+                    sender
+                })
+                .collect(),
+            holder: format!("{}/{:016x}", std::process::id(), u64::from_le_bytes(nonce)),
+            lease_ms: self.lease.as_millis().min(i64::MAX as u128) as i64,
+            held: Mutex::default(),
+            hasher: foldhash::fast::FixedState::default(),
+        });
+        tokio::spawn(renew(Arc::downgrade(&shared), self.lease / 4));
+        Ok(PostgresStore { shared })
+    }
+}
+
+/// Intent records in PostgreSQL: many replicas (processes, machines) share
+/// one database and behave as one client. See the [module](self) notes.
+///
+/// Clones share the connections and the leases held.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), oncely::Error> {
+/// let store = oncely::PostgresStore::connect("postgres://app@db.internal/payments").await?;
+/// let client = oncely::Client::builder().store(store).build()?;
+/// // At start-up, every replica: finish what any replica left, once each.
+/// for result in client.resume().await? {
+///     let _ = result;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("holder", &self.shared.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    /// Each connection's queue.
+    slots: Vec<mpsc::UnboundedSender<Job>>,
+    /// This store's name in `oncely_leases.holder`.
+    holder: String,
+    lease_ms: i64,
+    held: Mutex<Held>,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// The intents this store holds now, with their tokens (renewed, and
+/// fencing its writes), and those it is taking.
+#[derive(Default)]
+struct Held {
+    tokens: HashMap<String, i64>,
+    taking: HashSet<String>,
+}
+
+/// One operation, run on its connection (or told why there is none).
+type Job = Box<dyn FnOnce(Result<Arc<Connection>, Error>) -> BoxFuture<'static, ()> + Send>;
+
+impl PostgresStore {
+    /// Connects with the default [`PostgresStoreOptions`].
+    ///
+    /// # Errors
+    /// See [`PostgresStoreOptions::connect`].
+    pub async fn connect(url: &str) -> Result<PostgresStore, Error> {
+        PostgresStoreOptions::default().connect(url).await
+    }
+
+    /// Options for [`PostgresStoreOptions::connect`].
+    pub fn options() -> PostgresStoreOptions {
+        PostgresStoreOptions::default()
+    }
+
+    /// Records `record` inside the application's own transaction (or on
+    /// any connection `client` stands for): it commits with the
+    /// application's rows or not at all. Once committed, `resume` (on any
+    /// replica) or a call of the same intent sends it, under its key.
+    /// `record` comes from
+    /// [`IntentRequest::prepare`](crate::IntentRequest::prepare). Returns
+    /// `false` when an intent of that name was recorded already (it is
+    /// left as it was).
+    ///
+    /// The database must hold the store's schema: connect a `PostgresStore`
+    /// to it once first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the statement
+    /// fails (the transaction is then aborted, as any failed statement
+    /// aborts it).
+    pub async fn enqueue(
+        client: &impl tokio_postgres::GenericClient,
+        record: &Record,
+    ) -> Result<bool, Error> {
+        let v = Columns::of(record);
+        let inserted = client
+            .execute(INSERT, &insert_params(&v))
+            .await
+            .map_err(|e| sql_error(&e).with_intent(&record.name, Some(record.key.clone())))?;
+        Ok(inserted == 1)
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.shared.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection an intent's operations run on.
+    fn slot(&self, name: &str) -> usize {
+        (self.shared.hasher.hash_one(name) % self.shared.slots.len() as u64) as usize
+    }
+
+    /// Queues `op` on connection `slot` now; the future answers its result
+    /// (the operation runs even if the future is dropped).
+    fn call<T, F, Fut>(&self, slot: usize, op: F) -> BoxFuture<'static, Result<T, Error>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Connection>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            Box::pin(async move {
+                let result = match connection {
+                    Ok(connection) => op(connection).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(Err(error)) = reply.send(result) {
+                    tracing::warn!(%error, "a store write nobody awaited failed");
+                }
+            })
+        });
+        let sent = self.shared.slots[slot].send(job).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(Error::store("the store's connection task has stopped"));
+            }
+            answer
+                .await
+                .map_err(|_| Error::store("the store's connection task stopped mid-operation"))?
+        })
+    }
+
+    /// Queues `op` after every operation called so far on every connection
+    /// (a read of many intents sees every write called before it).
+    fn call_after_all<T, F, Fut>(&self, op: F) -> BoxFuture<'static, Result<T, Error>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Connection>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let barriers: Vec<_> = (1..self.shared.slots.len())
+            .map(|slot| self.call(slot, |_| async { Ok(()) }))
+            .collect();
+        self.call(0, move |connection| async move {
+            for barrier in barriers {
+                barrier.await?;
+            }
+            op(connection).await
+        })
+    }
+
+    /// Tries to take the lease of `name` once: its token when taken.
+    fn take(&self, name: &str) -> BoxFuture<'static, Result<Option<i64>, Error>> {
+        let (name, holder, lease_ms) = (
+            name.to_owned(),
+            self.shared.holder.clone(),
+            self.shared.lease_ms,
+        );
+        self.call(self.slot(&name), move |c| async move {
+            let row = c
+                .query_opt(
+                    "INSERT INTO oncely_leases (name, holder, token, until) \
+                     VALUES ($1, $2, nextval('oncely_lease_tokens'), clock_timestamp() + $3 * interval '1 millisecond') \
+                     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, until = EXCLUDED.until \
+                     WHERE oncely_leases.until <= clock_timestamp() OR oncely_leases.holder = EXCLUDED.holder \
+                     RETURNING token",
+                    &[&name, &holder, &(lease_ms as f64)],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            Ok(row.map(|row| row.get::<_, i64>(0)))
+        })
+    }
+}
+
+impl Store for PostgresStore {
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
+        self.call(self.slot(&record.name), move |c| async move {
+            let v = Columns::of(&record);
+            // Twice at most: a record removed between the insert that found
+            // it and the read is recorded anew.
+            for _ in 0..2 {
+                let inserted = c
+                    .execute(INSERT, &insert_params(&v))
+                    .await
+                    .map_err(|e| sql_error(&e))?;
+                if inserted == 1 {
+                    return Ok((record, true));
+                }
+                // A new statement, a new snapshot: the row the insert met.
+                if let Some(stored) = select(&c, &record.name).await? {
+                    return Ok((stored?, false));
+                }
+            }
+            Err(Error::store("the record vanished while being created")
+                .with_intent(&record.name, None))
+        })
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        let owned = name.to_owned();
+        let got = self.call(
+            self.slot(name),
+            move |c| async move { select(&c, &owned).await },
+        );
+        Box::pin(async move { got.await?.transpose() })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        self.call_after_all(|c| async move {
+            let rows = c
+                .query(
+                    concat!(
+                        "SELECT ",
+                        record_columns!(),
+                        " FROM oncely_intents ORDER BY created_at, name"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            rows.iter().map(read_row).collect()
+        })
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
+        self.call_after_all(|c| async move {
+            let sql = format!(
+                "SELECT {} FROM oncely_intents WHERE state IN ('pending', 'failed') ORDER BY created_at, name",
+                record_columns!()
+            );
+            let rows = c.query(sql.as_str(), &[]).await.map_err(|e| sql_error(&e))?;
+            let mut records: Vec<Result<Record, Error>> = rows.iter().map(read_row).collect();
+            records.retain(|row| row.as_ref().map_or(true, Record::is_unsettled));
+            Ok(records)
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        after: Option<&'a (u64, String)>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Claimed, Error>> {
+        let (holder, lease_ms) = (self.shared.holder.clone(), self.shared.lease_ms);
+        let user = user.map(str::to_owned);
+        let (after_at, after_name) = match after {
+            Some((at, name)) => (time(*at), name.clone()),
+            None => (-1, String::new()),
+        };
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.call_after_all(move |c| async move {
+            // The oldest unsettled intents of the user past the cursor that
+            // nobody holds, each leased to this store in the same statement;
+            // rows another replica is claiming right now are skipped.
+            let sql = format!(
+                "WITH picked AS ( \
+                   SELECT name FROM oncely_intents i \
+                   WHERE {UNSETTLED} AND owner IS NOT DISTINCT FROM $1 AND (created_at, name) > ($2, $3) \
+                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp()) \
+                   ORDER BY created_at, name LIMIT $4 FOR UPDATE SKIP LOCKED \
+                 ), leased AS ( \
+                   INSERT INTO oncely_leases (name, holder, token, until) \
+                   SELECT name, $5, nextval('oncely_lease_tokens'), clock_timestamp() + $6 * interval '1 millisecond' FROM picked \
+                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, until = EXCLUDED.until \
+                   WHERE oncely_leases.until <= clock_timestamp() \
+                   RETURNING name \
+                 ) \
+                 SELECT {} FROM oncely_intents WHERE name IN (SELECT name FROM leased) ORDER BY created_at, name",
+                record_columns!()
+            );
+            let rows = c
+                .query(
+                    sql.as_str(),
+                    &[&user, &after_at, &after_name, &limit, &holder, &(lease_ms as f64)],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            let next = rows
+                .last()
+                .map(|row| (row.get::<_, i64>(7).max(0) as u64, row.get::<_, String>(0)));
+            let records = rows.iter().map(read_row).collect();
+            Ok(Claimed { records, next })
+        })
+    }
+
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
+        let token = self.held().tokens.get(name).copied();
+        let name = name.to_owned();
+        self.call(self.slot(&name), move |c| async move {
+            let o = OutcomeColumns::of(&update.failure, &update.response);
+            let attempts = i64::from(update.attempts);
+            let state = update.state.as_str();
+            // `Update::applies_to` in SQL, fenced by this store's lease on
+            // the intent when it holds one.
+            let changed = c
+                .execute(
+                    "UPDATE oncely_intents SET attempts = $2, state = $3, failure_kind = $4, failure_message = $5, \
+                     last_status = $6, status = $7, response_headers = $8, response_body = $9 \
+                     WHERE name = $1 AND (state IN ('pending', 'failed') OR (state = 'settled' AND $3 = 'expired')) \
+                     AND ($10::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $10))",
+                    &[
+                        &name,
+                        &attempts,
+                        &state,
+                        &o.failure_kind,
+                        &o.failure_message,
+                        &o.last_status,
+                        &o.status,
+                        &o.response_headers,
+                        &o.response_body,
+                        &token,
+                    ],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            if changed > 0 {
+                return Ok(());
+            }
+            let row = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM oncely_intents WHERE name = $1), \
+                     $2::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $2)",
+                    &[&name, &token],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            let (exists, holding) = (row.get::<_, bool>(0), row.get::<_, bool>(1));
+            if !exists {
+                return Err(Error::store(format!("no record named {name:?}: it was forgotten")));
+            }
+            if !holding {
+                return Err(Error::store(
+                    "another replica took the intent over (this one's lease on it ended): what it records stands",
+                )
+                .with_intent(&name, None));
+            }
+            // The record is final (see `Update::applies_to`).
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let token = self.held().tokens.get(name).copied();
+        let owned = name.to_owned();
+        self.call(self.slot(name), move |c| async move {
+            let removed = c
+                .execute(
+                    "DELETE FROM oncely_intents WHERE name = $1 \
+                     AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $2))",
+                    &[&owned, &token],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        // What `Record::is_prunable` says, in SQL (see `FileStore::prune`);
+        // intents a replica holds now are left to it.
+        self.call_after_all(move |c| async move {
+            let pruned = c
+                .execute(
+                    "DELETE FROM oncely_intents i WHERE expires_at BETWEEN 0 AND $1 AND (state IN ('settled', 'expired') \
+                     OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid'))) \
+                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp())",
+                    &[&time(now_ms)],
+                )
+                .await
+                .map_err(|e| sql_error(&e))?;
+            Ok(pruned as usize)
+        })
+    }
+
+    fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
+        let store = self.clone();
+        let name = name.to_owned();
+        Some(Box::pin(async move {
+            // One flight of an intent per store at a time, then one per
+            // fleet: the lease.
+            loop {
+                if store.held().taking.insert(name.clone()) {
+                    break;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+            let mut taking = Taking {
+                store: &store,
+                name: &name,
+                done: false,
+            };
+            let token = loop {
+                if let Some(token) = store.take(&name).await? {
+                    break token;
+                }
+                tokio::time::sleep(RETRY).await;
+            };
+            taking.done = true;
+            drop(taking);
+            store.held().tokens.insert(name.clone(), token);
+            Ok(IntentLock::new(move || store.release(name, token)))
+        }))
+    }
+}
+
+/// A lock being taken: dropped before it is held (the caller stopped
+/// waiting, or the database failed), the intent is free again in this store.
+struct Taking<'a> {
+    store: &'a PostgresStore,
+    name: &'a str,
+    done: bool,
+}
+
+impl Drop for Taking<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.held().taking.remove(self.name);
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Gives the lease back, after every operation of the intent called
+    /// before (its outcome is recorded first).
+    fn release(&self, name: String, token: i64) {
+        {
+            let mut held = self.held();
+            held.tokens.remove(&name);
+            held.taking.remove(&name);
+        }
+        let slot = self.slot(&name);
+        let done = self.call(slot, move |c| async move {
+            c.execute(
+                "DELETE FROM oncely_leases WHERE name = $1 AND token = $2",
+                &[&name, &token],
+            )
+            .await
+            .map_err(|e| sql_error(&e))
+        });
+        // Nobody waits; failing, the lease ends by itself.
+        drop(done);
+    }
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO oncely_intents (",
+    record_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+     ON CONFLICT (name) DO NOTHING"
+);
+
+fn insert_params(v: &Columns) -> [&(dyn ToSql + Sync); 19] {
+    let o = &v.outcome;
+    [
+        &v.name,
+        &v.key,
+        &v.method,
+        &v.url,
+        &v.headers,
+        &v.body,
+        &v.fingerprint,
+        &v.created_at,
+        &v.expires_at,
+        &v.attempts,
+        &v.state,
+        &o.failure_kind,
+        &o.failure_message,
+        &o.last_status,
+        &o.status,
+        &o.response_headers,
+        &o.response_body,
+        &v.withheld,
+        &v.owner,
+    ]
+}
+
+async fn select(c: &Connection, name: &str) -> Result<Option<Result<Record, Error>>, Error> {
+    let row = c
+        .query_opt(
+            concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM oncely_intents WHERE name = $1"
+            ),
+            &[&name],
+        )
+        .await
+        .map_err(|e| sql_error(&e))?;
+    Ok(row.as_ref().map(read_row))
+}
+
+fn read_row(row: &Row) -> Result<Record, Error> {
+    Columns {
+        name: row.get(0),
+        key: row.get(1),
+        method: row.get(2),
+        url: row.get(3),
+        headers: row.get(4),
+        body: row.get(5),
+        fingerprint: row.get(6),
+        created_at: row.get(7),
+        expires_at: row.get(8),
+        attempts: row.get(9),
+        state: row.get(10),
+        outcome: OutcomeColumns {
+            failure_kind: row.get(11),
+            failure_message: row.get(12),
+            last_status: row.get(13),
+            status: row.get(14),
+            response_headers: row.get(15),
+            response_body: row.get(16),
+        },
+        withheld: row.get(17),
+        owner: row.get(18),
+    }
+    .record()
+}
+
+/// Opens one connection, its driver task spawned.
+async fn open(config: &Config, durability: Durability) -> Result<Arc<Connection>, Error> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(config, e))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "a PostgreSQL connection of the store ended");
+        }
+    });
+    if durability == Durability::Relaxed {
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| sql_error(&e))?;
+    }
+    Ok(Arc::new(client))
+}
+
+/// Creates the schema, or checks the one there, under an advisory lock so
+/// replicas starting together do it once. Nothing is written to a foreign
+/// or newer schema.
+async fn set_up(c: &Connection) -> Result<(), Error> {
+    c.batch_execute("BEGIN").await.map_err(|e| sql_error(&e))?;
+    let result = async {
+        c.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await
+            .map_err(|e| sql_error(&e))?;
+        let row = c
+            .query_one(
+                "SELECT to_regclass('oncely_schema') IS NOT NULL, to_regclass('oncely_intents') IS NOT NULL \
+                 OR to_regclass('oncely_leases') IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(|e| sql_error(&e))?;
+        let (versioned, tables) = (row.get::<_, bool>(0), row.get::<_, bool>(1));
+        if versioned {
+            let version: Option<i32> = c
+                .query_opt("SELECT max(version) FROM oncely_schema", &[])
+                .await
+                .map_err(|e| sql_error(&e))?
+                .and_then(|row| row.get(0));
+            return match version {
+                Some(SCHEMA_VERSION) => Ok(()),
+                Some(version) if version > SCHEMA_VERSION => Err(Error::store(format!(
+                    "the database holds a newer oncely's schema (version {version}, this one reads up to {SCHEMA_VERSION})"
+                ))),
+                _ => Err(Error::store(
+                    "the database's oncely_schema table is not oncely's (no version this one knows)",
+                )),
+            };
+        }
+        if tables {
+            return Err(Error::store(
+                "the database has tables named oncely_intents or oncely_leases that are not oncely's (no oncely_schema)",
+            ));
+        }
+        c.batch_execute(SCHEMA).await.map_err(|e| sql_error(&e))?;
+        c.execute("INSERT INTO oncely_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+            .await
+            .map_err(|e| sql_error(&e))?;
+        Ok(())
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    c.batch_execute(end).await.map_err(|e| sql_error(&e))?;
+    result
+}
+
+/// A connection's task: performs its queue in order, opening the
+/// connection again when it broke.
+async fn work(
+    config: Arc<Config>,
+    durability: Durability,
+    mut connection: Option<Arc<Connection>>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    while let Some(job) = jobs.recv().await {
+        if connection.as_ref().is_some_and(|c| c.is_closed()) {
+            connection = None;
+        }
+        let ready = match &connection {
+            Some(c) => Ok(Arc::clone(c)),
+            None => match open(&config, durability).await {
+                Ok(c) => {
+                    connection = Some(Arc::clone(&c));
+                    Ok(c)
+                }
+                Err(error) => Err(error),
+            },
+        };
+        job(ready).await;
+    }
+}
+
+/// Renews the leases the store holds, every quarter of a lease, until the
+/// store is dropped.
+async fn renew(shared: Weak<Shared>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let store = PostgresStore { shared };
+        let tokens: Vec<i64> = store.held().tokens.values().copied().collect();
+        if tokens.is_empty() {
+            continue;
+        }
+        let lease_ms = store.shared.lease_ms as f64;
+        let renewed = store.call(0, move |c| async move {
+            c.execute(
+                "UPDATE oncely_leases SET until = clock_timestamp() + $2 * interval '1 millisecond' WHERE token = ANY($1)",
+                &[&tokens, &lease_ms],
+            )
+            .await
+            .map_err(|e| sql_error(&e))
+        });
+        drop(store);
+        if let Err(error) = renewed.await {
+            tracing::warn!(%error, "the store could not renew its leases");
+        }
+    }
+}
+
+fn connect_error(config: &Config, error: tokio_postgres::Error) -> Error {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let reason = match error.as_db_error().map(|e| e.code().clone()) {
+        Some(SqlState::INVALID_PASSWORD | SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
+            "the server refused the credentials".to_owned()
+        }
+        Some(SqlState::INVALID_CATALOG_NAME) => "the server has no such database".to_owned(),
+        Some(_) => error.to_string(),
+        None => format!("the server cannot be reached ({error})"),
+    };
+    Error::store(format!("PostgreSQL at {host}: {reason}")).with_source(error)
+}
+
+fn sql_error(error: &tokio_postgres::Error) -> Error {
+    let message = match error.as_db_error() {
+        Some(db) => format!("PostgreSQL: {}", db.message()),
+        None if error.is_closed() => {
+            "PostgreSQL: the connection to the database was lost".to_owned()
+        }
+        None => format!("PostgreSQL: {error}"),
+    };
+    Error::store(message)
+}
