@@ -1,7 +1,7 @@
 //! `oncely forget`: drop an intent, so its name starts anew.
 
 use clap::Args;
-use oncely::{Record, State, Store};
+use oncely::{Client, Record, State};
 
 use crate::console;
 use crate::exit::{Exit, Failure};
@@ -22,16 +22,19 @@ pub struct ForgetArgs {
 }
 
 pub async fn run(args: ForgetArgs) -> Result<Exit, Failure> {
-    let Some(store) = args.store.open_existing()? else {
+    let Some(store) = args.store.open_existing().await? else {
         return no_such_intent(&args);
     };
-    let Some(record) = store.get(&args.intent).await? else {
+    // Through a client: it forgets under the intent's lease, so another
+    // process flying it lands (and records its outcome) first.
+    let client = Client::builder().store(store).build()?;
+    let Some(record) = client.record(&args.intent).await? else {
         return no_such_intent(&args);
     };
     if record.is_unsettled() && !args.force {
         return Err(Failure::new(Exit::NotSuccess, unknown_outcome(&record)));
     }
-    if !store.remove(&args.intent).await? {
+    if !client.forget(&args.intent).await? {
         // Removed by someone else since it was read.
         return no_such_intent(&args);
     }
@@ -40,11 +43,10 @@ pub async fn run(args: ForgetArgs) -> Result<Exit, Failure> {
 }
 
 fn no_such_intent(args: &ForgetArgs) -> Result<Exit, Failure> {
-    let path = args.store.path()?;
+    let location = args.store.location()?;
     console::error(format_args!(
-        "no intent named {:?} in {}",
-        args.intent,
-        path.display()
+        "no intent named {:?} in {location}",
+        args.intent
     ));
     Ok(Exit::NotSuccess)
 }

@@ -19,7 +19,7 @@ pub struct ListArgs {
 }
 
 pub async fn run(args: ListArgs) -> Result<Exit, Failure> {
-    let records = match args.store.open_existing()? {
+    let records = match args.store.open_existing().await? {
         Some(store) => store.list().await?,
         None => Vec::new(),
     };

@@ -17,7 +17,7 @@ pub struct PruneArgs {
 
 pub async fn run(args: PruneArgs) -> Result<Exit, Failure> {
     let now_ms = SystemClock.now_ms();
-    let pruned = match args.store.open_existing()? {
+    let pruned = match args.store.open_existing().await? {
         Some(store) => store.prune(now_ms).await?,
         None => 0,
     };

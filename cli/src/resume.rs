@@ -32,7 +32,7 @@ pub struct ResumeArgs {
 }
 
 pub async fn run(args: ResumeArgs) -> Result<Exit, Failure> {
-    let Some(store) = args.store.open_existing()? else {
+    let Some(store) = args.store.open_existing().await? else {
         return Ok(nothing_to_resume(&args));
     };
     let headers: Vec<(String, String)> = args

@@ -79,7 +79,7 @@ async fn send(args: &SendArgs) -> Result<Exit, Failure> {
         None => Vec::new(),
     };
     let mut builder = Client::builder()
-        .store(args.store.open()?)
+        .store(args.store.open().await?)
         .retry(args.retry.policy());
     for name in &args.secret_headers {
         builder = builder.secret_header(name);

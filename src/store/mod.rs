@@ -250,6 +250,51 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     }
 }
 
+/// A store chosen at run time (a command line's `--store`): every call
+/// goes to the boxed one.
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
+        (**self).create_or_get(record)
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        (**self).get(name)
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Record>, Error>> {
+        (**self).list()
+    }
+
+    fn unsettled(&self) -> BoxFuture<'_, Result<Vec<Result<Record, Error>>, Error>> {
+        (**self).unsettled()
+    }
+
+    fn claim<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        after: Option<&'a (u64, String)>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Claimed, Error>> {
+        (**self).claim(user, after, limit)
+    }
+
+    fn update(&self, name: &str, update: Update) -> BoxFuture<'static, Result<(), Error>> {
+        (**self).update(name, update)
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        (**self).remove(name)
+    }
+
+    fn prune(&self, now_ms: u64) -> BoxFuture<'_, Result<usize, Error>> {
+        (**self).prune(now_ms)
+    }
+
+    fn lock(&self, name: &str) -> Option<BoxFuture<'static, Result<IntentLock, Error>>> {
+        (**self).lock(name)
+    }
+}
+
 /// The records of `user`'s, after the damaged ones (whose user cannot be
 /// read: every user sees them), each group in its order.
 pub(crate) fn of_user(
