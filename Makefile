@@ -56,6 +56,8 @@ test-suites:
 ## after them), then what `send` adds over plain `fetch` in Chromium.
 bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
+	@# PostgresStore beside FileStore and raw, on a throwaway cluster.
+	tests/postgres/with-cluster.sh $(CARGO) bench -p oncely --features postgres --bench postgres
 	$(CARGO) build --bin oncely-server
 	node pkg-tests/bench.mjs
 

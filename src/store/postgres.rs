@@ -38,7 +38,7 @@ use futures_channel::oneshot;
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client as Connection, Config, NoTls, Row};
+use tokio_postgres::{Client as Connection, Config, NoTls, Row, Statement};
 
 use super::columns::{Columns, OutcomeColumns, record_columns, time};
 use super::{Claimed, Durability, IntentLock, Store, Update};
@@ -233,7 +233,76 @@ struct Held {
 }
 
 /// One operation, run on its connection (or told why there is none).
-type Job = Box<dyn FnOnce(Result<Arc<Connection>, Error>) -> BoxFuture<'static, ()> + Send>;
+type Job = Box<dyn FnOnce(Result<Arc<Session>, Error>) -> BoxFuture<'static, ()> + Send>;
+
+/// One connection, with the statements prepared on it (a statement is
+/// parsed once per connection, not once per call: a round trip less).
+struct Session {
+    client: Connection,
+    prepared: Mutex<HashMap<String, Statement>>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Session {
+    async fn statement(&self, sql: &str) -> Result<Statement, Error> {
+        let cached = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await.map_err(|e| sql_error(&e))?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// `sql` in a transaction of its own, committed to the disk (as
+    /// `Durability` asks of a new intent).
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+        let statement = self.statement(sql).await?;
+        self.client
+            .execute(&statement, params)
+            .await
+            .map_err(|e| sql_error(&e))
+    }
+
+    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Error> {
+        let statement = self.statement(sql).await?;
+        self.client
+            .query(&statement, params)
+            .await
+            .map_err(|e| sql_error(&e))
+    }
+
+    async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, Error> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// `sql` in a transaction of its own whose commit does not wait for the
+    /// disk (`synchronous_commit = off`), in one round trip: progress,
+    /// outcomes and leases, which a commit lost to a crash of the database
+    /// server only makes redo, under the same key (see [`Durability`]).
+    async fn relaxed(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Error> {
+        let statement = self.statement(sql).await?;
+        let (begun, rows, committed) = tokio::join!(
+            self.client
+                .batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+            self.client.query(&statement, params),
+            self.client.batch_execute("COMMIT"),
+        );
+        begun.map_err(|e| sql_error(&e))?;
+        let rows = rows.map_err(|e| sql_error(&e))?;
+        committed.map_err(|e| sql_error(&e))?;
+        Ok(rows)
+    }
+}
 
 impl PostgresStore {
     /// Connects with the default [`PostgresStoreOptions`].
@@ -291,7 +360,7 @@ impl PostgresStore {
     fn call<T, F, Fut>(&self, slot: usize, op: F) -> BoxFuture<'static, Result<T, Error>>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Connection>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Session>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -322,7 +391,7 @@ impl PostgresStore {
     fn call_after_all<T, F, Fut>(&self, op: F) -> BoxFuture<'static, Result<T, Error>>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Connection>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Session>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let barriers: Vec<_> = (1..self.shared.slots.len())
@@ -345,7 +414,7 @@ impl PostgresStore {
         );
         self.call(self.slot(&name), move |c| async move {
             let row = c
-                .query_opt(
+                .relaxed(
                     "INSERT INTO oncely_leases (name, holder, token, until) \
                      VALUES ($1, $2, nextval('oncely_lease_tokens'), clock_timestamp() + $3 * interval '1 millisecond') \
                      ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, until = EXCLUDED.until \
@@ -353,9 +422,11 @@ impl PostgresStore {
                      RETURNING token",
                     &[&name, &holder, &(lease_ms as f64)],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            Ok(row.map(|row| row.get::<_, i64>(0)))
+                .await?;
+            match row.first() {
+                Some(row) => Ok(Some(row.try_get::<_, i64>(0).map_err(|e| sql_error(&e))?)),
+                None => Ok(None),
+            }
         })
     }
 }
@@ -367,10 +438,7 @@ impl Store for PostgresStore {
             // Twice at most: a record removed between the insert that found
             // it and the read is recorded anew.
             for _ in 0..2 {
-                let inserted = c
-                    .execute(INSERT, &insert_params(&v))
-                    .await
-                    .map_err(|e| sql_error(&e))?;
+                let inserted = c.execute(INSERT, &insert_params(&v)).await?;
                 if inserted == 1 {
                     return Ok((record, true));
                 }
@@ -404,8 +472,7 @@ impl Store for PostgresStore {
                     ),
                     &[],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
+                .await?;
             rows.iter().map(read_row).collect()
         })
     }
@@ -416,7 +483,7 @@ impl Store for PostgresStore {
                 "SELECT {} FROM oncely_intents WHERE state IN ('pending', 'failed') ORDER BY created_at, name",
                 record_columns!()
             );
-            let rows = c.query(sql.as_str(), &[]).await.map_err(|e| sql_error(&e))?;
+            let rows = c.query(sql.as_str(), &[]).await?;
             let mut records: Vec<Result<Record, Error>> = rows.iter().map(read_row).collect();
             records.retain(|row| row.as_ref().map_or(true, Record::is_unsettled));
             Ok(records)
@@ -457,15 +524,18 @@ impl Store for PostgresStore {
                 record_columns!()
             );
             let rows = c
-                .query(
+                .relaxed(
                     sql.as_str(),
                     &[&user, &after_at, &after_name, &limit, &holder, &(lease_ms as f64)],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            let next = rows
-                .last()
-                .map(|row| (row.get::<_, i64>(7).max(0) as u64, row.get::<_, String>(0)));
+                .await?;
+            let next = match rows.last() {
+                Some(row) => Some((
+                    row.try_get::<_, i64>(7).map_err(|e| sql_error(&e))?.max(0) as u64,
+                    row.try_get::<_, String>(0).map_err(|e| sql_error(&e))?,
+                )),
+                None => None,
+            };
             let records = rows.iter().map(read_row).collect();
             Ok(Claimed { records, next })
         })
@@ -481,11 +551,12 @@ impl Store for PostgresStore {
             // `Update::applies_to` in SQL, fenced by this store's lease on
             // the intent when it holds one.
             let changed = c
-                .execute(
+                .relaxed(
                     "UPDATE oncely_intents SET attempts = $2, state = $3, failure_kind = $4, failure_message = $5, \
                      last_status = $6, status = $7, response_headers = $8, response_body = $9 \
                      WHERE name = $1 AND (state IN ('pending', 'failed') OR (state = 'settled' AND $3 = 'expired')) \
-                     AND ($10::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $10))",
+                     AND ($10::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $10)) \
+                     RETURNING 1",
                     &[
                         &name,
                         &attempts,
@@ -499,20 +570,20 @@ impl Store for PostgresStore {
                         &token,
                     ],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            if changed > 0 {
+                .await?;
+            if !changed.is_empty() {
                 return Ok(());
             }
             let row = c
-                .query_one(
+                .query_opt(
                     "SELECT EXISTS (SELECT 1 FROM oncely_intents WHERE name = $1), \
                      $2::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $2)",
                     &[&name, &token],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            let (exists, holding) = (row.get::<_, bool>(0), row.get::<_, bool>(1));
+                .await?
+                .ok_or_else(|| Error::store("PostgreSQL answered no row"))?;
+            let exists: bool = row.try_get(0).map_err(|e| sql_error(&e))?;
+            let holding: bool = row.try_get(1).map_err(|e| sql_error(&e))?;
             if !exists {
                 return Err(Error::store(format!("no record named {name:?}: it was forgotten")));
             }
@@ -532,14 +603,14 @@ impl Store for PostgresStore {
         let owned = name.to_owned();
         self.call(self.slot(name), move |c| async move {
             let removed = c
-                .execute(
+                .relaxed(
                     "DELETE FROM oncely_intents WHERE name = $1 \
-                     AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $2))",
+                     AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM oncely_leases WHERE name = $1 AND token = $2)) \
+                     RETURNING 1",
                     &[&owned, &token],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            Ok(removed > 0)
+                .await?;
+            Ok(!removed.is_empty())
         })
     }
 
@@ -548,15 +619,15 @@ impl Store for PostgresStore {
         // intents a replica holds now are left to it.
         self.call_after_all(move |c| async move {
             let pruned = c
-                .execute(
+                .relaxed(
                     "DELETE FROM oncely_intents i WHERE expires_at BETWEEN 0 AND $1 AND (state IN ('settled', 'expired') \
                      OR (state = 'failed' AND failure_kind IN ('conflict', 'rejected', 'expired', 'storage', 'invalid'))) \
-                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp())",
+                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp()) \
+                     RETURNING 1",
                     &[&time(now_ms)],
                 )
-                .await
-                .map_err(|e| sql_error(&e))?;
-            Ok(pruned as usize)
+                .await?;
+            Ok(pruned.len())
         })
     }
 
@@ -618,12 +689,11 @@ impl PostgresStore {
         }
         let slot = self.slot(&name);
         let done = self.call(slot, move |c| async move {
-            c.execute(
+            c.relaxed(
                 "DELETE FROM oncely_leases WHERE name = $1 AND token = $2",
                 &[&name, &token],
             )
             .await
-            .map_err(|e| sql_error(&e))
         });
         // Nobody waits; failing, the lease ends by itself.
         drop(done);
@@ -662,7 +732,7 @@ fn insert_params(v: &Columns) -> [&(dyn ToSql + Sync); 19] {
     ]
 }
 
-async fn select(c: &Connection, name: &str) -> Result<Option<Result<Record, Error>>, Error> {
+async fn select(c: &Session, name: &str) -> Result<Option<Result<Record, Error>>, Error> {
     let row = c
         .query_opt(
             concat!(
@@ -672,40 +742,50 @@ async fn select(c: &Connection, name: &str) -> Result<Option<Result<Record, Erro
             ),
             &[&name],
         )
-        .await
-        .map_err(|e| sql_error(&e))?;
+        .await?;
     Ok(row.as_ref().map(read_row))
 }
 
+/// Reads one row (see [`Columns::record`]); a column of another type (a
+/// schema changed by hand) is a damaged record too, named by its intent.
 fn read_row(row: &Row) -> Result<Record, Error> {
-    Columns {
-        name: row.get(0),
-        key: row.get(1),
-        method: row.get(2),
-        url: row.get(3),
-        headers: row.get(4),
-        body: row.get(5),
-        fingerprint: row.get(6),
-        created_at: row.get(7),
-        expires_at: row.get(8),
-        attempts: row.get(9),
-        state: row.get(10),
-        outcome: OutcomeColumns {
-            failure_kind: row.get(11),
-            failure_message: row.get(12),
-            last_status: row.get(13),
-            status: row.get(14),
-            response_headers: row.get(15),
-            response_body: row.get(16),
-        },
-        withheld: row.get(17),
-        owner: row.get(18),
+    let name: String = row.try_get(0).map_err(|e| sql_error(&e))?;
+    let columns = (|| -> Result<Columns, tokio_postgres::Error> {
+        Ok(Columns {
+            key: row.try_get(1)?,
+            method: row.try_get(2)?,
+            url: row.try_get(3)?,
+            headers: row.try_get(4)?,
+            body: row.try_get(5)?,
+            fingerprint: row.try_get(6)?,
+            created_at: row.try_get(7)?,
+            expires_at: row.try_get(8)?,
+            attempts: row.try_get(9)?,
+            state: row.try_get(10)?,
+            outcome: OutcomeColumns {
+                failure_kind: row.try_get(11)?,
+                failure_message: row.try_get(12)?,
+                last_status: row.try_get(13)?,
+                status: row.try_get(14)?,
+                response_headers: row.try_get(15)?,
+                response_body: row.try_get(16)?,
+            },
+            withheld: row.try_get(17)?,
+            owner: row.try_get(18)?,
+            name: name.clone(),
+        })
+    })();
+    match columns {
+        Ok(columns) => columns.record(),
+        Err(e) => Err(Error::store(format!(
+            "its record is damaged: a column cannot be read ({e})"
+        ))
+        .with_intent(&name, None)),
     }
-    .record()
 }
 
 /// Opens one connection, its driver task spawned.
-async fn open(config: &Config, durability: Durability) -> Result<Arc<Connection>, Error> {
+async fn open(config: &Config, durability: Durability) -> Result<Arc<Session>, Error> {
     let (client, connection) = config
         .connect(NoTls)
         .await
@@ -721,32 +801,36 @@ async fn open(config: &Config, durability: Durability) -> Result<Arc<Connection>
             .await
             .map_err(|e| sql_error(&e))?;
     }
-    Ok(Arc::new(client))
+    Ok(Arc::new(Session {
+        client,
+        prepared: Mutex::default(),
+    }))
 }
 
 /// Creates the schema, or checks the one there, under an advisory lock so
 /// replicas starting together do it once. Nothing is written to a foreign
 /// or newer schema.
-async fn set_up(c: &Connection) -> Result<(), Error> {
-    c.batch_execute("BEGIN").await.map_err(|e| sql_error(&e))?;
+async fn set_up(c: &Session) -> Result<(), Error> {
+    let batch = |sql: &'static str| async move {
+        c.client.batch_execute(sql).await.map_err(|e| sql_error(&e))
+    };
+    batch("BEGIN").await?;
     let result = async {
         c.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-            .await
-            .map_err(|e| sql_error(&e))?;
+            .await?;
         let row = c
-            .query_one(
+            .query_opt(
                 "SELECT to_regclass('oncely_schema') IS NOT NULL, to_regclass('oncely_intents') IS NOT NULL \
                  OR to_regclass('oncely_leases') IS NOT NULL",
                 &[],
             )
-            .await
-            .map_err(|e| sql_error(&e))?;
+            .await?
+            .ok_or_else(|| Error::store("PostgreSQL answered no row"))?;
         let (versioned, tables) = (row.get::<_, bool>(0), row.get::<_, bool>(1));
         if versioned {
             let version: Option<i32> = c
                 .query_opt("SELECT max(version) FROM oncely_schema", &[])
-                .await
-                .map_err(|e| sql_error(&e))?
+                .await?
                 .and_then(|row| row.get(0));
             return match version {
                 Some(SCHEMA_VERSION) => Ok(()),
@@ -763,15 +847,14 @@ async fn set_up(c: &Connection) -> Result<(), Error> {
                 "the database has tables named oncely_intents or oncely_leases that are not oncely's (no oncely_schema)",
             ));
         }
-        c.batch_execute(SCHEMA).await.map_err(|e| sql_error(&e))?;
+        batch(SCHEMA).await?;
         c.execute("INSERT INTO oncely_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
-            .await
-            .map_err(|e| sql_error(&e))?;
+            .await?;
         Ok(())
     }
     .await;
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    c.batch_execute(end).await.map_err(|e| sql_error(&e))?;
+    batch(end).await?;
     result
 }
 
@@ -780,11 +863,11 @@ async fn set_up(c: &Connection) -> Result<(), Error> {
 async fn work(
     config: Arc<Config>,
     durability: Durability,
-    mut connection: Option<Arc<Connection>>,
+    mut connection: Option<Arc<Session>>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
     while let Some(job) = jobs.recv().await {
-        if connection.as_ref().is_some_and(|c| c.is_closed()) {
+        if connection.as_ref().is_some_and(|c| c.client.is_closed()) {
             connection = None;
         }
         let ready = match &connection {
@@ -816,12 +899,11 @@ async fn renew(shared: Weak<Shared>, every: Duration) {
         }
         let lease_ms = store.shared.lease_ms as f64;
         let renewed = store.call(0, move |c| async move {
-            c.execute(
+            c.relaxed(
                 "UPDATE oncely_leases SET until = clock_timestamp() + $2 * interval '1 millisecond' WHERE token = ANY($1)",
                 &[&tokens, &lease_ms],
             )
             .await
-            .map_err(|e| sql_error(&e))
         });
         drop(store);
         if let Err(error) = renewed.await {
