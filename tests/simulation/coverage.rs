@@ -3,7 +3,7 @@
 //! (a fault never drawn, a path never taken) is noticed, not trusted.
 
 use crate::run::Run;
-use crate::scenario::CLOCK_JUMPS;
+use crate::scenario::{CLOCK_JUMPS, FLEET_STALLS};
 
 /// Each thing to reach: its name, a piece of a trace line that shows it,
 /// and whether today's gates let it happen.
@@ -47,6 +47,12 @@ const SIGHTS: &[(&str, &str, bool)] = &[
     ("wall clock backward", "jumps -", CLOCK_JUMPS),
     ("hook returned nothing", "hook returns nothing", true),
     ("hook failed", "hook fails", true),
+    ("a fleet replica stalled", "stalls for", FLEET_STALLS),
+    (
+        "a stalled replica taken over, its write fenced",
+        "took the intent over",
+        FLEET_STALLS,
+    ),
 ];
 
 /// How many runs showed each sight.

@@ -33,6 +33,17 @@ use std::time::Instant;
 /// Seeds `cargo test` runs: under 10 s in a debug build on two busy cores.
 const DEFAULT_SEEDS: u64 = 5_000;
 
+/// Seeds that once broke the promise, run with the default seeds whatever
+/// the scenarios became since (each still a run of its kind only while the
+/// generator draws the same way):
+/// - 1973: a hook fault while a duplicate process flew the intent (fixed by
+///   `FileStore`'s per-intent leases);
+/// - 38182: a fleet replica stalled past its lease, taken over, then woke
+///   to a 401 for its own first attempt while the other's had charged
+///   (fixed: an auth refusal is reported only once recorded, and the
+///   fenced store refuses the record).
+const REGRESSIONS: &[u64] = &[1973, 38182];
+
 fn env(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
     Some(
@@ -70,7 +81,11 @@ fn every_seed_keeps_the_promise() {
     let mut failed: Vec<run::Run> = Vec::new();
     let mut coverage = coverage::Coverage::default();
     let mut ran = 0;
-    for seed in start..start.saturating_add(count) {
+    let regressions = env("ONCELY_SIM_SEEDS")
+        .is_none()
+        .then_some(REGRESSIONS)
+        .unwrap_or_default();
+    for seed in (start..start.saturating_add(count)).chain(regressions.iter().copied()) {
         let run = run::run(seed);
         ran += 1;
         coverage.add(&run);

@@ -186,7 +186,7 @@ impl Future for Awaiting {
     type Output = Answer;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.alive.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.alive.halted(cx) {
             return Poll::Pending;
         }
         {

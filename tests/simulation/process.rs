@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use crate::disk::Disk;
 use crate::network::SimTransport;
 use crate::scenario::{Entropy, HOOK_FAULTS_AFTER_A_SEND, Rng};
 use crate::server::intent_of;
-use crate::time::{Alive, WallClock};
+use crate::time::{Alive, Life, WallClock};
 use crate::world::{Call, CallKind, End, World};
 
 /// Where every intent is sent.
@@ -63,13 +63,14 @@ impl Process {
                 (may_crash && rng.chance(world.scenario.poll_crash)).then(|| rng.range(1, 60));
             (entropy, crash)
         };
-        let alive: Alive = Arc::new(AtomicBool::new(true));
+        let alive: Alive = Life::new(&world.time);
         let scenario = &world.scenario;
         let client = Client::builder()
             .store(Disk {
                 world: Arc::clone(world),
                 store: world.store.clone(),
                 alive: Arc::clone(&alive),
+                tokens: Arc::default(),
             })
             .transport(SimTransport {
                 world: Arc::clone(world),
@@ -205,7 +206,7 @@ impl Process {
     /// The process dies: its client and every call future are dropped, and
     /// whatever it had in the air freezes. It restarts after a while.
     pub fn crash(self: &Arc<Self>, why: &str) {
-        if !self.alive.swap(false, Ordering::SeqCst) {
+        if !self.alive.end() {
             return;
         }
         let world = &self.world;
@@ -241,6 +242,13 @@ impl Process {
         });
     }
 
+    /// The process stalls for `ms` (a pause, `SIGSTOP`): nothing of it
+    /// steps meanwhile, then it goes on where it was.
+    pub fn stall(&self, ms: u64) {
+        self.world.note(format!("p{} stalls for {ms} ms", self.id));
+        self.alive.stall(ms);
+    }
+
     /// Drops the client: the end of the run.
     pub fn release(&self) {
         drop(lock(&self.client).take());
@@ -261,7 +269,7 @@ impl Future for Tracked {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let process = Arc::clone(&self.process);
-        if !process.alive.load(Ordering::SeqCst) {
+        if process.alive.halted(cx) {
             return Poll::Pending;
         }
         let polls = process.polls.fetch_add(1, Ordering::Relaxed) + 1;

@@ -143,6 +143,11 @@ fn happen(world: &Arc<World>, happening: Happening) {
                 process.crash("at a scheduled instant");
             }
         }
+        Happening::Stall { slot, ms } => {
+            if let Some(process) = running(slot) {
+                process.stall(ms);
+            }
+        }
         Happening::ServerRestart { downtime } => {
             world.note(format!("server restarts, down for {downtime}"));
             world.server.restart(world.time.now(), downtime);

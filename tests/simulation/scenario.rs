@@ -31,6 +31,10 @@ pub const HOOK_FAULTS_AFTER_A_SEND: bool = true;
 /// lost, and A settled its own 401, unable to see B's). With a lease per
 /// intent, A waits for B's flight and finds its attempt recorded.
 pub const HOOK_FAULTS_WITH_DUPLICATES: bool = true;
+/// A fleet on one database (`PostgresStore`): duplicate processes are
+/// replicas that stall past their leases and are taken over, their writes
+/// fenced.
+pub const FLEET_STALLS: bool = true;
 
 /// A small, fast, seeded generator (splitmix64): every random decision of a
 /// run comes from one.
@@ -138,6 +142,8 @@ pub enum Happening {
     },
     /// The process in `slot` dies: the client and every call future dropped.
     Crash { slot: usize },
+    /// The process in `slot` stalls for `ms` (a pause, `SIGSTOP`).
+    Stall { slot: usize, ms: u64 },
     /// The server restarts: in-progress keys forgotten, down for a while.
     ServerRestart { downtime: u64 },
     /// The machine's wall clock steps by `by_ms`.
@@ -173,6 +179,12 @@ pub struct Scenario {
     pub happenings: Vec<(u64, Happening)>,
     /// The sum of the backward clock jumps.
     pub backward: u64,
+    /// The store is a fleet's shared database (`PostgresStore`): its
+    /// replicas (the processes) may stall past their leases, and their
+    /// writes are fenced.
+    pub fleet: bool,
+    /// The sum of the stalls.
+    pub stalled: u64,
 }
 
 fn ms(ms: u64) -> Duration {
@@ -235,6 +247,7 @@ impl Scenario {
             invalid: hook_fault(0.2),
         };
         let slots = if duplicates { 2 } else { 1 };
+        let fleet = FLEET_STALLS && duplicates && rng.chance(0.5);
 
         let mut happenings = vec![(0, Happening::Launch { slot: 0 })];
         if duplicates {
@@ -271,6 +284,16 @@ impl Scenario {
             let at = rng.range(0, horizon);
             let downtime = rng.range(0, 30_000);
             happenings.push((at, Happening::ServerRestart { downtime }));
+        }
+        let mut stalled = 0;
+        if fleet {
+            for _ in 0..rng.range(1, 4) {
+                let at = rng.range(0, horizon);
+                let slot = rng.range(0, slots) as usize;
+                let ms = rng.range(crate::disk::LEASE / 2, 4 * crate::disk::LEASE);
+                stalled += ms;
+                happenings.push((at, Happening::Stall { slot, ms }));
+            }
         }
         let mut backward = 0;
         if CLOCK_JUMPS {
@@ -312,6 +335,8 @@ impl Scenario {
             horizon,
             happenings,
             backward,
+            fleet,
+            stalled,
         }
     }
 
@@ -324,6 +349,7 @@ impl Scenario {
             + self.retention.as_millis() as u64
             + self.backward
             + policy.attempt_timeout.as_millis() as u64
+            + self.stalled
             + 60_000
     }
 }

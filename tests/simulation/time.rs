@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -192,8 +192,84 @@ impl Future for Idle {
 }
 
 /// Whether a simulated process is still running. A crashed process's futures
-/// stop where they are: nothing it had in the air makes another step.
-pub type Alive = Arc<AtomicBool>;
+/// stop where they are: nothing it had in the air makes another step. A
+/// stalled one (a pause, `SIGSTOP`) makes no step until its stall ends.
+pub type Alive = Arc<Life>;
+
+pub struct Life {
+    running: AtomicBool,
+    /// True time from which the process is stalled, and until when.
+    stalled_from: AtomicU64,
+    stalled_until: AtomicU64,
+    /// Who waits for the stall to end.
+    waiting: Mutex<Vec<Waker>>,
+    time: Arc<Timeline>,
+}
+
+impl Life {
+    pub fn new(time: &Arc<Timeline>) -> Alive {
+        Arc::new(Life {
+            running: AtomicBool::new(true),
+            stalled_from: AtomicU64::new(0),
+            stalled_until: AtomicU64::new(0),
+            waiting: Mutex::default(),
+            time: Arc::clone(time),
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Ends the process; `false` if it had ended already.
+    pub fn end(&self) -> bool {
+        self.running.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether a lease of `lease` ms this process holds has lapsed at
+    /// `now`: it ended, or it has been stalled that long (renewing nothing).
+    pub fn lease_lapsed(&self, now: u64, lease: u64) -> bool {
+        let (from, until) = (
+            self.stalled_from.load(Ordering::SeqCst),
+            self.stalled_until.load(Ordering::SeqCst),
+        );
+        !self.is_running() || (now < until && now >= from + lease)
+    }
+
+    /// Stalls the process for `ms` from now: its futures make no step until
+    /// then (the world goes on).
+    pub fn stall(self: &Arc<Self>, ms: u64) {
+        let now = self.time.now();
+        let until = now + ms;
+        self.stalled_from.store(now, Ordering::SeqCst);
+        self.stalled_until.store(until, Ordering::SeqCst);
+        let life = Arc::clone(self);
+        tokio::spawn(async move {
+            life.time.sleep_until(until).await;
+            let waiting =
+                std::mem::take(&mut *life.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+            for waker in waiting {
+                waker.wake();
+            }
+        });
+    }
+
+    /// Whether a future of this process must not step now: it has ended
+    /// (for good), or it is stalled (woken when the stall ends).
+    pub fn halted(&self, cx: &Context<'_>) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        if self.time.now() < self.stalled_until.load(Ordering::SeqCst) {
+            self.waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(cx.waker().clone());
+            return true;
+        }
+        false
+    }
+}
 
 /// Wraps `future` so that it never completes once `alive` is false: a
 /// crashed process's sleeps and sends stay pending for good (its tasks,
@@ -215,7 +291,7 @@ impl<F: Future + Unpin> Future for Mortal<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        if !self.alive.load(Ordering::SeqCst) {
+        if self.alive.halted(cx) {
             return Poll::Pending;
         }
         Pin::new(&mut self.future).poll(cx)

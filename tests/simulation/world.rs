@@ -3,7 +3,7 @@
 //! replay identical.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use oncely::{Error, MemoryStore, Outcome};
@@ -20,9 +20,11 @@ pub struct World {
     pub scenario: Scenario,
     pub time: Arc<Timeline>,
     pub store: MemoryStore,
-    /// The intents' leases on the disk (as `FileStore` keeps them): who
-    /// flies each intent now.
-    pub leases: Mutex<HashMap<String, Alive>>,
+    /// The intents' leases on the disk (as `FileStore` keeps them, or in a
+    /// fleet `PostgresStore`): who flies each intent now, under which
+    /// fencing token.
+    pub leases: Mutex<HashMap<String, Lease>>,
+    pub next_token: AtomicU64,
     pub server: Server,
     journal: Mutex<Journal>,
     /// Decisions taken as the run goes (network fates, server work).
@@ -43,6 +45,7 @@ impl World {
             time,
             store: MemoryStore::new(),
             leases: Mutex::default(),
+            next_token: AtomicU64::new(1),
             server: Server::default(),
             journal: Mutex::default(),
             rng: Mutex::new(rng),
@@ -56,7 +59,7 @@ impl World {
         self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn leases(&self) -> MutexGuard<'_, HashMap<String, Alive>> {
+    pub fn leases(&self) -> MutexGuard<'_, HashMap<String, Lease>> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -87,6 +90,12 @@ impl World {
     pub fn slots(&self) -> MutexGuard<'_, Vec<Option<Arc<Process>>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A process's lease on an intent.
+pub struct Lease {
+    pub holder: Alive,
+    pub token: u64,
 }
 
 /// One attempt as it left a client.
