@@ -81,10 +81,11 @@ fn every_seed_keeps_the_promise() {
     let mut failed: Vec<run::Run> = Vec::new();
     let mut coverage = coverage::Coverage::default();
     let mut ran = 0;
-    let regressions = env("ONCELY_SIM_SEEDS")
-        .is_none()
-        .then_some(REGRESSIONS)
-        .unwrap_or_default();
+    let regressions: &[u64] = if env("ONCELY_SIM_SEEDS").is_none() {
+        REGRESSIONS
+    } else {
+        &[]
+    };
     for seed in (start..start.saturating_add(count)).chain(regressions.iter().copied()) {
         let run = run::run(seed);
         ran += 1;
