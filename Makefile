@@ -35,8 +35,10 @@ walkthrough: setup-rust
 ## Formatting, lints, the browser target's build check, and every test:
 ## native, the core's tests again in headless Chromium (wasm-bindgen-test),
 ## and the npm package's tests (pkg-tests/: browsers, bundlers, Node, size).
+## The native tests run beside a throwaway PostgreSQL cluster
+## (tests/postgres/with-cluster.sh: the reference server on PostgreSQL).
 test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
-	$(CARGO) test --workspace --all-targets
+	tests/postgres/with-cluster.sh $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	@# Before the browser run: tests/one_origin.rs loads the npm package
 	@# (pkg/) into the page beside the Rust client.
@@ -47,9 +49,11 @@ test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 	node --test --test-concurrency=1 pkg-tests/ demo/
 
 ## Benchmarks: the native ones (criterion; their figures summary prints
-## after them), then what `send` adds over plain `fetch` in Chromium.
+## after them), the reference server on PostgreSQL against SQLite (beside a
+## throwaway cluster), then what `send` adds over plain `fetch` in Chromium.
 bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
+	tests/postgres/with-cluster.sh $(CARGO) bench -p oncely-server --bench ledgers
 	$(CARGO) build --bin oncely-server
 	node pkg-tests/bench.mjs
 

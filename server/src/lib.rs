@@ -82,7 +82,7 @@
 //! `oncely_server_schema` holding their version) are created at the first
 //! start; a database with a newer version, or with these tables not made by
 //! this server, is refused without a write. Each instance opens at most 8
-//! connections, without TLS. Faults stay each instance's own, in memory:
+//! connections, without TLS, to PostgreSQL 11 or later. Faults stay each instance's own, in memory:
 //! `POST /api/faults` on one instance does nothing to the others.
 //!
 //! Tests make a database of their own with [`scratch_postgres`].
