@@ -82,8 +82,9 @@
 //! `oncely_server_schema` holding their version) are created at the first
 //! start; a database with a newer version, or with these tables not made by
 //! this server, is refused without a write. Each instance opens at most 8
-//! connections, without TLS, to PostgreSQL 11 or later. Faults stay each instance's own, in memory:
-//! `POST /api/faults` on one instance does nothing to the others.
+//! connections, without TLS, to PostgreSQL 11 or later. Faults stay each
+//! instance's own, in memory: `POST /api/faults` on one instance does nothing
+//! to the others.
 //!
 //! Tests make a database of their own with [`scratch_postgres`].
 
@@ -129,7 +130,9 @@ pub use crate::scratch::{ScratchError, TEST_POSTGRES, scratch_postgres};
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 /// Where a [`Server`] keeps its idempotency keys and ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` leaves a URL's password out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// An SQLite file, created if missing: the server's alone (keys a
     /// previous run left in progress are forgotten at start).
@@ -167,6 +170,15 @@ impl Database {
                     None => url.to_owned(),
                 }
             }
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => f.debug_tuple("Postgres").field(&self.describe()).finish(),
         }
     }
 }
@@ -451,4 +463,20 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("retry-after"),
             HeaderName::from_static("idempotency-key"),
         ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_described_without_its_password() {
+        let db = Database::parse("postgres://app:s3cret@db.internal:5433/ledger?password=x");
+        assert_eq!(db.describe(), "postgres://app@db.internal:5433/ledger");
+        assert!(!format!("{db:?}").contains("s3cret"));
+        let db = Database::parse("postgresql://db.internal/ledger");
+        assert_eq!(db.describe(), "postgresql://db.internal/ledger");
+        let db = Database::parse("ledger.db");
+        assert_eq!(db, Database::Sqlite(PathBuf::from("ledger.db")));
+    }
 }
