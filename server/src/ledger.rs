@@ -145,36 +145,38 @@ enum BeginStep {
 
 impl BeginPlan {
     fn decide(look: Look, fingerprint: &[u8; 32]) -> BeginPlan {
-        let mut forget = false;
-        if let Some(Found {
-            record,
-            expired,
-            leased,
-        }) = look.found
-        {
-            let step = if record.completed && expired {
-                forget = true;
-                None
-            } else if record.fingerprint != fingerprint {
-                Some(BeginStep::Answer(Begin::Mismatch))
-            } else if record.completed {
-                let (status, body) = record.outcome();
-                Some(BeginStep::Answer(Begin::Replay { status, body }))
-            } else if leased {
-                Some(BeginStep::Answer(Begin::InProgress))
-            } else {
-                Some(BeginStep::TakeOver)
-            };
-            if let Some(step) = step {
-                return BeginPlan { forget, step };
+        let step = match look.found {
+            // Past its retention: forgotten, as if the key were new.
+            Some(found) if found.record.completed && found.expired => {
+                return BeginPlan {
+                    forget: true,
+                    step: BeginPlan::unrecorded(look.charged),
+                };
             }
+            Some(found) if found.record.fingerprint != fingerprint => {
+                BeginStep::Answer(Begin::Mismatch)
+            }
+            Some(found) if found.record.completed => {
+                let (status, body) = found.record.outcome();
+                BeginStep::Answer(Begin::Replay { status, body })
+            }
+            Some(found) if found.leased => BeginStep::Answer(Begin::InProgress),
+            Some(_) => BeginStep::TakeOver,
+            None => BeginPlan::unrecorded(look.charged),
+        };
+        BeginPlan {
+            forget: false,
+            step,
         }
-        let step = if look.charged {
+    }
+
+    /// A key without a record: new, unless the ledger has its charge.
+    fn unrecorded(charged: bool) -> BeginStep {
+        if charged {
             BeginStep::Answer(Begin::Expired)
         } else {
             BeginStep::Record
-        };
-        BeginPlan { forget, step }
+        }
     }
 }
 
