@@ -35,6 +35,8 @@ walkthrough: setup-rust
 ## Formatting, lints, the browser target's build check, and every test:
 ## native, the core's tests again in headless Chromium (wasm-bindgen-test),
 ## and the npm package's tests (pkg-tests/: browsers, bundlers, Node, size).
+## The native tests run beside a throwaway PostgreSQL cluster
+## (tests/postgres/with-cluster.sh: the reference server on PostgreSQL).
 test: setup-rust setup-wasm setup-node setup-browser lint wasm-check
 	@# Beside a throwaway PostgreSQL cluster on loopback (installed when
 	@# missing), stopped and removed afterwards: ONCELY_TEST_POSTGRES.
@@ -53,11 +55,15 @@ test-suites:
 	node --test --test-concurrency=1 pkg-tests/ demo/
 
 ## Benchmarks: the native ones (criterion; their figures summary prints
-## after them), then what `send` adds over plain `fetch` in Chromium.
+## after them), PostgresStore beside FileStore and the reference server on
+## PostgreSQL against SQLite (each beside a throwaway cluster), then what
+## `send` adds over plain `fetch` in Chromium.
 bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
 	@# PostgresStore beside FileStore and raw, on a throwaway cluster.
 	tests/postgres/with-cluster.sh $(CARGO) bench -p oncely --features postgres --bench postgres
+	@# The reference server on PostgreSQL against SQLite.
+	tests/postgres/with-cluster.sh $(CARGO) bench -p oncely-server --bench ledgers
 	$(CARGO) build --bin oncely-server
 	node pkg-tests/bench.mjs
 

@@ -24,7 +24,8 @@
 //!   It widens the window between recording a key and processing it.
 //!
 //! `GET /api/faults` returns the settings, `DELETE /api/faults` clears them.
-//! Settings live in memory only: a restart clears them.
+//! Settings live in memory only: a restart clears them, and instances sharing
+//! a PostgreSQL database each have their own.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};

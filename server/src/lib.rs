@@ -1,5 +1,6 @@
 //! The oncely reference server: a toy payments API that honours the IETF
-//! Idempotency-Key draft on an embedded SQLite ledger, with fault injection.
+//! Idempotency-Key draft on an embedded SQLite ledger, or on PostgreSQL
+//! shared by several instances, with fault injection.
 //!
 //! Integration tests start it in-process:
 //!
@@ -64,6 +65,28 @@
 //!
 //! Completed keys are kept for [`Options::retention`] (24 h by default) from
 //! first use, then purged; reusing an expired key is a 422, never a second charge.
+//!
+//! # PostgreSQL
+//!
+//! With [`Options::postgres`] (`--db postgres://…`) the keys and the ledger
+//! live in a PostgreSQL database, and any number of instances started on it
+//! (behind one address, say) honour a key once between them: a retry on
+//! another instance while the key is in progress gets 409, after the lease
+//! another instance takes it over, and the ledger's `UNIQUE (account,
+//! idempotency_key)` holds one charge per key. Leases and retention are
+//! judged by the database's clock, so instances with skewed clocks agree.
+//! A key whose instance died is free again when its lease ends (nothing is
+//! forgotten at start: other instances may be running those requests).
+//!
+//! The tables (`oncely_idempotency_keys`, `oncely_charges`, and
+//! `oncely_server_schema` holding their version) are created at the first
+//! start; a database with a newer version, or with these tables not made by
+//! this server, is refused without a write. Each instance opens at most 8
+//! connections, without TLS, to PostgreSQL 11 or later. Faults stay each
+//! instance's own, in memory: `POST /api/faults` on one instance does nothing
+//! to the others.
+//!
+//! Tests make a database of their own with [`scratch_postgres`].
 
 #![deny(missing_docs)]
 
@@ -76,6 +99,7 @@ mod inflight;
 mod key;
 mod ledger;
 mod retention;
+mod scratch;
 
 use std::fmt;
 use std::io;
@@ -98,10 +122,78 @@ use crate::faults::Faults;
 use crate::inflight::InFlight;
 use crate::ledger::Ledger;
 
+pub use crate::scratch::{ScratchError, TEST_POSTGRES, scratch_postgres};
+
 /// The default [`Options::lease`]: the slowest legitimate charge waits up to
 /// the ledger's 5 s busy timeout for the file, then commits; twice that leaves
 /// room for a slow disk.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Where a [`Server`] keeps its idempotency keys and ledger.
+///
+/// Its `Debug` leaves a URL's password out.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file, created if missing: the server's alone (keys a
+    /// previous run left in progress are forgotten at start).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user:password@host:port/db`,
+    /// `postgresql://…` too, without TLS), shared by every server started on
+    /// it: a key is honoured once across them. Its tables (`oncely_…`) are
+    /// created at the first start. See [PostgreSQL](crate#postgresql).
+    Postgres(String),
+}
+
+impl Database {
+    /// How `--db` reads its value: a `postgres://` or `postgresql://` URL
+    /// names a PostgreSQL database, anything else an SQLite file.
+    pub fn parse(value: &str) -> Database {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Database::Postgres(value.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(value))
+        }
+    }
+
+    /// The database for messages: a URL's password and query string left out.
+    fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => {
+                let url = url.split_once('?').map_or(url.as_str(), |(url, _)| url);
+                let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+                match rest.rsplit_once('@') {
+                    Some((user, host)) => {
+                        let user = user.split_once(':').map_or(user, |(user, _)| user);
+                        format!("{scheme}://{user}@{host}")
+                    }
+                    None => url.to_owned(),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => f.debug_tuple("Postgres").field(&self.describe()).finish(),
+        }
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Database {
+        Database::Sqlite(path)
+    }
+}
+
+impl From<&std::path::Path> for Database {
+    fn from(path: &std::path::Path) -> Database {
+        Database::Sqlite(path.to_owned())
+    }
+}
 
 /// How to run a [`Server`].
 ///
@@ -113,8 +205,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 /// - `lease`: 10 seconds
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The SQLite file; created if missing.
-    pub db: PathBuf,
+    /// Where keys and the ledger are kept.
+    pub db: Database,
     /// Where to listen.
     pub addr: SocketAddr,
     /// A directory served at `/` for paths no API route claims.
@@ -128,10 +220,22 @@ pub struct Options {
 }
 
 impl Options {
-    /// Options for a server on `db` with every other field at its default.
+    /// Options for a server on the SQLite file `db` with every other field
+    /// at its default.
     pub fn new(db: impl Into<PathBuf>) -> Options {
+        Options::on(Database::Sqlite(db.into()))
+    }
+
+    /// Options for a server on the PostgreSQL database at `url` (see
+    /// [`Database::Postgres`]) with every other field at its default.
+    pub fn postgres(url: impl Into<String>) -> Options {
+        Options::on(Database::Postgres(url.into()))
+    }
+
+    /// Options for a server on `db` with every other field at its default.
+    pub fn on(db: Database) -> Options {
         Options {
-            db: db.into(),
+            db,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             www: None,
             retention: Duration::from_secs(24 * 60 * 60),
@@ -149,7 +253,7 @@ pub struct StartError {
 #[derive(Debug)]
 enum StartErrorKind {
     Database {
-        path: PathBuf,
+        db: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     Bind {
@@ -162,13 +266,16 @@ impl StartError {
     fn database(options: &Options, source: Box<dyn std::error::Error + Send + Sync>) -> Self {
         StartError {
             kind: StartErrorKind::Database {
-                path: options.db.clone(),
+                db: options.db.describe(),
                 source,
             },
         }
     }
 
-    /// True if the database file could not be opened or is not SQLite.
+    /// True if the database could not be opened: an SQLite file that cannot
+    /// be opened or is not SQLite; a PostgreSQL URL that does not parse, a
+    /// server that cannot be reached or refuses the credentials, or a database
+    /// whose `oncely_…` tables this server did not make or is too old for.
     pub fn is_database(&self) -> bool {
         matches!(self.kind, StartErrorKind::Database { .. })
     }
@@ -182,12 +289,8 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            StartErrorKind::Database { path, source } => {
-                write!(
-                    f,
-                    "cannot open the ledger database {}: {source}",
-                    path.display()
-                )
+            StartErrorKind::Database { db, source } => {
+                write!(f, "cannot open the ledger database {db}: {source}")
             }
             StartErrorKind::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
@@ -241,21 +344,19 @@ impl Server {
     /// Opens the database, binds `options.addr` and starts serving on the
     /// current tokio runtime. Returns once the socket is listening.
     ///
-    /// Requests left `in_progress` by a previous run are forgotten: their
-    /// charge never committed, because completing a key is atomic with it.
+    /// On SQLite, requests left `in_progress` by a previous run are
+    /// forgotten: their charge never committed, because completing a key is
+    /// atomic with it. On PostgreSQL they are left to their leases, as other
+    /// instances may be running them; its tables are created if missing.
     ///
     /// # Errors
     ///
-    /// The database cannot be opened or is not SQLite ([`StartError::is_database`]),
-    /// or the address cannot be bound ([`StartError::is_bind`]).
+    /// The database cannot be opened ([`StartError::is_database`]), or the
+    /// address cannot be bound ([`StartError::is_bind`]).
     pub async fn start(options: Options) -> Result<Server, StartError> {
-        let path = options.db.clone();
-        let opened = tokio::task::spawn_blocking(move || Ledger::open(&path)).await;
-        let ledger = match opened {
-            Ok(Ok(ledger)) => ledger,
-            Ok(Err(e)) => return Err(StartError::database(&options, e.into())),
-            Err(e) => return Err(StartError::database(&options, e.into())),
-        };
+        let ledger = Ledger::open(&options.db)
+            .await
+            .map_err(|e| StartError::database(&options, e.into()))?;
         let listener = TcpListener::bind(options.addr)
             .await
             .map_err(|source| StartError {
@@ -362,4 +463,20 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("retry-after"),
             HeaderName::from_static("idempotency-key"),
         ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_described_without_its_password() {
+        let db = Database::parse("postgres://app:s3cret@db.internal:5433/ledger?password=x");
+        assert_eq!(db.describe(), "postgres://app@db.internal:5433/ledger");
+        assert!(!format!("{db:?}").contains("s3cret"));
+        let db = Database::parse("postgresql://db.internal/ledger");
+        assert_eq!(db.describe(), "postgresql://db.internal/ledger");
+        let db = Database::parse("ledger.db");
+        assert_eq!(db, Database::Sqlite(PathBuf::from("ledger.db")));
+    }
 }

@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use oncely_server::{Options, Server};
+use oncely_server::{Database, Options, Server};
 
 const USAGE: &str = "\
-usage: oncely-server [--addr ADDR] [--db PATH] [--www DIR] [--retention-secs N] [--lease-secs N]
+usage: oncely-server [--addr ADDR] [--db PATH|URL] [--www DIR] [--retention-secs N] [--lease-secs N]
 
   --addr ADDR           listen address (default 127.0.0.1:8080; env PORT sets its port)
-  --db PATH             SQLite ledger file (default ./oncely-server.db)
+  --db PATH|URL         SQLite ledger file (default ./oncely-server.db), or a
+                        postgres://user:password@host:port/db URL: a PostgreSQL
+                        database that several instances can share
   --www DIR             also serve this directory at /
   --retention-secs N    keep completed idempotency keys N seconds (default 86400)
   --lease-secs N        a key stays in progress N seconds for its request; then a
@@ -58,7 +60,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| format!("--addr must be IP:PORT, got {raw:?}"))?;
             }
-            "--db" => options.db = PathBuf::from(value()?),
+            "--db" => options.db = Database::parse(&value()?),
             "--www" => options.www = Some(PathBuf::from(value()?)),
             "--retention-secs" => {
                 let raw = value()?;
@@ -163,6 +165,25 @@ mod tests {
             Duration::from_secs(30)
         );
         assert_eq!(options(&["--lease-secs=2"])?.lease, Duration::from_secs(2));
+        Ok(())
+    }
+
+    #[test]
+    fn the_db_flag_takes_a_file_or_a_postgres_url() -> Result<(), String> {
+        assert_eq!(
+            options(&[])?.db,
+            Database::Sqlite(PathBuf::from("oncely-server.db"))
+        );
+        assert_eq!(
+            options(&["--db", "ledger.db"])?.db,
+            Database::Sqlite(PathBuf::from("ledger.db"))
+        );
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5433/db"] {
+            assert_eq!(
+                options(&["--db", url])?.db,
+                Database::Postgres(url.to_owned())
+            );
+        }
         Ok(())
     }
 }

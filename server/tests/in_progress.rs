@@ -3,34 +3,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{BODY, Harness, TestResult, eventually, header, key_state};
+use common::{BODY, Harness, TestResult, eventually, header, key_state, reset, send_raw};
 use reqwest::Response;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-
-/// Sends a charge on a raw connection and returns the connection unread.
-async fn send_raw(addr: SocketAddr, key: &str) -> std::io::Result<TcpStream> {
-    let mut raw = TcpStream::connect(addr).await?;
-    let request = format!(
-        "POST /api/charges HTTP/1.1\r\nHost: test\r\nX-Account: acct\r\n\
-         Idempotency-Key: \"{key}\"\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    raw.write_all(request.as_bytes()).await?;
-    Ok(raw)
-}
-
-/// Closes the connection with a reset (RST) rather than an orderly FIN.
-fn reset(raw: TcpStream) -> std::io::Result<()> {
-    raw.set_zero_linger()?;
-    drop(raw);
-    Ok(())
-}
 
 /// Retries the charge under `key` until it is no longer 409, for at most 10 s.
 async fn retry_until_settled(

@@ -97,7 +97,7 @@ async fn a_ledger_written_before_leases_opens_and_keeps_its_keys() -> TestResult
         )?;
     }
     // Its completed key still replays, and new keys (which take leases) charge.
-    let h = Harness::start_with(|o| o.db = db.clone()).await?;
+    let h = Harness::start_with(|o| o.db = db.clone().into()).await?;
     let old_key = h.charge(&h.client, "acct", Some("\"k-old\""), BODY).await?;
     assert_eq!(header(&old_key, "idempotent-replayed"), Some("true"));
     assert_eq!(old_key.text().await?, r#"{"id":1}"#);
@@ -107,7 +107,7 @@ async fn a_ledger_written_before_leases_opens_and_keeps_its_keys() -> TestResult
     server.stop().await;
 
     // Opening it again finds the columns already there.
-    let h = Harness::start_with(|o| o.db = db.clone()).await?;
+    let h = Harness::start_with(|o| o.db = db.clone().into()).await?;
     let replay = h.charge(&h.client, "acct", Some("\"k-new\""), BODY).await?;
     assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
     assert_eq!(h.ledger("acct").await?.len(), 2);

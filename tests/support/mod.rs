@@ -207,28 +207,8 @@ pub fn quick_policy() -> oncely::RetryPolicy {
 
 /// A fresh, empty database in the test cluster (`ONCELY_TEST_POSTGRES`,
 /// which `make test` sets: tests/postgres/with-cluster.sh): its URL.
-#[cfg(feature = "postgres")]
 pub async fn scratch_postgres() -> String {
-    let Ok(cluster) = std::env::var("ONCELY_TEST_POSTGRES") else {
-        panic!(
-            "ONCELY_TEST_POSTGRES is not set: run the tests through `make test`, or \
-             `tests/postgres/with-cluster.sh cargo test --features postgres …`"
-        );
-    };
-    let (admin, connection) = tokio_postgres::connect(&cluster, tokio_postgres::NoTls)
+    oncely_server::scratch_postgres()
         .await
-        .expect("the test cluster answers");
-    tokio::spawn(connection);
-    let name = format!(
-        "t_{}",
-        oncely::Key::mint(0, &oncely::runtime::OsRandom)
-            .as_str()
-            .to_lowercase()
-    );
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = cluster.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+        .unwrap_or_else(|e| panic!("{e}"))
 }

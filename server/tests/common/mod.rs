@@ -1,8 +1,10 @@
-//! A real server on loopback over a fresh SQLite file, and a client for it.
+//! A real server on loopback over a fresh SQLite file (or a PostgreSQL
+//! database), and a client for it.
 
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use reqwest::{Client, Response};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 pub const BODY: &str = r#"{"amount":1250,"currency":"EUR","description":"tea"}"#;
 
@@ -38,6 +42,21 @@ impl Harness {
             server,
             client: Client::new(),
             dir,
+        })
+    }
+
+    /// A server on the PostgreSQL database at `url` (its `dir` stays empty).
+    pub async fn start_postgres(
+        url: &str,
+        configure: impl FnOnce(&mut Options),
+    ) -> Result<Harness, Box<dyn std::error::Error>> {
+        let mut options = Options::postgres(url);
+        configure(&mut options);
+        let server = Server::start(options).await?;
+        Ok(Harness {
+            server,
+            client: Client::new(),
+            dir: tempfile::tempdir()?,
         })
     }
 
@@ -126,4 +145,24 @@ where
 
 pub fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Sends a charge on a raw connection and returns the connection unread.
+pub async fn send_raw(addr: SocketAddr, key: &str) -> std::io::Result<TcpStream> {
+    let mut raw = TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST /api/charges HTTP/1.1\r\nHost: test\r\nX-Account: acct\r\n\
+         Idempotency-Key: \"{key}\"\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    raw.write_all(request.as_bytes()).await?;
+    Ok(raw)
+}
+
+/// Closes the connection with a reset (RST) rather than an orderly FIN.
+pub fn reset(raw: TcpStream) -> std::io::Result<()> {
+    raw.set_zero_linger()?;
+    drop(raw);
+    Ok(())
 }
