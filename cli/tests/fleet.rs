@@ -271,3 +271,43 @@ async fn three_hosts_and_three_server_instances_on_one_database_charge_each_inte
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subcommand_works_on_a_postgres_store() -> TestResult {
+    let store = oncely_server::scratch_postgres().await?;
+    let ledger = oncely_server::scratch_postgres().await?;
+    let dir = tempfile::tempdir()?;
+    let (_server, url) = instance(&ledger).await?;
+    let charges = format!("{url}/api/charges");
+    let home = dir.path().join("host");
+
+    let sent = finish(send(&store, &home, "order-1", &charges).spawn()?).await?;
+    sent.expect_code(0)?;
+    let key = sent.json()?["key"].as_str().ok_or("no key")?.to_owned();
+    // The same intent again, from another host: replayed under its key.
+    let again =
+        finish(send(&store, &dir.path().join("other"), "order-1", &charges).spawn()?).await?;
+    again.expect_code(0)?;
+    assert_eq!(again.json()?["key"], key.as_str());
+    assert_eq!(again.json()?["replayed"], true);
+
+    let list = finish(oncely(&store, &home, &["list", "--json"]).spawn()?).await?;
+    list.expect_code(0)?;
+    assert_eq!(list.json()?[0]["state"], "settled");
+    let resume = finish(oncely(&store, &home, &["resume", "--json"]).spawn()?).await?;
+    resume.expect_code(0)?;
+    assert_eq!(resume.stdout, b"", "nothing to resume");
+    let prune = finish(oncely(&store, &home, &["prune"]).spawn()?).await?;
+    prune.expect_code(0)?;
+    let forget = finish(oncely(&store, &home, &["forget", "--intent", "order-1"]).spawn()?).await?;
+    forget.expect_code(0)?;
+    let list = finish(oncely(&store, &home, &["list", "--json"]).spawn()?).await?;
+    assert_eq!(list.json()?, json!([]));
+    // The URL's password never shows.
+    let secret = store.replacen("oncely@", "oncely:hunter2@", 1);
+    let missing =
+        finish(oncely(&secret, &home, &["forget", "--intent", "order-9"]).spawn()?).await?;
+    assert!(!missing.stderr.contains("hunter2"), "{}", missing.stderr);
+    assert!(missing.stderr.contains("order-9"), "{}", missing.stderr);
+    Ok(())
+}

@@ -162,28 +162,124 @@ impl PostgresStoreOptions {
             config.connect_timeout(Duration::from_secs(5));
         }
         let config = Arc::new(config);
-        let first = open(&config, self.durability).await?;
-        set_up(&first).await?;
+        // The connections live on a thread of their own, as `FileStore`'s
+        // writer does: whatever runtime the caller uses (or none left: a
+        // program returning right after a call), dropping the last handle
+        // waits for the operations queued, outcomes included.
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..self.connections)
+            .map(|_| mpsc::unbounded_channel::<Job>())
+            .unzip();
+        let held = Arc::new(Mutex::new(Held::default()));
+        let lease_ms = self.lease.as_millis().min(i64::MAX as u128) as i64;
+        let renewals = (
+            Arc::downgrade(&held),
+            senders[0].downgrade(),
+            lease_ms,
+            self.lease / 4,
+        );
+        let (ready, started) = oneshot::channel();
+        let durability = self.durability;
+        let thread = std::thread::Builder::new()
+            .name("oncely-postgres".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready.send(Err(Error::store(format!(
+                            "cannot start the store's runtime: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let first = match open(&config, durability).await {
+                        Ok(first) => first,
+                        Err(error) => {
+                            let _ = ready.send(Err(error));
+                            return;
+                        }
+                    };
+                    if let Err(error) = set_up(&first).await {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                    let _ = ready.send(Ok(()));
+                    let mut first = Some(first);
+                    let workers: Vec<_> = receivers
+                        .into_iter()
+                        .map(|jobs| {
+                            tokio::spawn(work(Arc::clone(&config), durability, first.take(), jobs))
+                        })
+                        .collect();
+                    let (held, slot, lease_ms, every) = renewals;
+                    tokio::spawn(renew(held, slot, lease_ms, every));
+                    // Until every handle (and so every queue) is gone and
+                    // each queue is done.
+                    for worker in workers {
+                        let _ = worker.await;
+                    }
+                });
+            })
+            .map_err(|e| Error::store(format!("cannot start the store's thread: {e}")))?;
+        let thread = Handle(Some(thread));
+        started
+            .await
+            .map_err(|_| Error::store("the store's thread stopped while connecting"))??;
         let mut nonce = [0u8; 8];
         OsRandom.fill(&mut nonce);
-        let shared = Arc::new(Shared {
-            slots: (0..self.connections)
-                .map(|i| {
-                    let (sender, jobs) = mpsc::unbounded_channel();
-                    let ready = (i == 0).then(|| Arc::clone(&first));
-                    tokio::spawn(work(Arc::clone(&config), self.durability, ready, jobs));
-                    sender
-                })
-                .collect(),
-            holder: format!("{}/{:016x}", std::process::id(), u64::from_le_bytes(nonce)),
-            lease_ms: self.lease.as_millis().min(i64::MAX as u128) as i64,
-            held: Mutex::default(),
-            hasher: foldhash::fast::FixedState::default(),
-        });
-        tokio::spawn(renew(Arc::downgrade(&shared), self.lease / 4));
-        Ok(PostgresStore { shared })
+        Ok(PostgresStore {
+            shared: Arc::new(Shared {
+                slots: senders,
+                holder: format!("{}/{:016x}", std::process::id(), u64::from_le_bytes(nonce)),
+                lease_ms,
+                held,
+                hasher: foldhash::fast::FixedState::default(),
+                _thread: thread,
+            }),
+        })
     }
 }
+
+/// Queues `op` on the connection whose queue is `slot` now; the future
+/// answers its result (the operation runs even if the future is dropped).
+fn queue<T, F, Fut>(
+    slot: &mpsc::UnboundedSender<Job>,
+    op: F,
+) -> BoxFuture<'static, Result<T, Error>>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<Session>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |connection| {
+        Box::pin(async move {
+            let result = match connection {
+                Ok(connection) => op(connection).await,
+                Err(error) => Err(error),
+            };
+            if let Err(Err(error)) = reply.send(result) {
+                tracing::warn!(%error, "a store write nobody awaited failed");
+            }
+        })
+    });
+    let sent = slot.send(job).is_ok();
+    Box::pin(async move {
+        if !sent {
+            return Err(Error::store("the store's connection task has stopped"));
+        }
+        answer
+            .await
+            .map_err(|_| Error::store("the store's connection task stopped mid-operation"))?
+    })
+}
+
+/// The store's thread: joined when the last handle goes, once its queues
+/// are done.
+struct Handle(Option<std::thread::JoinHandle<()>>);
 
 /// Intent records in PostgreSQL: many replicas (processes, machines) share
 /// one database and behave as one client. See the [module](self) notes.
@@ -220,8 +316,21 @@ struct Shared {
     /// This store's name in `oncely_leases.holder`.
     holder: String,
     lease_ms: i64,
-    held: Mutex<Held>,
+    held: Arc<Mutex<Held>>,
     hasher: foldhash::fast::FixedState,
+    /// Declared last: dropped after the queues, it waits for them.
+    _thread: Handle,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            // Never from the store's own thread (its tasks hold no handle).
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 /// The intents this store holds now, with their tokens (renewed, and
@@ -363,27 +472,7 @@ impl PostgresStore {
         F: FnOnce(Arc<Session>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            Box::pin(async move {
-                let result = match connection {
-                    Ok(connection) => op(connection).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(Err(error)) = reply.send(result) {
-                    tracing::warn!(%error, "a store write nobody awaited failed");
-                }
-            })
-        });
-        let sent = self.shared.slots[slot].send(job).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err(Error::store("the store's connection task has stopped"));
-            }
-            answer
-                .await
-                .map_err(|_| Error::store("the store's connection task stopped mid-operation"))?
-        })
+        queue(&self.shared.slots[slot], op)
     }
 
     /// Queues `op` after every operation called so far on every connection
@@ -505,19 +594,24 @@ impl Store for PostgresStore {
         let limit = limit.min(i64::MAX as usize) as i64;
         self.call_after_all(move |c| async move {
             // The oldest unsettled intents of the user past the cursor that
-            // nobody holds, each leased to this store in the same statement;
-            // rows another replica is claiming right now are skipped.
+            // no other replica holds, each leased to this store in the same
+            // statement; rows another replica is claiming right now are
+            // skipped. A lease of this store's own is kept as it is: a
+            // flight of it here holds its token (the flight's lock waits for
+            // it), or it outlived a release the database missed.
             let sql = format!(
                 "WITH picked AS ( \
                    SELECT name FROM oncely_intents i \
                    WHERE {UNSETTLED} AND owner IS NOT DISTINCT FROM $1 AND (created_at, name) > ($2, $3) \
-                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp()) \
+                     AND NOT EXISTS (SELECT 1 FROM oncely_leases l WHERE l.name = i.name AND l.until > clock_timestamp() \
+                       AND l.holder <> $5) \
                    ORDER BY created_at, name LIMIT $4 FOR UPDATE SKIP LOCKED \
                  ), leased AS ( \
                    INSERT INTO oncely_leases (name, holder, token, until) \
                    SELECT name, $5, nextval('oncely_lease_tokens'), clock_timestamp() + $6 * interval '1 millisecond' FROM picked \
-                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, until = EXCLUDED.until \
-                   WHERE oncely_leases.until <= clock_timestamp() \
+                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until, \
+                     token = CASE WHEN oncely_leases.holder = EXCLUDED.holder THEN oncely_leases.token ELSE EXCLUDED.token END \
+                   WHERE oncely_leases.until <= clock_timestamp() OR oncely_leases.holder = EXCLUDED.holder \
                    RETURNING name \
                  ) \
                  SELECT {} FROM oncely_intents WHERE name IN (SELECT name FROM leased) ORDER BY created_at, name",
@@ -885,27 +979,38 @@ async fn work(
 }
 
 /// Renews the leases the store holds, every quarter of a lease, until the
-/// store is dropped.
-async fn renew(shared: Weak<Shared>, every: Duration) {
+/// store is dropped (it holds neither the store nor its queue).
+async fn renew(
+    held: Weak<Mutex<Held>>,
+    slot: mpsc::WeakUnboundedSender<Job>,
+    lease_ms: i64,
+    every: Duration,
+) {
     loop {
         tokio::time::sleep(every).await;
-        let Some(shared) = shared.upgrade() else {
+        let (Some(held), Some(slot)) = (held.upgrade(), slot.upgrade()) else {
             return;
         };
-        let store = PostgresStore { shared };
-        let tokens: Vec<i64> = store.held().tokens.values().copied().collect();
+        let tokens: Vec<i64> = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tokens
+            .values()
+            .copied()
+            .collect();
+        drop(held);
         if tokens.is_empty() {
             continue;
         }
-        let lease_ms = store.shared.lease_ms as f64;
-        let renewed = store.call(0, move |c| async move {
+        let lease_ms = lease_ms as f64;
+        let renewed = queue(&slot, move |c| async move {
             c.relaxed(
                 "UPDATE oncely_leases SET until = clock_timestamp() + $2 * interval '1 millisecond' WHERE token = ANY($1)",
                 &[&tokens, &lease_ms],
             )
             .await
         });
-        drop(store);
+        drop(slot);
         if let Err(error) = renewed.await {
             tracing::warn!(%error, "the store could not renew its leases");
         }

@@ -167,83 +167,118 @@ async fn a_lease_is_renewed_while_its_flight_lasts() {
     assert_eq!(network.sent(), 1, "the lease outlived its 200 ms, renewed");
 }
 
-#[test]
-fn a_replica_stalled_past_its_lease_cannot_record_over_the_one_that_took_over() {
-    // Replica A holds the intent, then its whole runtime stalls (a GC
-    // pause, SIGSTOP): it stops renewing. B takes over once the lease ends
-    // and settles the intent. A wakes and tries to record: fenced.
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
+/// A replica on its own: holds the intent, says so, then (once its parent
+/// has stopped it, let another take over and continued it) tries to record.
+/// The process of the test below; run by it, never alone.
+#[tokio::test]
+#[ignore = "the stalled replica of the test below, run as its child process"]
+async fn stalled_replica() {
+    let url = std::env::var("ONCELY_STALLED_REPLICA_DB").expect("run by its parent test");
+    let a = PostgresStore::options()
+        .lease(Duration::from_millis(300))
+        .connect(&url)
+        .await
+        .unwrap();
+    let held = a.lock("order-fenced").unwrap().await.unwrap();
+    println!("replica: holds the intent");
+    let mut line = String::new();
+    tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let late = Update {
+        attempts: 3,
+        state: State::Pending,
+        failure: None,
+        response: None,
     };
-    let url = runtime().block_on(scratch_postgres());
-    let lease = Duration::from_millis(300);
-    let a_runtime = runtime();
-    let a = a_runtime.block_on(async {
-        let a = PostgresStore::options()
-            .lease(lease)
-            .connect(&url)
-            .await
-            .unwrap();
-        a.create_or_get(contract::record("order-fenced", 1))
-            .await
-            .unwrap();
-        a
-    });
-    let held = a_runtime.block_on(a.lock("order-fenced").unwrap()).unwrap();
+    match a.update("order-fenced", late).await {
+        Ok(()) => println!("replica: wrote"),
+        Err(error) => println!("replica: refused: {error}"),
+    }
+    match a.remove("order-fenced").await {
+        Ok(removed) => println!("replica: removed {removed}"),
+        Err(error) => println!("replica: refused to remove: {error}"),
+    }
+    drop(held);
+}
 
-    let b_url = url.clone();
-    let b = std::thread::spawn(move || {
-        runtime().block_on(async {
-            let b = PostgresStore::options()
-                .lease(lease)
-                .connect(&b_url)
-                .await
-                .unwrap();
-            let lock = b.lock("order-fenced").unwrap().await.unwrap();
-            let settled = Update {
-                attempts: 2,
-                state: State::Settled,
-                failure: None,
-                response: Some(Response {
-                    status: 201,
-                    headers: Vec::new(),
-                    body: bytes::Bytes::from_static(b"B's charge"),
-                }),
-            };
-            b.update("order-fenced", settled).await.unwrap();
-            drop(lock);
-            b.get("order-fenced").await.unwrap().unwrap()
-        })
-    });
-    // A's runtime does not run meanwhile: B waits for the lease to end.
-    let by_b = b.join().unwrap();
-    a_runtime.block_on(async {
-        let late = Update {
-            attempts: 3,
-            state: State::Pending,
-            failure: None,
-            response: None,
-        };
-        let error = a.update("order-fenced", late).await.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
-        assert!(
-            error.to_string().contains("took the intent over"),
-            "{error}"
-        );
-        assert_eq!(
-            a.get("order-fenced").await.unwrap().unwrap(),
-            by_b,
-            "B's record stands"
-        );
-        assert!(
-            !a.remove("order-fenced").await.unwrap(),
-            "nor can A forget it"
-        );
-        drop(held);
-    });
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stalled_past_its_lease_cannot_record_over_the_one_that_took_over() {
+    // Replica A (a process of its own) holds the intent, then is stopped
+    // (SIGSTOP: a pause of the whole process, renewals included). B takes
+    // over once A's lease ends and settles the intent. A continues and tries
+    // to record and to forget: fenced.
+    use std::io::{BufRead, Write};
+    let url = scratch_postgres().await;
+    let b = PostgresStore::options()
+        .lease(Duration::from_millis(300))
+        .connect(&url)
+        .await
+        .unwrap();
+    b.create_or_get(contract::record("order-fenced", 1))
+        .await
+        .unwrap();
+    let mut replica = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "stalled_replica",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ONCELY_STALLED_REPLICA_DB", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(replica.stdout.take().unwrap()).lines();
+    let mut next_word = move || loop {
+        let line = said.next().expect("the replica said more").unwrap();
+        // (The test harness may have begun the line.)
+        if let Some((_, word)) = line.split_once("replica: ") {
+            return word.to_owned();
+        }
+    };
+    let word = tokio::task::block_in_place(&mut next_word);
+    assert_eq!(word, "holds the intent");
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &replica.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    // B waits for A's lease to end, takes over, and settles the intent.
+    let lock = b.lock("order-fenced").unwrap().await.unwrap();
+    let settled = Update {
+        attempts: 2,
+        state: State::Settled,
+        failure: None,
+        response: Some(Response {
+            status: 201,
+            headers: Vec::new(),
+            body: bytes::Bytes::from_static(b"B's charge"),
+        }),
+    };
+    b.update("order-fenced", settled).await.unwrap();
+    let by_b = b.get("order-fenced").await.unwrap().unwrap();
+    signal("-CONT");
+    replica.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let wrote = tokio::task::block_in_place(&mut next_word);
+    assert!(wrote.starts_with("refused: "), "{wrote}");
+    assert!(wrote.contains("took the intent over"), "{wrote}");
+    let removed = tokio::task::block_in_place(&mut next_word);
+    assert_eq!(removed, "removed false", "nor can A forget it");
+    assert!(replica.wait().unwrap().success());
+    assert_eq!(
+        b.get("order-fenced").await.unwrap().unwrap(),
+        by_b,
+        "B's record stands"
+    );
+    drop(lock);
 }
 
 #[tokio::test]
@@ -450,4 +485,68 @@ async fn bad_urls_refused_credentials_and_unreachable_servers_are_clear_errors_a
         .await
         .unwrap_err();
     assert!(error.to_string().contains("cannot be reached"), "{error}");
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_mid_flight_leaves_the_intent_resumable_and_sent_once() {
+    let server = TestServer::start().await;
+    server
+        .faults("acct-pg-gone", serde_json::json!({ "slow_ms": 600 }))
+        .await;
+    let url = scratch_postgres().await;
+    let network = Counted::new();
+    let client = replica(&url, &network, Duration::from_secs(10)).await;
+    let charges = server.charges_url();
+    let flight = tokio::spawn(order(&client, &charges, "order-gone", "acct-pg-gone").send());
+    // While the request is at the server: every connection of the store is
+    // cut (a failover, a restart of the database).
+    while network.sent() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The cluster's own database, to administer the test's from.
+    let cluster = std::env::var("ONCELY_TEST_POSTGRES").unwrap();
+    let (admin, connection) = tokio_postgres::connect(&cluster, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&database],
+        )
+        .await
+        .unwrap();
+    assert!(!cut.is_empty(), "the store's connections were there to cut");
+    // The answer is real: the caller gets it, though it cannot be recorded
+    // (the database is gone); the intent stays as recorded before the send.
+    let outcome = flight.await.unwrap().unwrap();
+    assert_eq!(outcome.status(), 201);
+    let error = client.pending().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let pending = client.pending().await.unwrap();
+    assert_eq!(pending.len(), 1, "unsettled in the store: resumable");
+    // The store's connections come back by themselves: a resume re-sends
+    // under the same key, and the server replays its one charge.
+    let resumed = client.resume().await.unwrap();
+    let replay = resumed[0].as_ref().unwrap();
+    assert_eq!(replay.key(), outcome.key());
+    assert_eq!(replay.attempts(), 2, "sent again, under the same key");
+    let replayed = replay
+        .headers()
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("idempotent-replayed") && value == "true");
+    assert!(replayed, "the server's replay, not a second charge");
+    assert_eq!(server.ledger("acct-pg-gone").await.len(), 1);
+    assert!(client.pending().await.unwrap().is_empty());
 }
