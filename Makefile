@@ -102,12 +102,12 @@ pkg: setup-rust setup-node
 		--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		$(WASM) -o pkg/oncely.wasm
-	cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md pkg-template/LICENSE pkg/
-	node_modules/.bin/esbuild pkg-template/index.js pkg-template/node.js --bundle --minify \
+	cp pkg-template/package.json pkg-template/index.d.ts pkg-template/worker.d.ts pkg-template/README.md pkg-template/LICENSE pkg/
+	node_modules/.bin/esbuild pkg-template/index.js pkg-template/node.js pkg-template/worker.js --bundle --minify \
 		--format=esm --platform=neutral --external:node:* --log-level=warning --outdir=pkg
 	@# terser's three passes over esbuild's output: ~180 bytes less, gzipped.
 	@# It also shortens the property names in PRIVATE_PROPS (~30 bytes).
-	for entry in index.js node.js; do \
+	for entry in index.js node.js worker.js; do \
 		node_modules/.bin/terser pkg/$$entry --compress passes=3 --mangle --toplevel --module \
 			--mangle-props 'regex=/^($(PRIVATE_PROPS))$$/' -o pkg/$$entry || exit 1; \
 	done

@@ -381,6 +381,10 @@ class Oncely {
       const { candidate } = flight;
       const adding = this.#store.add(intent, candidate);
       adding.catch(() => {}); // awaited below, once the lock is held
+      // Where a service worker controls the page, it finishes the intent if
+      // this page cannot (closed, offline): a Background Sync of the
+      // namespace's tag (oncely/worker's `serve` listens), where there is one.
+      scope.navigator?.serviceWorker?.controller && navigator.serviceWorker.ready.then((worker) => worker.sync?.register(`oncely:${this.namespace}`));
       release = await (locking || (() => {}));
       const contended = release === null;
       if (contended) release = await this.#lock(intent, false, this.#core.deadline);

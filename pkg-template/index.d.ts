@@ -101,6 +101,13 @@ export interface OpenOptions {
   classify?: (response: Response | null) => 'settle' | 'retry' | 'in_progress' | 'reject' | 'unauthorized' | undefined;
   /** Asks the browser to keep the store (`navigator.storage.persist()`); off by default, since Firefox prompts the user. */
   persist?: boolean;
+  /**
+   * The app's service worker runs `serve` from "oncely/worker": as each
+   * intent is recorded, ask it (a Background Sync of the namespace's tag,
+   * where the browser has one) to finish the intent if this page cannot —
+   * closed, offline, backing off. Off by default.
+   */
+  backgroundSync?: boolean;
   retry?: RetryOptions;
 }
 

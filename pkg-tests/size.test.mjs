@@ -37,3 +37,18 @@ test(`the shipped WebAssembly and JavaScript gzip to at most ${LIMIT} bytes`, as
     `the shipped files gzip to ${gzipped} bytes (${(gzipped / 1024).toFixed(1)} KiB), over the ${LIMIT}-byte limit by ${gzipped - LIMIT}`,
   );
 });
+
+// The service worker's download, reported on its own: the worker entry
+// (pkg/worker.js, the client bundled in) and the same WebAssembly. No page
+// loads it.
+test('the service worker download is reported apart from the page', async () => {
+  let gzipped = 0;
+  for (const name of ['oncely.wasm', 'worker.js']) {
+    const packed = gzipSync(await readFile(join(pkg, name)), { level: constants.Z_BEST_COMPRESSION }).length;
+    console.log(`worker: ${name.padEnd(12)} ${String(packed).padStart(9)}`);
+    gzipped += packed;
+  }
+  console.log(`worker: total        ${String(gzipped).padStart(9)}`);
+  const page = await readFile(join(pkg, 'index.js'), 'utf8');
+  assert.ok(!page.includes('addEventListener("sync"'), 'the page does not download the worker part');
+});

@@ -213,7 +213,7 @@ impl Pilot {
                 (State::Settled, _, None) => {
                     let error = fail(
                         ErrorKind::Store,
-                        "the record is settled but holds no response (damaged store)",
+                        "a settled record without its response (damaged store)",
                     );
                     Some((Err(error), None))
                 }
@@ -431,8 +431,8 @@ impl Pilot {
             (Class::Unauthorized, Some(response)) => {
                 let mut message = Text::new("the server refused who sent it (");
                 message.number(response.status.into()).add(
-                    ") after an earlier attempt may have reached it; the outcome is unknown: \
-                     the intent stays unsettled, resume it with valid credentials",
+                    ") after an earlier attempt may have reached it: the intent stays unsettled, \
+                     resume it with valid credentials",
                 );
                 self.fail(ErrorKind::Credentials, message.0, last_status, cause)
             }

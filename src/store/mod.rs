@@ -178,6 +178,9 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
     ///
     /// The default: every such record of [`unsettled`](Self::unsettled) at
     /// once (damaged ones first, whoever's), with no next batch.
+    // (Not in the npm package's core, which has no store: every byte is
+    // downloaded.)
+    #[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
     fn claim<'a>(
         &'a self,
         user: Option<&'a str>,
@@ -252,6 +255,7 @@ pub trait Store: MaybeSend + MaybeSync + 'static {
 
 /// A store chosen at run time (a command line's `--store`): every call
 /// goes to the boxed one.
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
 impl<S: Store + ?Sized> Store for Box<S> {
     fn create_or_get(&self, record: Record) -> BoxFuture<'_, Result<(Record, bool), Error>> {
         (**self).create_or_get(record)
@@ -297,6 +301,7 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
 /// The records of `user`'s, after the damaged ones (whose user cannot be
 /// read: every user sees them), each group in its order.
+#[cfg(any(not(target_arch = "wasm32"), feature = "browser"))]
 pub(crate) fn of_user(
     records: Vec<Result<Record, Error>>,
     user: Option<&str>,

@@ -1,0 +1,54 @@
+// The service worker's part of oncely: finishes, after the tab is closed,
+// the intents a page recorded. Import it into the app's own service worker
+// and call `serve` once, at the top level of the worker's script:
+//
+//   import { serve } from 'oncely/worker';
+//   serve({ namespace: 'shop', user: () => currentUser(), authorize: ... });
+//
+// The worker resumes the intents of the current user (its `user` hook says
+// who that is; none: the intents recorded for nobody) with the same core,
+// store, locks and rules as the page: one context at a time sends an
+// intent (its Web Lock), the retention, credentials through `authorize`,
+// bounded waits. When: at every Background Sync event of the namespace's
+// tag (a page opened with `backgroundSync: true` asks for one as it records
+// an intent, where the browser has it) and at every start of the worker.
+import { Oncely, OncelyError } from './index.js';
+
+export { Oncely, OncelyError };
+
+/** The Background Sync tag of a namespace's intents. */
+export const syncTag = (namespace) => `oncely:${namespace ?? 'default'}`;
+
+/**
+ * Listens for the namespace's Background Sync events and resumes the current
+ * user's intents then, and once at start; returns `resume`, to call at any
+ * other moment (a push, a message). Resolves each time with every result.
+ */
+export function serve(options = {}) {
+  let running;
+  const resume = async () => {
+    const { user } = options;
+    const client = await Oncely.open({ ...options, user: typeof user === 'function' ? (await user()) ?? undefined : user });
+    const results = await client.resume();
+    options.onResumed?.(results);
+    return results;
+  };
+  // One resume at a time in this worker (a second joins the first).
+  const once = () => (running ??= resume().finally(() => (running = undefined)));
+  self.addEventListener('sync', (event) => {
+    if (event.tag !== syncTag(options.namespace)) return;
+    event.waitUntil(
+      once().then((results) => {
+        // Some still could not be settled (the network or the server still
+        // failing, a Retry-After past the event's life): a rejected sync is
+        // tried again later by the browser, on its own schedule.
+        if (!event.lastChance && results.some((result) => result instanceof OncelyError && result.code === 'gave_up')) {
+          throw new Error('oncely: intents left unsettled; try again later');
+        }
+      }),
+    );
+  });
+  self.addEventListener('activate', (event) => event.waitUntil(once().catch(() => {})));
+  once().catch(() => {});
+  return once;
+}

@@ -1,0 +1,12 @@
+/work/main/target-old/wasm32-unknown-unknown/wasm/deps/web_time-a6bfdc423250c7b3.d: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/mod.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/instant.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/js.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/system_time.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/web.rs
+
+/work/main/target-old/wasm32-unknown-unknown/wasm/deps/libweb_time-a6bfdc423250c7b3.rlib: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/mod.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/instant.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/js.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/system_time.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/web.rs
+
+/work/main/target-old/wasm32-unknown-unknown/wasm/deps/libweb_time-a6bfdc423250c7b3.rmeta: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/mod.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/instant.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/js.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/system_time.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/web.rs
+
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/lib.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/mod.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/instant.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/js.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/time/system_time.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/web-time-1.1.0/src/web.rs:
