@@ -149,12 +149,13 @@ export function percentile(values, p) {
 }
 
 /** Prints `rows` (objects with the same keys, in column order) as aligned
- *  columns, the first left-aligned; `cell` writes one value (by default
- *  numbers with two decimals, except in a column named "n"). */
-export function printTable(rows, cell = (value, column) => (column === 'n' || typeof value !== 'number' ? String(value) : value.toFixed(2))) {
+ *  columns, the first left-aligned and the others right-aligned (or all
+ *  left-aligned: `left`); `cell` writes one value (by default numbers with
+ *  two decimals, except in a column named "n"). */
+export function printTable(rows, { cell = (value, column) => (column === 'n' || typeof value !== 'number' ? String(value) : value.toFixed(2)), left = false } = {}) {
   const columns = Object.keys(rows[0]);
   const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column], column).length)));
-  const line = (values) => values.map((value, i) => (i === 0 ? value.padEnd(widths[i]) : value.padStart(widths[i]))).join('  ');
+  const line = (values) => values.map((value, i) => (i === 0 || left ? value.padEnd(widths[i]) : value.padStart(widths[i]))).join('  ').trimEnd();
   console.log(line(columns));
   console.log(line(widths.map((width) => '-'.repeat(width))));
   for (const row of rows) console.log(line(columns.map((column) => cell(row[column], column))));
