@@ -144,26 +144,40 @@ const CAPABILITIES = [
   },
 ];
 
+/** How every bundle is built: as an app ships it. */
+const ESBUILD = {
+  absWorkingDir: root,
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  // The package as an app installs it: pkg/, by its name.
+  alias: { oncely: join(pkg, 'index.js') },
+  // Workbox's development checks and logs go, as in its production builds.
+  define: { 'process.env.NODE_ENV': '"production"' },
+  logLevel: 'warning',
+};
+
 /** Bundles each library's entry into `dir`/<name>/<name>.js, with its assets beside it. */
 async function bundle(dir) {
   for (const library of LIBRARIES) {
     const out = join(dir, library.name);
-    await build({
-      absWorkingDir: root,
-      entryPoints: [join(sources, `${library.name}.js`)],
-      outfile: join(out, `${library.name}.js`),
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'browser',
-      // The package as an app installs it: pkg/, by its name.
-      alias: { oncely: join(pkg, 'index.js') },
-      // Workbox's development checks and logs go, as in its production builds.
-      define: { 'process.env.NODE_ENV': '"production"' },
-      logLevel: 'warning',
-    });
+    await build({ ...ESBUILD, entryPoints: [join(sources, `${library.name}.js`)], outfile: join(out, `${library.name}.js`) });
     for (const asset of library.assets) await copyFile(join(pkg, asset), join(out, asset));
   }
+}
+
+/** Parts of the bundles, built alone the same way (not served): gzip -9 bytes of `source`. */
+const PARTS = [
+  { part: "oncely's JavaScript without the entry's own lines", source: "export { Oncely } from 'oncely';" },
+  {
+    part: "@tanstack/db's createCollection alone (TanStack's bundle holds it)",
+    source: "import { createCollection } from '@tanstack/db'; export const c = createCollection({ getKey: (c) => c.id, sync: { sync: ({ markReady }) => markReady() } });",
+  },
+];
+async function gzipOf(source) {
+  const { outputFiles } = await build({ ...ESBUILD, stdin: { contents: source, resolveDir: root }, write: false });
+  return gzipSync(outputFiles[0].contents, { level: constants.Z_BEST_COMPRESSION }).length;
 }
 
 /** Runs in the page: opens each contender, then `warmup + samples` rounds of every one. */
@@ -306,6 +320,7 @@ try {
   console.log(`bundled by esbuild ${(await import('esbuild')).version} (--bundle --minify, browser, ESM)`);
   console.log('\ndownload: the files the page loaded for the job, bytes (gzip -9)');
   printTable(sizes, { cell: String });
+  for (const { part, source } of PARTS) console.log(`  of which ${part}: ${await gzipOf(source)}`);
   console.log(`\nlatency: ${SAMPLES} interleaved rounds after ${WARMUP} warm-up rounds; ms; added = per-round library − fetch`);
   console.log(`timer: performance.now(), ${isolated ? 'cross-origin isolated (5 µs resolution)' : 'not isolated (100 µs resolution)'}; open ms: the library's start (oncely's first loads the WebAssembly)`);
   printTable(latency);
