@@ -57,7 +57,9 @@ test-suites:
 ## Benchmarks: the native ones (criterion; their figures summary prints
 ## after them), PostgresStore beside FileStore and the reference server on
 ## PostgreSQL against SQLite (each beside a throwaway cluster), then what
-## `send` adds over plain `fetch` in Chromium.
+## `send` adds over plain `fetch` in Chromium, and oncely beside its peers
+## (workbox-background-sync, @tanstack/offline-transactions): bytes
+## downloaded, time added over `fetch`, capabilities.
 bench: setup-rust setup-browser pkg
 	$(CARGO) bench -p oncely --bench overhead
 	@# PostgresStore beside FileStore and raw, on a throwaway cluster.
@@ -66,6 +68,7 @@ bench: setup-rust setup-browser pkg
 	tests/postgres/with-cluster.sh $(CARGO) bench -p oncely-server --bench ledgers
 	$(CARGO) build --bin oncely-server
 	node pkg-tests/bench.mjs
+	node pkg-tests/peers.mjs
 
 ## The deterministic simulation of the native client (tests/simulation/),
 ## in release mode: SEEDS seeds (default 100000) from START (default a

@@ -16,7 +16,7 @@
 // oncely-server). "added" is the per-round difference oncely − fetch, so
 // the server's own latency, shared by both, cancels out round by round.
 import { join } from 'node:path';
-import { startServer, site, launch, unique, root } from './harness.mjs';
+import { startServer, site, launch, unique, root, isolatedPage, percentile, printTable } from './harness.mjs';
 
 const SAMPLES = Number(process.env.SAMPLES ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 20);
@@ -135,35 +135,13 @@ async function measure({ options, account, samples, warmup, pauseMs: PAUSE_MS })
   return { openMs, fetchMs, oncelyMs };
 }
 
-/** Nearest-rank percentile. */
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
 const pages = await site(join(root, 'pkg-tests', 'site'));
 const server = await startServer(pages.dir);
 const browser = await launch();
 try {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error));
-  // Cross-origin isolation (COOP + COEP on the document only; the API
-  // requests go straight to the server) gives performance.now() 5 µs
-  // resolution instead of 100 µs.
-  await page.route(`${server.url}/index.html`, async (route) => {
-    const response = await route.fetch();
-    await route.fulfill({
-      response,
-      headers: {
-        ...response.headers(),
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      },
-    });
-  });
-  await page.goto(`${server.url}/index.html`);
-  const isolated = await page.evaluate(() => crossOriginIsolated);
+  // Cross-origin isolated: performance.now() at 5 µs resolution.
+  const { page, isolated } = await isolatedPage(server, context, '/index.html');
 
   const rows = [];
   for (const config of CONFIGS) {
@@ -190,16 +168,10 @@ try {
   }
   await context.close();
 
-  const columns = Object.keys(rows[0]);
-  const cell = (value, column) => (column === 'n' || typeof value !== 'number' ? String(value) : value.toFixed(2));
-  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column], column).length)));
-  const line = (values) => values.map((value, i) => (i === 0 ? value.padEnd(widths[i]) : value.padStart(widths[i]))).join('  ');
   console.log(`oncely send vs plain fetch, POST /api/charges on loopback, Chromium ${browser.version()}, Node ${process.version}`);
   console.log(`${SAMPLES} rounds after ${WARMUP} warm-up rounds; ms; added = per-round oncely − fetch; open ms: Oncely.open (the first loads the WebAssembly)`);
   console.log(`timer: performance.now(), ${isolated ? 'cross-origin isolated (5 µs resolution)' : 'not isolated (100 µs resolution)'}`);
-  console.log(line(columns));
-  console.log(line(widths.map((width) => '-'.repeat(width))));
-  for (const row of rows) console.log(line(columns.map((column) => cell(row[column], column))));
+  printTable(rows);
 } finally {
   await browser.close();
   await server.stop();
