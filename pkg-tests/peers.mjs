@@ -138,7 +138,7 @@ const CAPABILITIES = [
   { capability: 'the outcome replayed', oncely: 'yes', workbox: 'no (dropped)', tanstack: 'no (dropped)' },
   {
     capability: 'finishing after the tab closes',
-    oncely: 'not yet (service-worker mode in progress)',
+    oncely: "yes, with oncely/worker in the app's service worker (Background Sync; else its next start)",
     workbox: 'yes (Background Sync)',
     tanstack: 'no (next load)',
   },
