@@ -83,9 +83,10 @@ test('paid offline, every tab closed, back online: the worker charges once', asy
     }
   }, { request: charge(account, 'order-1') });
   assert.equal(recorded.intent, 'order-1');
+  // (Offline is emulated for the page only: the worker, asked for a sync as
+  // the intent was recorded, may already be waiting for the tab's lock, and
+  // charge as soon as the tab is gone.)
   await page.close();
-  assert.equal((await server.ledger(account)).length, 0, 'nothing sent while offline');
-
   await context.setOffline(false);
   const scope = `${server.url}/`;
   const registrationId = await eventually('the worker registration', () => registrations.get(scope));
@@ -105,5 +106,120 @@ test('paid offline, every tab closed, back online: the worker charges once', asy
   await session.send('ServiceWorker.dispatchSyncEvent', { origin: server.url, registrationId, tag: `oncely:${namespace}`, lastChance: false });
   await new Promise((wait) => setTimeout(wait, 500));
   assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+/** Dispatches the namespace's Background Sync to the site's worker. */
+async function sync({ session, registrations }, namespace) {
+  const registrationId = await eventually('the worker registration', () => registrations.get(`${server.url}/`));
+  await session.send('ServiceWorker.dispatchSyncEvent', {
+    origin: server.url,
+    registrationId,
+    tag: `oncely:${namespace}`,
+    lastChance: false,
+  });
+}
+
+test('the answer lost as the tab closes: charged once, and the next visit shows that charge', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const account = unique('sw-lost');
+  // The server answers slowly: the tab is closed while the charge is made.
+  await server.faults(account, { slow_ms: 1200 });
+  const page = await controlledTab(context, namespace);
+  const sent = page.waitForRequest((request) => request.method() === 'POST' && request.url().endsWith('/api/charges'));
+  await page.evaluate(({ request, namespace }) => {
+    window.paying = oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'] }).then((client) => client.send(request));
+  }, { request: charge(account, 'order-1'), namespace });
+  await sent;
+  await page.close();
+  await sync(tools, namespace);
+  const ledger = await eventually('the charge', async () => {
+    const rows = await server.ledger(account);
+    return rows.length ? rows : null;
+  });
+  // The next visit: nothing pending, and the intent replays the one charge.
+  const next = await controlledTab(context, namespace);
+  const visit = await eventually('the worker to record the outcome', () =>
+    next.evaluate(async ({ request, namespace }) => {
+      const client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'] });
+      if ((await client.pending()).length) return null;
+      const outcome = await client.send(request);
+      return { status: outcome.status, replayed: outcome.replayed, key: outcome.key, body: await outcome.json() };
+    }, { request: charge(account, 'order-1'), namespace }),
+  );
+  assert.equal(visit.status, 201);
+  assert.equal(visit.replayed, true, 'replayed from the store, nothing sent');
+  assert.equal(ledger.length, 1);
+  assert.equal(visit.key, ledger[0].idempotency_key);
+  assert.equal(visit.body.id, ledger[0].id, 'the first charge, shown');
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('a page and the worker resuming one intent at once: one send', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const account = unique('sw-race');
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  const page = await controlledTab(context, namespace);
+  // Given up after one attempt (a 503): unsettled, for both to resume.
+  const failed = await page.evaluate(async ({ request, namespace }) => {
+    window.client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'], retry: { maxAttempts: 1 } });
+    return client.send(request).catch((error) => error.code);
+  }, { request: charge(account, 'order-1'), namespace });
+  assert.equal(failed, 'gave_up');
+  await server.faults(account, { slow_ms: 600 });
+  const [resumed] = await Promise.all([page.evaluate(() => client.resume().then((results) => results.map((r) => r.replayed ?? r.code))), sync(tools, namespace)]);
+  const outcome = await eventually('the intent settled', () =>
+    page.evaluate(async (request) => ((await client.pending()).length ? null : client.send(request).then((o) => ({ attempts: o.attempts, replayed: o.replayed }))), charge(account, 'order-1')),
+  );
+  // One attempt refused (503), one that charged: a third would be a second send.
+  assert.equal(outcome.attempts, 2, `one send between them (the page's resume: ${resumed})`);
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('a worker stopped mid-request, then a sync: the same key, one charge', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const versions = [];
+  tools.session.on('ServiceWorker.workerVersionUpdated', ({ versions: updated }) => {
+    for (const version of updated) if (version.runningStatus === 'running') versions.push(version.versionId);
+  });
+  const namespace = unique('ns');
+  const account = unique('sw-stopped');
+  const page = await controlledTab(context, namespace);
+  await page.evaluate(async (namespace) => {
+    window.client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'] });
+  }, namespace);
+  await context.setOffline(true);
+  const recorded = await page.evaluate(async (request) => {
+    client.send(request).catch(() => {});
+    for (;;) {
+      const [pending] = await client.pending();
+      if (pending) return pending;
+      await new Promise((wait) => setTimeout(wait, 20));
+    }
+  }, charge(account, 'order-1'));
+  await page.close();
+  await context.setOffline(false);
+  // The worker's request is slow; the worker is stopped while it is out.
+  await server.faults(account, { slow_ms: 1500 });
+  await sync(tools, namespace);
+  await new Promise((wait) => setTimeout(wait, 500));
+  const versionId = await eventually('a running worker', () => versions.at(-1));
+  await tools.session.send('ServiceWorker.stopWorker', { versionId });
+  await server.faults(account, { slow_ms: 0 });
+  await sync(tools, namespace);
+  const ledger = await eventually('the charge', async () => {
+    const rows = await server.ledger(account);
+    return rows.length ? rows : null;
+  });
+  await new Promise((wait) => setTimeout(wait, 1500));
+  assert.equal((await server.ledger(account)).length, 1, 'one charge');
+  assert.equal(ledger[0].idempotency_key, recorded.key, 'under the key the page recorded');
   await context.close();
 });
