@@ -8,54 +8,11 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oncely::runtime::BoxFuture;
-use oncely::transport::{HttpTransport, Outgoing, Transport, TransportError};
-use oncely::{Client, ErrorKind, FileStore, Request, Response, RetryPolicy};
+use oncely::{Client, ErrorKind, FileStore, RetryPolicy};
 use serde_json::json;
-use support::{TestServer, charge};
-
-/// The real HTTP transport, counting the attempts that leave.
-#[derive(Clone)]
-struct Counted {
-    http: Arc<HttpTransport>,
-    sent: Arc<AtomicUsize>,
-}
-
-impl Counted {
-    fn new() -> Counted {
-        Counted {
-            http: Arc::new(HttpTransport::new().unwrap()),
-            sent: Arc::default(),
-        }
-    }
-
-    fn sent(&self) -> usize {
-        self.sent.load(Ordering::SeqCst)
-    }
-}
-
-impl Transport for Counted {
-    fn check(&self, request: &Request) -> Result<(), String> {
-        self.http.check(request)
-    }
-
-    fn resolve(&self, url: &str) -> String {
-        self.http.resolve(url)
-    }
-
-    fn send<'a>(
-        &'a self,
-        outgoing: Outgoing<'a>,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<Response, TransportError>> {
-        self.sent.fetch_add(1, Ordering::SeqCst);
-        self.http.send(outgoing, timeout)
-    }
-}
+use support::{Counted, TestServer, charge};
 
 /// A client on its own open store of `path`: another process, as far as
 /// the file can tell.

@@ -168,6 +168,16 @@ impl<'a> IntentRequest<'a> {
     ///   its retention
     /// - [`ErrorKind::Store`](crate::ErrorKind::Store): the store failed
     pub fn send(self) -> impl Future<Output = Result<Outcome, Error>> + 'a {
+        match self.checked() {
+            Ok((client, name, candidate, key)) => client.run(name, candidate, key),
+            Err(error) => Run::refused(error),
+        }
+    }
+
+    /// The call's parts, once its input checks out: the first invalid input
+    /// otherwise, said of the intent.
+    #[allow(clippy::type_complexity)]
+    fn checked(self) -> Result<(Client, Cow<'a, str>, Candidate<'a>, Option<Key>), Error> {
         let IntentRequest {
             client,
             name,
@@ -183,7 +193,7 @@ impl<'a> IntentRequest<'a> {
                 .then(|| Error::invalid_input("no URL: call .post(url) or .method(method, url)"))
         });
         if let Some(error) = error {
-            return Run::refused(error.with_intent(&name, key));
+            return Err(error.with_intent(&name, key));
         }
         let candidate = Candidate::New {
             method,
@@ -191,7 +201,7 @@ impl<'a> IntentRequest<'a> {
             headers,
             body,
         };
-        client.run(name, candidate, key)
+        Ok((client, name, candidate, key))
     }
 
     /// The record a call would write, checked, keyed and fingerprinted as
@@ -206,30 +216,9 @@ impl<'a> IntentRequest<'a> {
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) where
     /// `send` would refuse the call.
     pub fn prepare(self) -> Result<crate::Record, Error> {
-        let IntentRequest {
-            client,
-            name,
-            method,
-            url,
-            headers,
-            key,
-            body,
-            error,
-        } = self;
+        let (client, name, candidate, key) = self.checked()?;
         let refuse = |e: Error| e.with_intent(&name, key.clone());
-        if let Some(error) = error {
-            return Err(refuse(error));
-        }
-        if url.is_empty() {
-            return Err(refuse(Error::invalid_input("no URL: call .post(url) or .method(method, url)")));
-        }
-        let request = Candidate::New {
-            method,
-            url,
-            headers,
-            body,
-        }
-        .into_request();
+        let request = candidate.into_request();
         let mut record = client.inner.candidate(&name, request, key.as_ref()).map_err(refuse)?.record;
         record.attempts = 0;
         Ok(record)

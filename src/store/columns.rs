@@ -20,6 +20,40 @@ macro_rules! record_columns {
 }
 pub(crate) use record_columns;
 
+/// Reads the columns of `$row` in [`record_columns!`]'s order with the
+/// store's getter (`row.get` in SQLite, `row.try_get` in PostgreSQL):
+/// `Ok(Columns)`, or the first column's error (of type `$error`).
+macro_rules! read_columns {
+    ($row:ident . $get:ident, $name:expr, $error:ty) => {
+        (|| -> Result<Columns, $error> {
+            Ok(Columns {
+                key: $row.$get(1)?,
+                method: $row.$get(2)?,
+                url: $row.$get(3)?,
+                headers: $row.$get(4)?,
+                body: $row.$get(5)?,
+                fingerprint: $row.$get(6)?,
+                created_at: $row.$get(7)?,
+                expires_at: $row.$get(8)?,
+                attempts: $row.$get(9)?,
+                state: $row.$get(10)?,
+                outcome: OutcomeColumns {
+                    failure_kind: $row.$get(11)?,
+                    failure_message: $row.$get(12)?,
+                    last_status: $row.$get(13)?,
+                    status: $row.$get(14)?,
+                    response_headers: $row.$get(15)?,
+                    response_body: $row.$get(16)?,
+                },
+                withheld: $row.$get(17)?,
+                owner: $row.$get(18)?,
+                name: $name,
+            })
+        })()
+    };
+}
+pub(crate) use read_columns;
+
 /// A record's values, as stored.
 pub(crate) struct Columns {
     pub name: String,
@@ -79,6 +113,15 @@ impl Columns {
             outcome: OutcomeColumns::of(&record.failure, &record.response),
             withheld: record.withheld.join("\n"),
             owner: record.owner.clone(),
+        }
+    }
+
+    /// The record of a row the store read (see [`read_columns!`]): a column
+    /// it could not read is a damaged record too, named by its intent.
+    pub fn of_row(name: &str, read: Result<Columns, impl core::fmt::Display>) -> Result<Record, Error> {
+        match read {
+            Ok(columns) => columns.record(),
+            Err(e) => Err(Error::store(format!("its record is damaged: a column cannot be read ({e})")).with_intent(name, None)),
         }
     }
 

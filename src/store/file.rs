@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 mod lease;
 
-use super::columns::{Columns, OutcomeColumns, record_columns, time};
+use super::columns::{Columns, OutcomeColumns, read_columns, record_columns, time};
 use super::{Durability, IntentLock, Store, Update};
 use crate::intent::Record;
 use crate::runtime::BoxFuture;
@@ -681,33 +681,5 @@ fn select(c: &Connection, name: &str) -> Result<Option<Record>, Error> {
 /// its type is a damaged record too, named by its intent.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Record, Error>> {
     let name: String = row.get(0)?;
-    let columns = (|| -> rusqlite::Result<Columns> {
-        Ok(Columns {
-            key: row.get(1)?,
-            method: row.get(2)?,
-            url: row.get(3)?,
-            headers: row.get(4)?,
-            body: row.get(5)?,
-            fingerprint: row.get(6)?,
-            created_at: row.get(7)?,
-            expires_at: row.get(8)?,
-            attempts: row.get(9)?,
-            state: row.get(10)?,
-            outcome: OutcomeColumns {
-                failure_kind: row.get(11)?,
-                failure_message: row.get(12)?,
-                last_status: row.get(13)?,
-                status: row.get(14)?,
-                response_headers: row.get(15)?,
-                response_body: row.get(16)?,
-            },
-            withheld: row.get(17)?,
-            owner: row.get(18)?,
-            name: name.clone(),
-        })
-    })();
-    Ok(match columns {
-        Ok(columns) => columns.record(),
-        Err(e) => Err(Error::store(format!("its record is damaged: a column cannot be read ({e})")).with_intent(&name, None)),
-    })
+    Ok(Columns::of_row(&name, read_columns!(row.get, name.clone(), rusqlite::Error)))
 }

@@ -40,7 +40,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client as Connection, Config, NoTls, Row, Statement};
 
-use super::columns::{Columns, OutcomeColumns, record_columns, time};
+use super::columns::{Columns, OutcomeColumns, read_columns, record_columns, time};
 use super::{Claimed, Durability, IntentLock, Store, Update};
 use crate::Error;
 use crate::intent::Record;
@@ -844,38 +844,10 @@ async fn select(c: &Session, name: &str) -> Result<Option<Result<Record, Error>>
 /// schema changed by hand) is a damaged record too, named by its intent.
 fn read_row(row: &Row) -> Result<Record, Error> {
     let name: String = row.try_get(0).map_err(|e| sql_error(&e))?;
-    let columns = (|| -> Result<Columns, tokio_postgres::Error> {
-        Ok(Columns {
-            key: row.try_get(1)?,
-            method: row.try_get(2)?,
-            url: row.try_get(3)?,
-            headers: row.try_get(4)?,
-            body: row.try_get(5)?,
-            fingerprint: row.try_get(6)?,
-            created_at: row.try_get(7)?,
-            expires_at: row.try_get(8)?,
-            attempts: row.try_get(9)?,
-            state: row.try_get(10)?,
-            outcome: OutcomeColumns {
-                failure_kind: row.try_get(11)?,
-                failure_message: row.try_get(12)?,
-                last_status: row.try_get(13)?,
-                status: row.try_get(14)?,
-                response_headers: row.try_get(15)?,
-                response_body: row.try_get(16)?,
-            },
-            withheld: row.try_get(17)?,
-            owner: row.try_get(18)?,
-            name: name.clone(),
-        })
-    })();
-    match columns {
-        Ok(columns) => columns.record(),
-        Err(e) => Err(Error::store(format!(
-            "its record is damaged: a column cannot be read ({e})"
-        ))
-        .with_intent(&name, None)),
-    }
+    Columns::of_row(
+        &name,
+        read_columns!(row.try_get, name.clone(), tokio_postgres::Error),
+    )
 }
 
 /// Opens one connection, its driver task spawned.

@@ -11,59 +11,16 @@ mod contract;
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oncely::runtime::BoxFuture;
 use oncely::store::Update;
-use oncely::transport::{HttpTransport, Outgoing, Transport, TransportError};
-use oncely::{Client, ErrorKind, PostgresStore, Request, Response, RetryPolicy, State, Store};
-use support::{TestServer, charge, scratch_postgres};
+use oncely::{Client, ErrorKind, PostgresStore, Response, RetryPolicy, State, Store};
+use support::{Counted, TestServer, charge, scratch_postgres};
 
 #[tokio::test]
 async fn the_postgres_store_keeps_the_contract() {
     let url = scratch_postgres().await;
     contract::store_contract(PostgresStore::connect(&url).await.unwrap()).await;
-}
-
-/// The real HTTP transport, counting the attempts that leave.
-#[derive(Clone)]
-struct Counted {
-    http: Arc<HttpTransport>,
-    sent: Arc<AtomicUsize>,
-}
-
-impl Counted {
-    fn new() -> Counted {
-        Counted {
-            http: Arc::new(HttpTransport::new().unwrap()),
-            sent: Arc::default(),
-        }
-    }
-
-    fn sent(&self) -> usize {
-        self.sent.load(Ordering::SeqCst)
-    }
-}
-
-impl Transport for Counted {
-    fn check(&self, request: &Request) -> Result<(), String> {
-        self.http.check(request)
-    }
-
-    fn resolve(&self, url: &str) -> String {
-        self.http.resolve(url)
-    }
-
-    fn send<'a>(
-        &'a self,
-        outgoing: Outgoing<'a>,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<Response, TransportError>> {
-        self.sent.fetch_add(1, Ordering::SeqCst);
-        self.http.send(outgoing, timeout)
-    }
 }
 
 /// A replica: a client on its own connections to the database.

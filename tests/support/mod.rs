@@ -212,3 +212,42 @@ pub async fn scratch_postgres() -> String {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The real HTTP transport, counting the attempts that leave.
+#[derive(Clone)]
+pub struct Counted {
+    http: Arc<oncely::transport::HttpTransport>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Counted {
+    pub fn new() -> Counted {
+        Counted {
+            http: Arc::new(oncely::transport::HttpTransport::new().unwrap()),
+            sent: Arc::default(),
+        }
+    }
+
+    pub fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+impl oncely::transport::Transport for Counted {
+    fn check(&self, request: &oncely::Request) -> Result<(), String> {
+        self.http.check(request)
+    }
+
+    fn resolve(&self, url: &str) -> String {
+        self.http.resolve(url)
+    }
+
+    fn send<'a>(
+        &'a self,
+        outgoing: oncely::transport::Outgoing<'a>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<oncely::Response, oncely::transport::TransportError>> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.http.send(outgoing, timeout)
+    }
+}
