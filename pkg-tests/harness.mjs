@@ -48,6 +48,11 @@ export async function startServer(www) {
       });
       if (!response.ok) throw new Error(`POST /api/faults: ${response.status} ${await response.text()}`);
     },
+    /** Switches every fault of `account` off. */
+    async clearFaults(account) {
+      const response = await fetch(`${url}/api/faults`, { method: 'DELETE', headers: { 'x-account': account } });
+      if (!response.ok) throw new Error(`DELETE /api/faults: ${response.status} ${await response.text()}`);
+    },
     async stop() {
       child.kill();
       await rm(dir, { recursive: true, force: true });

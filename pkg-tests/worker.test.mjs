@@ -53,6 +53,21 @@ async function devtools(context) {
   return { session, registrations };
 }
 
+/**
+ * Closes a tab left offline as a user would: it sends nothing more.
+ * (Chromium's emulated offline leaks as a page goes: a page being closed or
+ * navigated away has been seen to hear "online" and send its waiting
+ * request, past the emulation and request interception alike. Meanwhile
+ * the server refuses the account's charges, storing nothing, as an
+ * unreachable one would.)
+ */
+async function leave(page, account) {
+  await server.faults(account, { fail_next: Array(8).fill({ status: 503 }) });
+  await page.goto('about:blank');
+  await page.close();
+  await server.clearFaults(account);
+}
+
 async function eventually(what, check, ms = 15_000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -86,7 +101,7 @@ test('paid offline, every tab closed, back online: the worker charges once', asy
   // (Offline is emulated for the page only: the worker, asked for a sync as
   // the intent was recorded, may already be waiting for the tab's lock, and
   // charge as soon as the tab is gone.)
-  await page.close();
+  await leave(page, account);
   await context.setOffline(false);
   const scope = `${server.url}/`;
   const registrationId = await eventually('the worker registration', () => registrations.get(scope));
@@ -102,6 +117,12 @@ test('paid offline, every tab closed, back online: the worker charges once', asy
   });
   assert.equal(ledger.length, 1);
   assert.equal(ledger[0].idempotency_key, recorded.key, 'under the key the page recorded');
+  const [worker] = context.serviceWorkers();
+  const charged = await eventually('the worker to hear its outcome', async () => {
+    const results = (await worker.evaluate(() => self.resumes)).flatMap((resume) => resume.results);
+    return results.some((result) => result.status) ? results.filter((result) => result.status) : null;
+  });
+  assert.deepEqual(charged, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }], 'the worker charged it');
   // Another sync later finds nothing left: still one charge.
   await session.send('ServiceWorker.dispatchSyncEvent', { origin: server.url, registrationId, tag: `oncely:${namespace}`, lastChance: false });
   await new Promise((wait) => setTimeout(wait, 500));
@@ -204,7 +225,7 @@ test('a worker stopped mid-request, then a sync: the same key, one charge', asyn
       await new Promise((wait) => setTimeout(wait, 20));
     }
   }, charge(account, 'order-1'));
-  await page.close();
+  await leave(page, account);
   await context.setOffline(false);
   // The worker's request is slow; the worker is stopped while it is out.
   await server.faults(account, { slow_ms: 1500 });
@@ -221,5 +242,64 @@ test('a worker stopped mid-request, then a sync: the same key, one charge', asyn
   await new Promise((wait) => setTimeout(wait, 1500));
   assert.equal((await server.ledger(account)).length, 1, 'one charge');
   assert.equal(ledger[0].idempotency_key, recorded.key, 'under the key the page recorded');
+  await context.close();
+});
+
+/** Tells the site's worker who is signed in (as an app's page would), once it has heard. */
+function signIn(page, user) {
+  return page.evaluate(
+    (user) =>
+      new Promise((heard) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => heard();
+        navigator.serviceWorker.controller.postMessage({ user }, [channel.port2]);
+      }),
+    user,
+  );
+}
+
+test("the worker sends only its user's intents: signed out or another user, nothing", async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const account = unique('sw-user');
+  const page = await controlledTab(context, namespace);
+  await page.evaluate(async (namespace) => {
+    window.client = await oncely.Oncely.open({ namespace, user: 'alice', storedHeaders: ['X-Account'] });
+  }, namespace);
+  await context.setOffline(true);
+  const recorded = await page.evaluate(async (request) => {
+    client.send(request).catch(() => {});
+    for (;;) {
+      const [pending] = await client.pending();
+      if (pending) return pending;
+      await new Promise((wait) => setTimeout(wait, 20));
+    }
+  }, charge(account, 'order-1'));
+  await leave(page, account);
+  await context.setOffline(false);
+  const [worker] = context.serviceWorkers();
+  const resumes = () => worker.evaluate(() => self.resumes);
+  const synced = async (count) => {
+    await sync(tools, namespace);
+    return eventually('the sync to be handled', async () => ((await resumes()).length >= count ? resumes() : null));
+  };
+  // Signed out: the worker knows no user, and sends nothing of Alice's.
+  const before = (await resumes()).length;
+  let seen = await synced(before + 1);
+  assert.deepEqual(seen.at(-1), { user: undefined, results: [] });
+  // Bob signed in: nothing of Alice's either.
+  const other = await controlledTab(context, namespace);
+  await signIn(other, 'bob');
+  seen = await synced(seen.length + 1);
+  assert.deepEqual(seen.at(-1), { user: 'bob', results: [] });
+  assert.equal((await server.ledger(account)).length, 0, `nothing sent for Alice while she is away: ${JSON.stringify(seen)}`);
+  // Alice back: her intent, under the key her page recorded, once.
+  await signIn(other, 'alice');
+  seen = await synced(seen.length + 1);
+  assert.deepEqual(seen.at(-1).results, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }]);
+  const ledger = await server.ledger(account);
+  assert.equal(ledger.length, 1);
+  assert.equal(ledger[0].idempotency_key, recorded.key);
   await context.close();
 });
