@@ -101,7 +101,10 @@ pkg: setup-rust setup-node
 	@# --flatten --rereloop, twice: the control flow rebuilt from flat code
 	@# before each -Oz, measured ~55 bytes smaller gzipped (a third round
 	@# gains nothing; a few seconds more to build).
-	$(WASM_OPT) -aimfs 4 --flatten --rereloop -Oz --flatten --rereloop -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features \
+	@# -Oz once more, then the functions in the order of their (Rust) names:
+	@# a module's functions side by side, which gzip finds more alike
+	@# (~100 bytes smaller than the optimizer's order).
+	$(WASM_OPT) -aimfs 4 --flatten --rereloop -Oz --flatten --rereloop -Oz --converge -Oz --reorder-functions-by-name --low-memory-unused --strip-debug --strip-producers --strip-target-features \
 		--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		$(WASM) -o pkg/oncely.wasm

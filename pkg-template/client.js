@@ -157,10 +157,10 @@ class Oncely {
   static async open(options) {
     const client = new Oncely(options);
     if (client.store === 'memory') {
-      client.#store = memoryStore();
+      client.#store = memoryStore(client.#core);
       return client;
     }
-    client.#store = await indexedDbStore(client.namespace, client.#durability);
+    client.#store = await indexedDbStore(client.namespace, client.#durability, client.#core);
     client.#locks = scope.navigator?.locks ?? null;
     client.webLocks = Boolean(client.#locks);
     // Asked only when the app opts in: Firefox prompts the user for it.
@@ -230,7 +230,11 @@ class Oncely {
     return Promise.all(
       (await this.#pending()).map((record) => {
         if (record instanceof OncelyError) return record;
-        const { intent, key, method, url, headers, bytes } = record;
+        const {
+          shown: { intent, key, method, url },
+          headers,
+          record: bytes,
+        } = record;
         const parts = { method, url, headers: toHeaders(headers) };
         parts.headers.set('idempotency-key', `"${key}"`);
         return this.#run(intent, parts, this.#core.stored(bytes, 0, 1)).then((landed) => new Outcome(...landed), (error) => error);
@@ -241,7 +245,7 @@ class Oncely {
   /** The intents of this client's user whose outcome is not yet known, oldest first; first, a "storage" `OncelyError` for each damaged record (whoever's), which forget() removes. */
   async pending() {
     return (await this.#pending()).map((r) =>
-      r instanceof OncelyError ? r : { intent: r.intent, key: r.key, attempts: r.attempts, createdAt: r.createdAt, state: r.state },
+      r instanceof OncelyError ? r : r.shown,
     );
   }
 
@@ -326,7 +330,7 @@ class Oncely {
     return damaged.concat(
       records
         .filter((record) => record.unsettled && record.mine)
-        .sort((a, b) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent)),
+        .sort(({ shown: a }, { shown: b }) => a.createdAt - b.createdAt || (a.intent < b.intent ? -1 : a.intent > b.intent)),
     );
   }
 
@@ -432,7 +436,7 @@ class Oncely {
           if (!attempt) break;
           store = 1;
           const write = flight.write();
-          if (write.length) await this.#store.put(intent, write, this.#core);
+          if (write.length) await this.#store.put(intent, write);
         } catch (error) {
           flight.interrupted(store, describe(error));
           break;
@@ -456,7 +460,7 @@ class Oncely {
       // lock released, once the caller has its outcome (below).
       const write = flight.write();
       if (write.length) {
-        const put = () => this.#store.put(intent, write, this.#core);
+        const put = () => this.#store.put(intent, write);
         // (A store fails with a "storage" OncelyError.)
         if (info.code === 'expired') await put();
         else if (info.code) await put().catch(warn('the failure'));
@@ -580,22 +584,18 @@ function record(core, bytes, name, now) {
   } catch (message) {
     throw storage(`${message}: intent "${name}"`, name);
   }
-  const [intent, key, attempts, createdAt, prunable, state, unsettled, mine, method, url, ...headers] = text.split('\n');
+  const [intent, key, attempts, createdAt, prunable, state, unsettled, mine, status, method, url, ...headers] = text.split('\n');
   return {
-    intent,
-    key,
-    attempts: +attempts,
-    createdAt: +createdAt,
-    state,
+    // As a person reads it: pending()'s answer, and the value IndexedDB
+    // shows in DevTools.
+    shown: { intent, key, state, attempts: +attempts, createdAt: +createdAt, status: +status || null, method, url },
     // (Empty: no.)
     prunable,
     unsettled,
     mine,
-    method,
-    url,
-    // As lines, and as the core's bytes (read by resume only).
+    // As lines, and the core's bytes (read by resume only).
     headers,
-    bytes,
+    record: bytes,
   };
 }
 
@@ -671,9 +671,10 @@ class Outcome {
   }
 }
 
-// --- stores: a record is the core's bytes, by intent name ---
+// --- stores: a record is the core's bytes, by intent name; `core` says
+// which write may replace what is stored ---
 
-function memoryStore() {
+function memoryStore(core) {
   const records = new Map();
   return {
     async add(name, bytes) {
@@ -684,7 +685,7 @@ function memoryStore() {
     async get(name) {
       return records.get(name);
     },
-    async put(name, bytes, core) {
+    async put(name, bytes) {
       if (core.applies(records.get(name), bytes)) records.set(name, bytes);
     },
     async list() {
@@ -739,8 +740,10 @@ function connect(name) {
 // transaction whose requests are all placed at once, committed without
 // waiting for another round trip, and answered once it is complete (a
 // failed request aborts it). A database another tab closed (an upgrade, a
-// deletion) is opened again by the next operation.
-async function indexedDbStore(namespace, durability) {
+// deletion) is opened again by the next operation. A value is the record
+// as a person reads it in DevTools (never read back) with the core's bytes
+// under `record`; a value that is bytes alone is read as they are.
+async function indexedDbStore(namespace, durability, core) {
   let db = await connect(`oncely:${namespace}`);
   let reopening;
   // `place` places the requests and returns what reads the answer. `open`:
@@ -766,6 +769,8 @@ async function indexedDbStore(namespace, durability) {
     return answer();
   };
   const read = (request) => () => request.result;
+  const unwrap = (value) => value?.record ?? value;
+  const wrap = (bytes) => ({ ...record(core, bytes).shown, record: bytes });
   return {
     // Adds the record unless the name is taken: truthy (its name, never
     // empty) when added, false when taken. One
@@ -773,21 +778,25 @@ async function indexedDbStore(namespace, durability) {
     // having written nothing, aborts.
     add(name, bytes) {
       let added;
-      return run('readwrite', (store) => read((added = store.add(bytes, name)))).catch((error) => {
+      return run('readwrite', (store) => read((added = store.add(wrap(bytes), name)))).catch((error) => {
         if (added?.error?.name === 'ConstraintError') return false;
         throw error;
       });
     },
-    get: (name) => run('readonly', (store) => read(store.get(name))),
+    get: (name) =>
+      run('readonly', (store) => {
+        const value = read(store.get(name));
+        return () => unwrap(value());
+      }),
     // A flight's write, where the core's rule lets it replace what is
     // stored (read in the same transaction): without Web Locks another
     // context may have settled or forgotten the intent meanwhile.
-    put: (name, bytes, core) =>
+    put: (name, bytes) =>
       run(
         'readwrite',
         (store) => {
           const current = store.get(name);
-          current.onsuccess = () => core.applies(current.result, bytes) && store.put(bytes, name);
+          current.onsuccess = () => core.applies(unwrap(current.result), bytes) && store.put(wrap(bytes), name);
           return () => {};
         },
         true,
@@ -797,7 +806,7 @@ async function indexedDbStore(namespace, durability) {
       run('readonly', (store) => {
         const names = read(store.getAllKeys());
         const values = read(store.getAll());
-        return () => [names(), values()];
+        return () => [names(), values().map(unwrap)];
       }),
     remove: (name) =>
       run('readwrite', (store) => {
@@ -814,7 +823,7 @@ async function indexedDbStore(namespace, durability) {
           let pruned = 0;
           store.openCursor().onsuccess = ({ target: { result: cursor } }) => {
             if (!cursor) return;
-            if (test(cursor.value, cursor.key)) {
+            if (test(unwrap(cursor.value), cursor.key)) {
               cursor.delete();
               pruned++;
             }

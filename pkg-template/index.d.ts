@@ -169,6 +169,11 @@ export interface PendingIntent {
   createdAt: number;
   /** "pending", or "failed" when it gave up or wanted credentials (resume() tries it again). */
   state: 'pending' | 'failed';
+  /** The last response status it heard (a failure's), or null. */
+  status: number | null;
+  method: string;
+  /** The request's URL, resolved against the page. */
+  url: string;
 }
 
 export type OncelyEventType = 'created' | 'attempt' | 'retry' | 'joined' | 'replayed' | 'conflict' | 'settled' | 'failed' | 'offline';

@@ -151,7 +151,8 @@ test('only the allow-listed headers reach IndexedDB: no credential in any raw re
       open.onerror = () => reject(open.error);
       open.onsuccess = () => {
         const all = open.result.transaction('intents').objectStore('intents').getAll();
-        all.onsuccess = () => resolve(all.result.map((v) => new TextDecoder().decode(v)).join(''));
+        // The readable fields and the record's bytes alike.
+        all.onsuccess = () => resolve(all.result.map(({ record, ...shown }) => JSON.stringify(shown) + new TextDecoder().decode(record)).join(''));
       };
     });
     return { refused, text };

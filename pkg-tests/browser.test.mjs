@@ -195,7 +195,8 @@ test('the authorize hook gives every attempt its credentials, resumed ones inclu
       open.onsuccess = () => {
         const db = open.result;
         const all = db.transaction(db.objectStoreNames[0]).objectStore(db.objectStoreNames[0]).getAll();
-        all.onsuccess = () => resolve(all.result.map((v) => new TextDecoder().decode(v)).join(''));
+        // The readable fields and the record's bytes alike.
+        all.onsuccess = () => resolve(all.result.map(({ record, ...shown }) => JSON.stringify(shown) + new TextDecoder().decode(record)).join(''));
       };
     });
     return { resumed, errors, bearer: stored.includes('Bearer') };
@@ -460,7 +461,7 @@ test('a damaged record is a "storage" error naming its intent in pending() and r
     const shape = (entry) =>
       entry instanceof oncely.OncelyError
         ? { code: entry.code, intent: entry.intent, named: entry.message.includes('"order-damaged"') }
-        : [entry.intent, entry.status ?? entry.state];
+        : [entry.intent, entry.state ?? entry.status];
     const listing = (await client.pending()).map(shape);
     const resuming = (await client.resume()).map(shape);
     const sending = await client.send({ ...request, intent: 'order-damaged' }).catch((error) => [error.code, error.intent]);
@@ -480,6 +481,52 @@ test('a damaged record is a "storage" error naming its intent in pending() and r
     after: [],
   });
   assert.equal((await server.ledger(account)).length, 1, 'the resumed charge; nothing sent for the damaged record');
+  await context.close();
+});
+
+test('DevTools shows each record readable (intent, key, state, attempts, method, URL, status); bytes alone are still read', async () => {
+  const context = await browser.newContext();
+  const page = await tab(context);
+  const account = unique('readable');
+  await server.faults(account, { fail_next: [{ status: 503 }] });
+  const result = await page.evaluate(async ({ paid, waiting, namespace }) => {
+    const client = await oncely.Oncely.open({ namespace, retry: { maxAttempts: 1 } });
+    const failed = await client.send(waiting).catch((error) => error.code);
+    const outcome = await client.send(paid);
+    // The database as DevTools shows it.
+    const database = () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open(`oncely:${namespace}`, 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => resolve(open.result);
+      });
+    const db = await database();
+    const values = await new Promise((resolve) => {
+      const all = db.transaction('intents').objectStore('intents').getAll();
+      all.onsuccess = () => resolve(all.result);
+    });
+    const shown = values.map(({ record, ...fields }) => ({ ...fields, bytes: record instanceof Uint8Array }));
+    // A value of the record's bytes alone, as the first versions wrote it.
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction('intents', 'readwrite');
+      tx.objectStore('intents').put(values.find((value) => value.intent === paid.intent).record, paid.intent);
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+    const again = await client.send(paid);
+    return { key: outcome.key, shown, failed, again: [again.status, again.key, again.replayed], pending: await client.pending() };
+  }, { paid: charge(account, 'order-paid'), waiting: charge(account, 'order-waiting'), namespace: unique('ns') });
+  const [paid, waiting] = result.shown;
+  const url = `${server.url}/api/charges`;
+  assert.deepEqual(paid, { intent: 'order-paid', key: result.key, state: 'settled', attempts: 1, createdAt: paid.createdAt, status: 201, method: 'POST', url, bytes: true });
+  assert.ok(Math.abs(Date.now() - paid.createdAt) < 60_000, 'created now, in ms since the epoch');
+  assert.equal(result.failed, 'gave_up');
+  assert.deepEqual(waiting, { intent: 'order-waiting', key: waiting.key, state: 'failed', attempts: 1, createdAt: waiting.createdAt, status: 503, method: 'POST', url, bytes: true });
+  assert.deepEqual(result.again, [201, result.key, true], 'bytes alone: read, replayed');
+  // pending() answers the same fields (the bytes stay inside).
+  assert.deepEqual(result.pending, [{ ...waiting, bytes: undefined }].map(({ bytes, ...fields }) => fields));
+  assert.equal((await server.ledger(account)).length, 1);
   await context.close();
 });
 

@@ -245,28 +245,25 @@ test('a worker stopped mid-request, then a sync: the same key, one charge', asyn
   await context.close();
 });
 
-/** Tells the site's worker who is signed in (as an app's page would), once it has heard. */
-function signIn(page, user) {
+/** Tells the site's worker what a page knows (`{ user }`, `{ token }`), once it has heard. */
+function tell(page, message) {
   return page.evaluate(
-    (user) =>
+    (message) =>
       new Promise((heard) => {
         const channel = new MessageChannel();
         channel.port1.onmessage = () => heard();
-        navigator.serviceWorker.controller.postMessage({ user }, [channel.port2]);
+        navigator.serviceWorker.controller.postMessage(message, [channel.port2]);
       }),
-    user,
+    message,
   );
 }
 
-test("the worker sends only its user's intents: signed out or another user, nothing", async () => {
-  const context = await browser.newContext();
-  const tools = await devtools(context);
-  const namespace = unique('ns');
-  const account = unique('sw-user');
+/** Records offline in a new tab of `namespace` (opened with `options`), then leaves it; resolves with the pending intent. */
+async function payOffline(context, namespace, options, request, account) {
   const page = await controlledTab(context, namespace);
-  await page.evaluate(async (namespace) => {
-    window.client = await oncely.Oncely.open({ namespace, user: 'alice', storedHeaders: ['X-Account'] });
-  }, namespace);
+  await page.evaluate(async (options) => {
+    window.client = await oncely.Oncely.open(options);
+  }, { namespace, storedHeaders: ['X-Account'], ...options });
   await context.setOffline(true);
   const recorded = await page.evaluate(async (request) => {
     client.send(request).catch(() => {});
@@ -275,31 +272,75 @@ test("the worker sends only its user's intents: signed out or another user, noth
       if (pending) return pending;
       await new Promise((wait) => setTimeout(wait, 20));
     }
-  }, charge(account, 'order-1'));
+  }, request);
   await leave(page, account);
   await context.setOffline(false);
+  return recorded;
+}
+
+/** What the site's worker resumed so far (its `onResumed`), and a sync that waits for one more. */
+function resumes(context, tools, namespace) {
   const [worker] = context.serviceWorkers();
-  const resumes = () => worker.evaluate(() => self.resumes);
-  const synced = async (count) => {
-    await sync(tools, namespace);
-    return eventually('the sync to be handled', async () => ((await resumes()).length >= count ? resumes() : null));
+  const seen = () => worker.evaluate(() => self.resumes);
+  return {
+    seen,
+    async synced() {
+      const count = (await seen()).length;
+      await sync(tools, namespace);
+      return eventually('the sync to be handled', async () => ((await seen()).length > count ? (await seen()).at(-1) : null));
+    },
   };
+}
+
+test("the worker sends only its user's intents: signed out or another user, nothing", async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const account = unique('sw-user');
+  const recorded = await payOffline(context, namespace, { user: 'alice' }, charge(account, 'order-1'), account);
+  const worker = resumes(context, tools, namespace);
   // Signed out: the worker knows no user, and sends nothing of Alice's.
-  const before = (await resumes()).length;
-  let seen = await synced(before + 1);
-  assert.deepEqual(seen.at(-1), { user: undefined, results: [] });
+  assert.deepEqual(await worker.synced(), { user: undefined, results: [] });
   // Bob signed in: nothing of Alice's either.
   const other = await controlledTab(context, namespace);
-  await signIn(other, 'bob');
-  seen = await synced(seen.length + 1);
-  assert.deepEqual(seen.at(-1), { user: 'bob', results: [] });
-  assert.equal((await server.ledger(account)).length, 0, `nothing sent for Alice while she is away: ${JSON.stringify(seen)}`);
+  await tell(other, { user: 'bob' });
+  assert.deepEqual(await worker.synced(), { user: 'bob', results: [] });
+  assert.equal((await server.ledger(account)).length, 0, 'nothing sent for Alice while she is away');
   // Alice back: her intent, under the key her page recorded, once.
-  await signIn(other, 'alice');
-  seen = await synced(seen.length + 1);
-  assert.deepEqual(seen.at(-1).results, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }]);
+  await tell(other, { user: 'alice' });
+  assert.deepEqual((await worker.synced()).results, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }]);
   const ledger = await server.ledger(account);
   assert.equal(ledger.length, 1);
   assert.equal(ledger[0].idempotency_key, recorded.key);
+  await context.close();
+});
+
+test('the worker sends with the credentials of its authorize hook, never stored ones; without them, nothing', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const authorizations = [];
+  // Every charge, the worker's included, as it leaves the browser.
+  await context.route('**/api/charges', (route) => {
+    if (route.request().method() === 'POST') authorizations.push(route.request().headers().authorization);
+    return route.continue();
+  });
+  const namespace = unique('ns');
+  const account = unique('sw-credentials');
+  const request = charge(account, 'order-1');
+  request.headers.authorization = 'Bearer from-the-page';
+  const recorded = await payOffline(context, namespace, {}, request, account);
+  const worker = resumes(context, tools, namespace);
+  // The page's token was never stored: with none from its hook, the
+  // worker sends nothing and the intent stays for later.
+  const without = await worker.synced();
+  assert.deepEqual(without.results.map((result) => [result.intent, result.code]), [['order-1', 'credentials']]);
+  assert.equal((await server.ledger(account)).length, 0);
+  // Signed in again: the hook's fresh token.
+  const page = await controlledTab(context, namespace);
+  await tell(page, { token: 'fresh' });
+  assert.deepEqual((await worker.synced()).results, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }]);
+  assert.equal(authorizations.at(-1), 'Bearer fresh');
+  assert.ok(!authorizations.includes(undefined), `no charge left without credentials: ${authorizations}`);
+  assert.equal((await server.ledger(account)).length, 1);
   await context.close();
 });

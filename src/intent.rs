@@ -548,6 +548,17 @@ impl Record {
         self.owner.as_deref() == user
     }
 
+    /// The last response status the intent heard: the definitive one once
+    /// settled, the last one a failure saw; none while pending (what a
+    /// person reading the store is shown).
+    pub fn status(&self) -> Option<u16> {
+        match (&self.response, &self.failure) {
+            (Some(response), _) => Some(response.status),
+            (None, Some(failure)) => failure.last_status,
+            (None, None) => None,
+        }
+    }
+
     /// `true` once the record serves no call any more: its outcome is known
     /// (not [unsettled](Self::is_unsettled)) and the server's retention for
     /// its key has ended at `now_ms`.

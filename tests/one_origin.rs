@@ -63,6 +63,31 @@ export function packageSend(namespace, intent, url) {
 export async function packagePending(namespace) {
   return JSON.stringify((await clients.get(namespace).pending()).map(({ intent, key }) => ({ intent, key })));
 }
+
+// The database's values as DevTools shows them (`record`: whether it holds
+// the bytes); with `bare`, the value of that intent rewritten to its bytes
+// alone (as the first versions stored it).
+export function storedValues(namespace, bare) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(`oncely:${namespace}`, 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('intents', 'readwrite');
+      const store = tx.objectStore('intents');
+      const all = store.getAll();
+      all.onsuccess = () => {
+        const value = all.result.find((value) => value.intent === bare);
+        if (value) store.put(value.record, bare);
+      };
+      tx.oncomplete = () => {
+        db.close();
+        resolve(JSON.stringify(all.result.map(({ record, ...shown }) => ({ ...shown, record: record instanceof Uint8Array }))));
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = scriptNetwork)]
@@ -74,6 +99,8 @@ extern "C" {
     async fn package_send(namespace: &str, intent: &str, url: &str) -> JsValue;
     #[wasm_bindgen(js_name = packagePending)]
     async fn package_pending(namespace: &str) -> JsValue;
+    #[wasm_bindgen(js_name = storedValues)]
+    async fn stored_values(namespace: &str, bare: &str) -> JsValue;
 }
 
 /// Both executors on the database `oncely:<namespace>` of this origin.
@@ -131,6 +158,12 @@ impl OneOrigin {
 
     async fn package_pending(&self) -> Value {
         parsed(package_pending(&self.namespace).await)
+    }
+
+    /// The stored values as DevTools shows them, after rewriting the value
+    /// of the intent `bare` (if any) to the record's bytes alone.
+    async fn stored_values(&self, bare: &str) -> Vec<Value> {
+        serde_json::from_value(parsed(stored_values(&self.namespace, bare).await)).expect("a list")
     }
 }
 
@@ -270,4 +303,71 @@ async fn both_clients_racing_one_intent_send_it_once() {
         "one flew it, the other replayed: {from_rust} {from_package}"
     );
     assert_eq!(sent().len(), 1, "one request on the wire");
+}
+
+#[wasm_bindgen_test]
+async fn both_write_the_record_readable_for_devtools_and_read_bytes_alone() {
+    script_network(r#"[{ "status": 503 }, { "status": 503 }]"#, 0);
+    let origin = OneOrigin::open(1).await;
+    let rust = origin.rust_client(1).await;
+    // One failed and one settled intent each.
+    assert_eq!(
+        origin.rust_pay(&rust, "rust-failed").await["error"],
+        "gave_up"
+    );
+    assert_eq!(
+        origin.package_pay("package-failed").await["error"],
+        "gave_up"
+    );
+    let paid = origin.rust_pay(&rust, "rust-paid").await;
+    let package_paid = origin.package_pay("package-paid").await;
+    let values = origin.stored_values("").await;
+    // Every field but the name, key and time is the same whoever wrote it.
+    let shown = |value: &Value| {
+        let mut value = value.clone();
+        for field in ["intent", "key", "createdAt"] {
+            value.as_object_mut().expect("an object").remove(field);
+        }
+        value
+    };
+    let [package_failed, package_paid_value, rust_failed, rust_paid] = &values[..] else {
+        panic!("four values: {values:?}");
+    };
+    let url = origin.url.as_str();
+    for (value, intent, key) in [
+        (rust_paid, "rust-paid", &paid["key"]),
+        (package_paid_value, "package-paid", &package_paid["key"]),
+    ] {
+        assert_eq!((&value["intent"], &value["key"]), (&json!(intent), key));
+        assert_eq!(
+            shown(value),
+            json!({ "state": "settled", "attempts": 1, "status": 201, "method": "POST", "url": url, "record": true })
+        );
+    }
+    for value in [rust_failed, package_failed] {
+        assert_eq!(
+            shown(value),
+            json!({ "state": "failed", "attempts": 1, "status": 503, "method": "POST", "url": url, "record": true })
+        );
+    }
+    let created = rust_paid["createdAt"].as_f64().expect("ms since the epoch");
+    assert!(
+        (js_sys::Date::now() - created).abs() < 60_000.0,
+        "{created}"
+    );
+
+    // A value of bytes alone is read by both: each replays the other's.
+    origin.stored_values("package-paid").await;
+    origin.stored_values("rust-paid").await;
+    let replayed = origin.rust_pay(&rust, "package-paid").await;
+    assert_eq!(
+        (&replayed["replayed"], &replayed["key"]),
+        (&json!(true), &package_paid["key"])
+    );
+    let replayed = origin.package_pay("rust-paid").await;
+    assert_eq!(
+        (&replayed["replayed"], &replayed["key"]),
+        (&json!(true), &paid["key"])
+    );
+    assert_eq!(sent().len(), 4, "nothing sent again");
 }

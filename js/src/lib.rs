@@ -662,8 +662,8 @@ pub unsafe extern "C" fn applies(input: *mut u8, len: usize) -> u32 {
 /// (`pending`, `resume`, `prune`), at [`out`], one field per line: name,
 /// key, attempts, creation (ms since the epoch), whether it may be pruned
 /// at `now` (`1`: `Record::is_prunable`), state, whether it is unsettled
-/// (`1`), whether it is the core's user's (`1`), method, URL, then the
-/// request's headers; or with `body` 1, its request body (read by `resume`
+/// (`1`), whether it is the core's user's (`1`), its last status
+/// (`Record::status`; empty: none), method, URL, then the request's headers; or with `body` 1, its request body (read by `resume`
 /// only). Answers 0 with why at [`out`] when the record is damaged or
 /// foreign.
 ///
@@ -698,6 +698,7 @@ pub unsafe extern "C" fn stored(
     answer.line(record.state.as_str());
     answer.flag(record.is_unsettled());
     answer.flag(record.belongs_to(core.user.as_deref()));
+    answer.number(record.status().map(u64::from));
     answer.line(&record.request.method);
     answer.line(&record.request.url);
     answer.headers(&record.request.headers);

@@ -1,13 +1,14 @@
 // The test site's service worker (a module): oncely's worker part, for the
 // namespace its registration names (`?ns=`), with the page's options. The
-// signed-in user is what the pages last posted (`{ user }`), as an app's
-// worker would learn it; none until then.
+// signed-in user and their token are what the pages last posted (`{ user }`,
+// `{ token }`), as an app's worker would learn them; none until then.
 import { serve } from '/pkg/worker.js';
 
 const namespace = new URL(self.location.href).searchParams.get('ns') ?? 'default';
-let user;
+let user, token;
 self.addEventListener('message', (event) => {
   if ('user' in (event.data ?? {})) user = event.data.user ?? undefined;
+  if ('token' in (event.data ?? {})) token = event.data.token;
   event.ports?.[0]?.postMessage('ok');
 });
 // What each resume settled, for the tests to read (intents, user, codes).
@@ -15,6 +16,9 @@ self.resumes = [];
 serve({
   namespace,
   user: () => user,
+  // The credentials the pages last posted (`{ token }`), fresh for every
+  // attempt; none: the hook supplies nothing.
+  authorize: () => (token ? { authorization: `Bearer ${token}` } : {}),
   // The account header is no credential here: the worker may send it.
   storedHeaders: ['X-Account'],
   onResumed: (results) => {

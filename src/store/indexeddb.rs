@@ -4,14 +4,15 @@
 //! Each operation is one transaction whose requests are all placed before
 //! control returns to the event loop: the only `.await`s inside a
 //! transaction are on that transaction's own requests, whose results arrive
-//! while it is still active. Records are stored as bytes
-//! ([`encoding`](super::encoding)), bodies byte for byte.
+//! while it is still active. A record is stored as its bytes
+//! ([`encoding`](super::encoding)), bodies byte for byte, under `record`,
+//! beside the fields a person reads in DevTools (src/store/BROWSER.md).
 
 use std::rc::Rc;
 
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
-use js_sys::{Promise, Uint8Array};
+use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -318,15 +319,43 @@ fn commit(transaction: &IdbTransaction) -> impl Future<Output = Result<(), Error
     }
 }
 
-fn to_bytes(record: &Record) -> Uint8Array {
-    Uint8Array::from(&encode(record)[..])
+/// The value stored for `record`: what a person reads in DevTools (never
+/// read back) and the record's bytes under `record`, as the npm package
+/// writes it.
+fn to_value(record: &Record) -> JsValue {
+    let value = Object::new();
+    let status = record.status().map_or(JsValue::NULL, JsValue::from);
+    for (name, field) in [
+        ("intent", JsValue::from(&record.name)),
+        ("key", record.key.as_str().into()),
+        ("state", record.state.as_str().into()),
+        ("attempts", record.attempts.into()),
+        // (Milliseconds since the epoch, exact in a JavaScript number.)
+        ("createdAt", (record.created_at as f64).into()),
+        ("status", status),
+        ("method", JsValue::from(&record.request.method)),
+        ("url", JsValue::from(&record.request.url)),
+        ("record", Uint8Array::from(&encode(record)[..]).into()),
+    ] {
+        // Setting a property of a new plain object cannot fail.
+        let _ = Reflect::set(&value, &JsValue::from_str(name), &field);
+    }
+    value.into()
 }
 
+/// The record in a stored value: its bytes under `record`, or the bytes
+/// alone (as values were first written).
 fn from_value(value: &JsValue) -> Result<Record, Error> {
-    match value.dyn_ref::<Uint8Array>() {
+    let bytes = match value.dyn_ref::<Uint8Array>() {
+        Some(bytes) => Some(bytes.clone()),
+        None => Reflect::get(value, &JsValue::from_str("record"))
+            .ok()
+            .and_then(|record| record.dyn_into::<Uint8Array>().ok()),
+    };
+    match bytes {
         Some(bytes) => decode(&bytes.to_vec()),
         None => Err(Error::store(
-            "a stored record is not bytes (the database was written by something else)",
+            "a stored record holds no bytes (the database was written by something else)",
         )),
     }
 }
@@ -345,7 +374,7 @@ impl Store for IndexedDbStore {
             // trip less. Where the record exists the add fails and the
             // transaction aborts, having written nothing.
             store
-                .add_with_key(&to_bytes(&record), &name)
+                .add_with_key(&to_value(&record), &name)
                 .map_err(|e| storage("cannot write IndexedDB", &e))?;
             let _ = transaction.unchecked_ref::<Transaction>().commit_now();
             let existing = existing.await?;
@@ -484,7 +513,7 @@ impl Store for IndexedDbStore {
                 let mut record = from_value(&existing)?;
                 record.apply(update);
                 store
-                    .put_with_key(&to_bytes(&record), &JsValue::from_str(&name))
+                    .put_with_key(&to_value(&record), &JsValue::from_str(&name))
                     .map_err(|e| storage("cannot write IndexedDB", &e))?;
                 committed.await
             }
