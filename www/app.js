@@ -2,6 +2,8 @@
 // `make pkg`) against the reference server that serves this page, and shows
 // what happens: the intent's key, every attempt, and the server's ledger.
 import { Oncely, OncelyError } from './pkg/index.js';
+import { account, api } from './account.js';
+import { $, el, money, clock, showLedger } from './view.js';
 
 const CATALOG = [
   { sku: 'mug', name: 'Stoneware mug', price: 1800 },
@@ -9,30 +11,6 @@ const CATALOG = [
   { sku: 'filters', name: 'Paper filters × 100', price: 450 },
 ];
 const CURRENCY = 'eur';
-const money = new Intl.NumberFormat('en-IE', { style: 'currency', currency: 'EUR' });
-const clock = new Intl.DateTimeFormat('en-GB', {
-  hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
-});
-
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
-
-// One account per visitor (the server scopes keys and the ledger by it);
-// `?account=` picks one, so a test or a second browser can share it.
-const account = (() => {
-  const given = new URLSearchParams(location.search).get('account');
-  if (given) return given;
-  let stored = localStorage.getItem('oncely-demo:account');
-  if (!stored) {
-    stored = `visitor-${crypto.randomUUID().slice(0, 8)}`;
-    localStorage.setItem('oncely-demo:account', stored);
-  }
-  return stored;
-})();
 
 // --- the cart: kept in localStorage, shared by this account's tabs --------
 const CART = `oncely-demo:${account}:cart`;
@@ -304,15 +282,6 @@ async function resumeInterrupted() {
 // --- chaos ----------------------------------------------------------------------
 const armed = { drop: false, 503: false, 429: false, slow: false };
 
-async function api(path, init = {}) {
-  const response = await fetch(path, {
-    ...init,
-    headers: { 'x-account': account, 'content-type': 'application/json', ...init.headers },
-  });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response.status === 204 ? null : response.json();
-}
-
 /** Sends the armed faults to the server (all of them: it merges queues). */
 async function pushFaults() {
   await api('/api/faults', { method: 'DELETE' });
@@ -391,15 +360,8 @@ async function refreshLedger() {
     return; // offline: the next poll tries again
   }
   const current = cart.paid?.key ?? $('key').textContent;
-  const rowsHtml = charges.slice().reverse().map((charge) => el('tr', { className: charge.idempotency_key === current ? 'current' : '' },
-    el('td', { textContent: String(charge.id) }),
-    el('td', { textContent: clock.format(charge.created_at) }),
-    el('td', { textContent: charge.description ?? '' }),
-    el('td', { className: 'num', textContent: money.format(charge.amount / 100) }),
-    el('td', {}, el('code', { textContent: charge.idempotency_key, title: charge.idempotency_key }))));
-  $('ledger').replaceChildren(...rowsHtml);
+  showLedger($('ledger'), charges, (charge) => charge.idempotency_key === current);
   $('ledger-empty').hidden = charges.length > 0;
-  $('ledger').dataset.count = String(charges.length);
 }
 
 // --- start ---------------------------------------------------------------------------
