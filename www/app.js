@@ -1,8 +1,10 @@
 // The demo checkout: pays through the oncely package (./pkg/, built by
 // `make pkg`) against the reference server that serves this page, and shows
-// what happens: the intent's key, every attempt, and the server's ledger.
+// what happens: the intent's key, every attempt, and the server's ledger. A
+// service worker (sw.js) finishes a payment this tab leaves unfinished.
 import { Oncely, OncelyError } from './pkg/index.js';
 import { account, api } from './account.js';
+import { payments, NOTICES, orderOf } from './payments.js';
 import { $, el, money, clock, showLedger } from './view.js';
 
 const CATALOG = [
@@ -50,8 +52,8 @@ function paymentRequest(c) {
     intent: intentOf(c),
     method: 'POST',
     url: '/api/charges',
-    // The account goes with every attempt from `authorize` (below): like a
-    // credential, it is never stored, and a resume sends it afresh.
+    // The account goes with every attempt from `authorize` (payments.js):
+    // like a credential, it is never stored, and a resume sends it afresh.
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ amount: total(c), currency: CURRENCY, description: `order ${c.id}` }),
   };
@@ -162,7 +164,7 @@ function onEvent(event) {
     }
     case 'offline':
       timeline('Offline: waiting for the network before the next attempt', 'warn', event.at);
-      setState('Offline. The payment is saved and goes out once you are back online.', 'warn');
+      setState(`Offline. The payment is saved and goes out once you are back online${worker?.controller ? ', or from the service worker if you close this tab' : ''}.`, 'warn');
       break;
     case 'joined':
       if (rows.size === 0) joinedEarly += 1;
@@ -257,23 +259,35 @@ async function pay() {
   }
 }
 
-/** On load: finish whatever a reload (or a closed tab) interrupted. */
+/** On load: finish whatever a reload or a closed tab left unfinished, and
+ *  show what was finished while no checkout was open. */
 async function resumeInterrupted() {
   const pending = await client.pending();
   const ours = pending.find((p) => p.intent === intentOf(cart));
-  // An order replaced (“Start a new order”, here or in another tab) before
-  // its payment finished is not paid later behind the buyer’s back: its
-  // payment is dropped, never sent again. (Whether the server took an
-  // attempt already, the ledger shows.)
-  for (const replaced of pending.filter((p) => p !== ours)) {
-    await client.forget(replaced.intent);
-    timeline(`A replaced order’s unfinished payment (key ${replaced.key}) was dropped: it is not sent again`, 'info');
+  if (ours) {
+    showKey(ours.key);
+    setState('A payment for this order was interrupted (or is under way in another tab or the service worker): finishing it with its original key…', 'pending');
+    timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
+  } else if (cart.locked && !cart.paid) {
+    // Asked for (a locked order is one whose Pay was clicked), and no
+    // longer unfinished: settled while no checkout showed it, by the
+    // service worker or a tab since closed. Its recorded outcome is
+    // replayed; nothing is sent.
+    setState('This order’s payment was finished while the checkout was closed: reading its outcome…', 'pending');
+    timeline('Found this order’s payment finished while the checkout was closed (by the service worker, or a tab since closed)', 'info');
+    await pay();
+    return;
+  }
+  if (!pending.length) return;
+  // A payment once asked for is finished, whatever became of its order
+  // (“Start a new order” does not cancel it, here or in the service worker).
+  const results = await client.resume();
+  for (const result of results.filter((r) => r.intent !== intentOf(cart))) {
+    const order = `A previous order’s payment (#${orderOf(result.intent)}, key ${result.key})`;
+    if (result instanceof OncelyError) timeline(`${order} could not be finished yet: ${result.message}`, 'warn');
+    else timeline(`${order} was finished: ${result.ok ? 'charged once' : `HTTP ${result.status}`}`, result.ok ? 'ok' : 'bad');
   }
   if (!ours) return;
-  showKey(ours.key);
-  setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
-  timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
-  const results = await client.resume();
   const mine = results.find((o) => o.intent === intentOf(cart) && !(o instanceof OncelyError));
   if (mine) await onOutcome(mine);
   else setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
@@ -351,6 +365,42 @@ for (const button of document.querySelectorAll('.switch')) {
   });
 }
 
+// --- the service worker: it finishes a payment this tab leaves unfinished ------
+const worker = navigator.serviceWorker; // none outside a secure context (https, localhost)
+
+function showWorker() {
+  const on = Boolean(worker?.controller);
+  $('worker').textContent = on ? 'closed tabs’ payments finish (service worker)' : worker ? 'service worker starting…' : 'no service worker: payments finish on your next visit';
+  $('worker').dataset.tone = on ? 'ok' : 'warn';
+  document.body.dataset.worker = on ? 'controlling' : 'none';
+}
+
+if (worker) {
+  // The worker finishes the payments of the account signed in on this
+  // browser: it reads the account cookie (the server's own), as an app's
+  // worker reads its session.
+  document.cookie = `account=${account}; path=/; max-age=31536000; samesite=strict`;
+  worker.addEventListener('controllerchange', showWorker);
+  worker.register('sw.js', { type: 'module' }).catch((error) => {
+    $('worker').textContent = `no service worker (${error.message}): payments finish on your next visit`;
+  });
+  // Going away (closed, reloaded): the worker takes over what this tab
+  // leaves unfinished as soon as the tab's locks are gone, even if the
+  // Background Sync it was asked for has ended meanwhile.
+  window.addEventListener('pagehide', () => worker.controller?.postMessage('resume'));
+  // The worker finished this order's payment (its tab closed while paying;
+  // this is another tab of the account): shown paid here too.
+  new BroadcastChannel(NOTICES).addEventListener('message', ({ data }) => {
+    const done = data.account === account && data.results.find((r) => r.intent === intentOf(cart) && r.status >= 200 && r.status < 300);
+    if (!done || cart.paid) return;
+    cart.paid = { key: done.key, at: data.at };
+    saveCart(cart);
+    renderCart();
+    showPaid(cart, ' The service worker finished it after the tab that paid was closed.');
+    refreshLedger();
+  });
+}
+
 // --- the ledger --------------------------------------------------------------------
 async function refreshLedger() {
   let charges;
@@ -397,6 +447,7 @@ window.addEventListener('storage', (event) => {
 
 renderCart();
 showNetwork();
+showWorker();
 // The ledger and the switches are the server's: shown at once, not after
 // the interrupted payments below are finished.
 refreshLedger();
@@ -408,12 +459,7 @@ try {
   // only its intents (another account's are never resumed with this one's
   // credentials), and `authorize` gives every attempt, resumed ones
   // included, the account header.
-  client = await Oncely.open({
-    namespace: 'demo',
-    user: account,
-    authorize: () => ({ 'x-account': account }),
-    retry: { baseDelayMs: 500, maxDelayMs: 4000 },
-  });
+  client = await Oncely.open({ ...payments(() => account), user: account });
   client.on('*', onEvent);
   renderCart(); // Pay is enabled now
   $('storage').textContent = 'payments saved in this browser';
