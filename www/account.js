@@ -1,6 +1,6 @@
 // The visitor's account: the server scopes keys, faults and the ledger by
-// it. `?account=` picks one, so a test or a second browser can share it;
-// otherwise one is made up once and kept here.
+// it. `?account=` picks one, so a test, a second browser or the ledger
+// window can share it; otherwise one is made up once and kept here.
 export const account = (() => {
   const given = new URLSearchParams(location.search).get('account');
   if (given) return given;

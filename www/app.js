@@ -338,7 +338,7 @@ function setSimulatedOffline(offline) {
 }
 
 function renderSwitches() {
-  for (const button of document.querySelectorAll('.switch')) {
+  for (const button of document.querySelectorAll('.switch[data-fault]')) {
     const fault = button.dataset.fault;
     const on = fault === 'offline' ? simulatedOffline : armed[fault];
     button.setAttribute('aria-pressed', String(on));
@@ -346,22 +346,26 @@ function renderSwitches() {
   }
 }
 
-for (const button of document.querySelectorAll('.switch')) {
-  button.addEventListener('click', async () => {
-    const fault = button.dataset.fault;
-    if (fault === 'offline') {
-      setSimulatedOffline(!simulatedOffline);
-      return;
-    }
-    armed[fault] = !armed[fault];
+/** Arms (or disarms) a server fault; false if the server refused. */
+async function setFault(fault, on) {
+  armed[fault] = on;
+  renderSwitches();
+  try {
+    await pushFaults();
+    return true;
+  } catch (error) {
+    armed[fault] = !on;
     renderSwitches();
-    try {
-      await pushFaults();
-    } catch (error) {
-      armed[fault] = !armed[fault];
-      renderSwitches();
-      setState(`Could not switch the fault: ${error.message}`, 'bad');
-    }
+    setState(`Could not switch the fault: ${error.message}`, 'bad');
+    return false;
+  }
+}
+
+for (const button of document.querySelectorAll('.switch[data-fault]')) {
+  button.addEventListener('click', () => {
+    const fault = button.dataset.fault;
+    if (fault === 'offline') setSimulatedOffline(!simulatedOffline);
+    else setFault(fault, !armed[fault]);
   });
 }
 
@@ -400,6 +404,36 @@ if (worker) {
     refreshLedger();
   });
 }
+
+// --- close the tab: the scenario, and the ledger window ---------------------------
+/** The ledger of this account in a window of its own, which outlives this tab. */
+function watchLedger() {
+  const opened = window.open($('watch-ledger').href, 'oncely-ledger', 'popup,width=640,height=820');
+  opened?.focus();
+  return Boolean(opened);
+}
+
+/** Sets up "close the tab": the ledger window open, and a payment that
+ *  stays out long enough to close the tab on it (the slow server, unless
+ *  this tab is offline: then it waits for the network). */
+async function closeTheTab() {
+  const watching = watchLedger();
+  if (!simulatedOffline && !armed.slow && !(await setFault('slow', true))) return;
+  const how = simulatedOffline
+    ? 'This tab is offline: pay, then close it. Its payment waits here, recorded; once the tab is gone the service worker sends it.'
+    : 'The server now takes 4 s per charge: pay, then close this tab while “Attempt 1 sent” shows. The server still charges that request; the service worker finishes the payment under the same key.';
+  const where = watching ? 'The ledger window keeps watching' : 'Open the ledger window (“Watch in a new window”, below) to watch';
+  const without = worker?.controller ? '' : ' (No service worker runs this page here: the payment finishes on your next visit instead.)';
+  const note = $('close-tab-note');
+  note.textContent = `${how} ${where}: one charge, under the key shown in Payment.${without}`;
+  note.hidden = false;
+}
+
+$('watch-ledger').href = `ledger.html?account=${encodeURIComponent(account)}`;
+$('watch-ledger').addEventListener('click', (event) => {
+  if (watchLedger()) event.preventDefault();
+});
+$('close-tab').addEventListener('click', closeTheTab);
 
 // --- the ledger --------------------------------------------------------------------
 async function refreshLedger() {

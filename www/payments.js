@@ -1,7 +1,7 @@
-// How the checkout pays, shared by the page (app.js) and the service
-// worker (sw.js): the worker finishes what the page recorded, so both
-// open oncely with the same namespace, credentials hook and retry
-// policy.
+// How the checkout pays, shared by the page (app.js), the service worker
+// (sw.js) and the ledger window: the worker finishes what the page
+// recorded and the window reads it, so all open oncely with the same
+// namespace, credentials hook and retry policy.
 
 /** oncely's options for the account `account()` names (asked at every attempt). */
 export const payments = (account) => ({

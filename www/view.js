@@ -1,5 +1,5 @@
 // How the demo's pages show things: their elements, amounts and times, and
-// the server's ledger.
+// the server's ledger (the checkout's panel and the ledger window).
 export const $ = (id) => document.getElementById(id);
 
 export const el = (tag, props = {}, ...children) => {
