@@ -1,6 +1,7 @@
 // The demo checkout (www/) end to end in headless Chromium: the page, the
-// package it pays through, and the reference server with its faults. Each
-// test reads the ledger through GET /api/charges and saves a screenshot in
+// package it pays through, its service worker (sw.js), the ledger window
+// (ledger.html), and the reference server with its faults. Each test reads
+// the ledger through GET /api/charges and saves a screenshot in
 // target/demo-screenshots/ for a person to look at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,12 +20,14 @@ before(async () => {
 
 after(() => staged?.stop());
 
-/** The checkout for `account` in a new tab of `context`, ready to pay. */
+/** The checkout for `account` in a new tab of `context`, ready to pay, its
+ *  service worker (www/sw.js) controlling it. */
 async function checkout(context, account) {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error('page error:', error));
   await page.goto(`${server.url}/index.html?account=${account}`);
   await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector('body[data-worker="controlling"]');
   return page;
 }
 
@@ -166,32 +169,30 @@ test('offline, pay, back online: one charge once online', async () => {
   await context.close();
 });
 
-test('an order replaced before its payment left is not charged on the next visit; the new one is', async () => {
+test('an order replaced while its payment waits offline: that payment still finishes, once; the new order is paid under a new key', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const account = unique('abandoned');
+  const account = unique('replaced-offline');
   const page = await checkout(context, account);
   await context.setOffline(true);
   await page.click('#pay');
   await page.waitForFunction(() => /Offline/.test(document.getElementById('state').textContent));
-  const abandoned = (await page.textContent('#key')).trim();
+  const replaced = (await page.textContent('#key')).trim();
   await page.click('#new-order');
-  // The tab goes away with the old payment still waiting for the network.
+  // The tab goes away with the old payment still waiting for the network:
+  // a new order does not cancel it. The service worker (or the next
+  // visit, whichever comes first) finishes it under its key.
   await page.close();
   await context.setOffline(false);
   const next = await checkout(context, account);
-  await next.waitForSelector(`#attempts >> text=(key ${abandoned}) was dropped`);
-  const pending = await next.evaluate(async (namespace) => {
-    const { Oncely } = await import('/pkg/index.js');
-    return (await (await Oncely.open({ namespace })).pending()).length;
-  }, `demo-${account}`);
-  assert.equal(pending, 0, 'nothing left to resume');
-  assert.equal((await server.ledger(account)).length, 0, 'the replaced order was never charged');
+  await ledgerShows(next, 1);
+  assert.deepEqual((await server.ledger(account)).map((row) => row.idempotency_key), [replaced]);
+  assert.match(await next.textContent('#pay'), /^Pay /, 'the new order is not paid');
   await next.click('#pay');
   const { key } = await paid(next);
-  assert.notEqual(key, abandoned);
-  const ledger = await server.ledger(account);
-  assert.deepEqual(ledger.map((row) => row.idempotency_key), [key]);
-  await shot(next, 'replaced-order-dropped');
+  assert.notEqual(key, replaced);
+  assert.deepEqual((await server.ledger(account)).map((row) => row.idempotency_key), [replaced, key]);
+  await ledgerShows(next, 2);
+  await shot(next, 'replaced-order-finished');
   await context.close();
 });
 
@@ -227,5 +228,125 @@ test('the keyboard alone can pay: Tab to Pay, Enter', async () => {
   await page.keyboard.press('Enter');
   await paid(page);
   assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+/** The ledger window the checkout's "Close the tab" switch opens (slowing
+ *  the server unless the tab is offline), once it and the switch are set. */
+async function closeTheTab(page) {
+  const [ledger] = await Promise.all([page.context().waitForEvent('page'), page.click('#close-tab')]);
+  ledger.on('pageerror', (error) => console.error('ledger page error:', error));
+  await ledger.waitForSelector('body[data-ready="true"]');
+  assert.match(ledger.url(), /\/ledger\.html\?account=/);
+  await page.waitForSelector('#close-tab-note:not([hidden])');
+  return ledger;
+}
+
+/** The service worker's notice in the ledger window about the payment under `key`. */
+async function workerNotice(ledger, key) {
+  const notice = await ledger.waitForSelector(`#notices li[data-key="${key}"]`, { timeout: 30_000 });
+  return { tone: await notice.getAttribute('class'), text: await notice.textContent() };
+}
+
+/** The POSTs to /api/charges of `page` and of the service workers of its context. */
+function chargesSent(page) {
+  const sent = { page: 0, worker: 0 };
+  const charge = (request) => request.method() === 'POST' && request.url().endsWith('/api/charges');
+  page.on('request', (request) => { if (charge(request)) sent.page += 1; });
+  page.context().on('request', (request) => { if (charge(request) && request.serviceWorker()) sent.worker += 1; });
+  return sent;
+}
+
+test('close the tab while a slow payment is out: the ledger window shows one charge, under the key the tab showed', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('close-slow');
+  const page = await checkout(context, account);
+  const ledger = await closeTheTab(page);
+  assert.equal(await page.getAttribute('.switch[data-fault="slow"]', 'aria-pressed'), 'true', 'the scenario slows the server');
+  await page.click('#pay');
+  await page.waitForSelector('#attempts >> text=Attempt 1 sent');
+  const key = (await page.textContent('#key')).trim();
+  assert.match(key, /^[0-9A-Z]{26}$/);
+  await ledger.waitForSelector(`#waiting li[data-key="${key}"]`);
+  await shot(page, 'close-tab-slow-checkout');
+  await page.close();
+  const notice = await workerNotice(ledger, key);
+  assert.match(notice.tone, /\bok\b/);
+  assert.match(notice.text, /service worker finished order #\w+’s payment/);
+  await ledgerShows(ledger, 1);
+  await ledger.waitForSelector('#waiting-empty:not([hidden])');
+  assert.deepEqual((await server.ledger(account)).map((row) => row.idempotency_key), [key]);
+  await shot(ledger, 'close-tab-slow-ledger');
+  // Nothing more comes of it.
+  await new Promise((wait) => setTimeout(wait, 1500));
+  assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+/** Pays in `page`, its "Go offline" switch on: the payment waits, shown in
+ *  the `ledger` window, nothing charged; then closes the tab. The key. */
+async function payOfflineThenClose(page, ledger, account, name) {
+  await page.click('#pay');
+  await page.waitForFunction(() => /Offline.*service worker/.test(document.getElementById('state').textContent));
+  const key = (await page.textContent('#key')).trim();
+  await ledger.waitForSelector(`#waiting li[data-key="${key}"]`);
+  assert.equal((await server.ledger(account)).length, 0, 'nothing charged while the tab is offline');
+  await shot(page, `${name}-checkout`);
+  await shot(ledger, `${name}-waiting`);
+  await page.close();
+  return key;
+}
+
+/** The `ledger` window shows the payment under `key` charged once, sent
+ *  by the service worker alone (the tab's offline is its own: the worker
+ *  is online, and sends as soon as the tab's lock on the payment is gone). */
+async function chargedByTheWorker(ledger, account, key, sent) {
+  const notice = await workerNotice(ledger, key);
+  assert.match(notice.text, /service worker finished order #\w+’s payment after its tab was closed: the server charged it \(HTTP 201\)/);
+  await ledgerShows(ledger, 1);
+  await ledger.waitForSelector('#waiting-empty:not([hidden])');
+  assert.deepEqual((await server.ledger(account)).map((row) => row.idempotency_key), [key]);
+  assert.deepEqual(sent, { page: 0, worker: 1 }, 'the worker sent the one request');
+}
+
+test('close the tab while offline: the service worker sends the payment, once; the checkout reopened shows it paid, replayed', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const account = unique('close-offline');
+  const page = await checkout(context, account);
+  const sent = chargesSent(page);
+  await page.click('.switch[data-fault="offline"]');
+  const ledger = await closeTheTab(page);
+  assert.equal(await page.getAttribute('.switch[data-fault="slow"]', 'aria-pressed'), 'false', 'offline, the payment waits: no need to slow the server');
+  const key = await payOfflineThenClose(page, ledger, account, 'close-tab-offline');
+  await chargedByTheWorker(ledger, account, key, sent);
+  await shot(ledger, 'close-tab-offline-ledger');
+  // The checkout again: the payment shown done, replayed from this
+  // browser's record; nothing sent.
+  const again = await checkout(context, account);
+  const shown = await paid(again);
+  assert.equal(shown.key, key);
+  assert.match(shown.state, /Paid .*charged once.*replayed/);
+  await again.waitForSelector('#attempts >> text=stored outcome was replayed, nothing sent');
+  assert.equal(await again.isDisabled('#pay'), true);
+  await ledgerShows(again, 1);
+  assert.equal((await server.ledger(account)).length, 1);
+  assert.equal(sent.worker, 1);
+  await shot(again, 'close-tab-offline-reopened');
+  await context.close();
+});
+
+test('without Background Sync (as in Firefox and Safari), the closing tab hands its payment to the service worker: one charge', async () => {
+  const context = await browser.newContext({ viewport: { width: 640, height: 820 } });
+  const account = unique('close-nosync');
+  const page = await checkout(context, account);
+  // No sync is asked for as the payment is recorded: only the message
+  // the tab sends its worker as it goes (pagehide) starts the resume.
+  await page.evaluate(() => Object.defineProperty(ServiceWorkerRegistration.prototype, 'sync', { get: () => undefined }));
+  const sent = chargesSent(page);
+  await page.click('.switch[data-fault="offline"]');
+  const [ledger] = await Promise.all([context.waitForEvent('page'), page.click('#watch-ledger')]);
+  await ledger.waitForSelector('body[data-ready="true"]');
+  const key = await payOfflineThenClose(page, ledger, account, 'close-tab-no-sync');
+  await chargedByTheWorker(ledger, account, key, sent);
   await context.close();
 });

@@ -1,7 +1,11 @@
 // The demo checkout: pays through the oncely package (./pkg/, built by
 // `make pkg`) against the reference server that serves this page, and shows
-// what happens: the intent's key, every attempt, and the server's ledger.
+// what happens: the intent's key, every attempt, and the server's ledger. A
+// service worker (sw.js) finishes a payment this tab leaves unfinished.
 import { Oncely, OncelyError } from './pkg/index.js';
+import { account, api } from './account.js';
+import { payments, NOTICES, orderOf } from './payments.js';
+import { $, el, money, clock, showLedger } from './view.js';
 
 const CATALOG = [
   { sku: 'mug', name: 'Stoneware mug', price: 1800 },
@@ -9,30 +13,6 @@ const CATALOG = [
   { sku: 'filters', name: 'Paper filters × 100', price: 450 },
 ];
 const CURRENCY = 'eur';
-const money = new Intl.NumberFormat('en-IE', { style: 'currency', currency: 'EUR' });
-const clock = new Intl.DateTimeFormat('en-GB', {
-  hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
-});
-
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
-
-// One account per visitor (the server scopes keys and the ledger by it);
-// `?account=` picks one, so a test or a second browser can share it.
-const account = (() => {
-  const given = new URLSearchParams(location.search).get('account');
-  if (given) return given;
-  let stored = localStorage.getItem('oncely-demo:account');
-  if (!stored) {
-    stored = `visitor-${crypto.randomUUID().slice(0, 8)}`;
-    localStorage.setItem('oncely-demo:account', stored);
-  }
-  return stored;
-})();
 
 // --- the cart: kept in localStorage, shared by this account's tabs --------
 const CART = `oncely-demo:${account}:cart`;
@@ -72,8 +52,8 @@ function paymentRequest(c) {
     intent: intentOf(c),
     method: 'POST',
     url: '/api/charges',
-    // The account goes with every attempt from `authorize` (below): like a
-    // credential, it is never stored, and a resume sends it afresh.
+    // The account goes with every attempt from `authorize` (payments.js):
+    // like a credential, it is never stored, and a resume sends it afresh.
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ amount: total(c), currency: CURRENCY, description: `order ${c.id}` }),
   };
@@ -184,7 +164,7 @@ function onEvent(event) {
     }
     case 'offline':
       timeline('Offline: waiting for the network before the next attempt', 'warn', event.at);
-      setState('Offline. The payment is saved and goes out once you are back online.', 'warn');
+      setState(`Offline. The payment is saved and goes out once you are back online${worker?.controller ? ', or from the service worker if you close this tab' : ''}.`, 'warn');
       break;
     case 'joined':
       if (rows.size === 0) joinedEarly += 1;
@@ -279,23 +259,35 @@ async function pay() {
   }
 }
 
-/** On load: finish whatever a reload (or a closed tab) interrupted. */
+/** On load: finish whatever a reload or a closed tab left unfinished, and
+ *  show what was finished while no checkout was open. */
 async function resumeInterrupted() {
   const pending = await client.pending();
   const ours = pending.find((p) => p.intent === intentOf(cart));
-  // An order replaced (“Start a new order”, here or in another tab) before
-  // its payment finished is not paid later behind the buyer’s back: its
-  // payment is dropped, never sent again. (Whether the server took an
-  // attempt already, the ledger shows.)
-  for (const replaced of pending.filter((p) => p !== ours)) {
-    await client.forget(replaced.intent);
-    timeline(`A replaced order’s unfinished payment (key ${replaced.key}) was dropped: it is not sent again`, 'info');
+  if (ours) {
+    showKey(ours.key);
+    setState('A payment for this order was interrupted (or is under way in another tab or the service worker): finishing it with its original key…', 'pending');
+    timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
+  } else if (cart.locked && !cart.paid) {
+    // Asked for (a locked order is one whose Pay was clicked), and no
+    // longer unfinished: settled while no checkout showed it, by the
+    // service worker or a tab since closed. Its recorded outcome is
+    // replayed; nothing is sent.
+    setState('This order’s payment was finished while the checkout was closed: reading its outcome…', 'pending');
+    timeline('Found this order’s payment finished while the checkout was closed (by the service worker, or a tab since closed)', 'info');
+    await pay();
+    return;
+  }
+  if (!pending.length) return;
+  // A payment once asked for is finished, whatever became of its order
+  // (“Start a new order” does not cancel it, here or in the service worker).
+  const results = await client.resume();
+  for (const result of results.filter((r) => r.intent !== intentOf(cart))) {
+    const order = `A previous order’s payment (#${orderOf(result.intent)}, key ${result.key})`;
+    if (result instanceof OncelyError) timeline(`${order} could not be finished yet: ${result.message}`, 'warn');
+    else timeline(`${order} was finished: ${result.ok ? 'charged once' : `HTTP ${result.status}`}`, result.ok ? 'ok' : 'bad');
   }
   if (!ours) return;
-  showKey(ours.key);
-  setState('A payment for this order was interrupted (or is under way in another tab): finishing it with its original key…', 'pending');
-  timeline(`Found this order’s payment unfinished: resuming under key ${ours.key}`, 'info');
-  const results = await client.resume();
   const mine = results.find((o) => o.intent === intentOf(cart) && !(o instanceof OncelyError));
   if (mine) await onOutcome(mine);
   else setState('The interrupted payment could not be completed yet; “Retry” sends it again with the same key.', 'bad');
@@ -303,15 +295,6 @@ async function resumeInterrupted() {
 
 // --- chaos ----------------------------------------------------------------------
 const armed = { drop: false, 503: false, 429: false, slow: false };
-
-async function api(path, init = {}) {
-  const response = await fetch(path, {
-    ...init,
-    headers: { 'x-account': account, 'content-type': 'application/json', ...init.headers },
-  });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response.status === 204 ? null : response.json();
-}
 
 /** Sends the armed faults to the server (all of them: it merges queues). */
 async function pushFaults() {
@@ -355,7 +338,7 @@ function setSimulatedOffline(offline) {
 }
 
 function renderSwitches() {
-  for (const button of document.querySelectorAll('.switch')) {
+  for (const button of document.querySelectorAll('.switch[data-fault]')) {
     const fault = button.dataset.fault;
     const on = fault === 'offline' ? simulatedOffline : armed[fault];
     button.setAttribute('aria-pressed', String(on));
@@ -363,24 +346,94 @@ function renderSwitches() {
   }
 }
 
-for (const button of document.querySelectorAll('.switch')) {
-  button.addEventListener('click', async () => {
-    const fault = button.dataset.fault;
-    if (fault === 'offline') {
-      setSimulatedOffline(!simulatedOffline);
-      return;
-    }
-    armed[fault] = !armed[fault];
+/** Arms (or disarms) a server fault; false if the server refused. */
+async function setFault(fault, on) {
+  armed[fault] = on;
+  renderSwitches();
+  try {
+    await pushFaults();
+    return true;
+  } catch (error) {
+    armed[fault] = !on;
     renderSwitches();
-    try {
-      await pushFaults();
-    } catch (error) {
-      armed[fault] = !armed[fault];
-      renderSwitches();
-      setState(`Could not switch the fault: ${error.message}`, 'bad');
-    }
+    setState(`Could not switch the fault: ${error.message}`, 'bad');
+    return false;
+  }
+}
+
+for (const button of document.querySelectorAll('.switch[data-fault]')) {
+  button.addEventListener('click', () => {
+    const fault = button.dataset.fault;
+    if (fault === 'offline') setSimulatedOffline(!simulatedOffline);
+    else setFault(fault, !armed[fault]);
   });
 }
+
+// --- the service worker: it finishes a payment this tab leaves unfinished ------
+const worker = navigator.serviceWorker; // none outside a secure context (https, localhost)
+
+function showWorker() {
+  const on = Boolean(worker?.controller);
+  $('worker').textContent = on ? 'closed tabs’ payments finish (service worker)' : worker ? 'service worker starting…' : 'no service worker: payments finish on your next visit';
+  $('worker').dataset.tone = on ? 'ok' : 'warn';
+  document.body.dataset.worker = on ? 'controlling' : 'none';
+}
+
+if (worker) {
+  // The worker finishes the payments of the account signed in on this
+  // browser: it reads the account cookie (the server's own), as an app's
+  // worker reads its session.
+  document.cookie = `account=${account}; path=/; max-age=31536000; samesite=strict`;
+  worker.addEventListener('controllerchange', showWorker);
+  worker.register('sw.js', { type: 'module' }).catch((error) => {
+    $('worker').textContent = `no service worker (${error.message}): payments finish on your next visit`;
+  });
+  // Going away (closed, reloaded): the worker takes over what this tab
+  // leaves unfinished as soon as the tab's locks are gone, even if the
+  // Background Sync it was asked for has ended meanwhile.
+  window.addEventListener('pagehide', () => worker.controller?.postMessage('resume'));
+  // The worker finished this order's payment (its tab closed while paying;
+  // this is another tab of the account): shown paid here too.
+  new BroadcastChannel(NOTICES).addEventListener('message', ({ data }) => {
+    const done = data.account === account && data.results.find((r) => r.intent === intentOf(cart) && r.status >= 200 && r.status < 300);
+    if (!done || cart.paid) return;
+    cart.paid = { key: done.key, at: data.at };
+    saveCart(cart);
+    renderCart();
+    showPaid(cart, ' The service worker finished it after the tab that paid was closed.');
+    refreshLedger();
+  });
+}
+
+// --- close the tab: the scenario, and the ledger window ---------------------------
+/** The ledger of this account in a window of its own, which outlives this tab. */
+function watchLedger() {
+  const opened = window.open($('watch-ledger').href, 'oncely-ledger', 'popup,width=640,height=820');
+  opened?.focus();
+  return Boolean(opened);
+}
+
+/** Sets up "close the tab": the ledger window open, and a payment that
+ *  stays out long enough to close the tab on it (the slow server, unless
+ *  this tab is offline: then it waits for the network). */
+async function closeTheTab() {
+  const watching = watchLedger();
+  if (!simulatedOffline && !armed.slow && !(await setFault('slow', true))) return;
+  const how = simulatedOffline
+    ? 'This tab is offline: pay, then close it. Its payment waits here, recorded; once the tab is gone the service worker sends it.'
+    : 'The server now takes 4 s per charge: pay, then close this tab while “Attempt 1 sent” shows. The server still charges that request; the service worker finishes the payment under the same key.';
+  const where = watching ? 'The ledger window keeps watching' : 'Open the ledger window (“Watch in a new window”, below) to watch';
+  const without = worker?.controller ? '' : ' (No service worker runs this page here: the payment finishes on your next visit instead.)';
+  const note = $('close-tab-note');
+  note.textContent = `${how} ${where}: one charge, under the key shown in Payment.${without}`;
+  note.hidden = false;
+}
+
+$('watch-ledger').href = `ledger.html?account=${encodeURIComponent(account)}`;
+$('watch-ledger').addEventListener('click', (event) => {
+  if (watchLedger()) event.preventDefault();
+});
+$('close-tab').addEventListener('click', closeTheTab);
 
 // --- the ledger --------------------------------------------------------------------
 async function refreshLedger() {
@@ -391,15 +444,8 @@ async function refreshLedger() {
     return; // offline: the next poll tries again
   }
   const current = cart.paid?.key ?? $('key').textContent;
-  const rowsHtml = charges.slice().reverse().map((charge) => el('tr', { className: charge.idempotency_key === current ? 'current' : '' },
-    el('td', { textContent: String(charge.id) }),
-    el('td', { textContent: clock.format(charge.created_at) }),
-    el('td', { textContent: charge.description ?? '' }),
-    el('td', { className: 'num', textContent: money.format(charge.amount / 100) }),
-    el('td', {}, el('code', { textContent: charge.idempotency_key, title: charge.idempotency_key }))));
-  $('ledger').replaceChildren(...rowsHtml);
+  showLedger($('ledger'), charges, (charge) => charge.idempotency_key === current);
   $('ledger-empty').hidden = charges.length > 0;
-  $('ledger').dataset.count = String(charges.length);
 }
 
 // --- start ---------------------------------------------------------------------------
@@ -435,6 +481,7 @@ window.addEventListener('storage', (event) => {
 
 renderCart();
 showNetwork();
+showWorker();
 // The ledger and the switches are the server's: shown at once, not after
 // the interrupted payments below are finished.
 refreshLedger();
@@ -446,12 +493,7 @@ try {
   // only its intents (another account's are never resumed with this one's
   // credentials), and `authorize` gives every attempt, resumed ones
   // included, the account header.
-  client = await Oncely.open({
-    namespace: 'demo',
-    user: account,
-    authorize: () => ({ 'x-account': account }),
-    retry: { baseDelayMs: 500, maxDelayMs: 4000 },
-  });
+  client = await Oncely.open({ ...payments(() => account), user: account });
   client.on('*', onEvent);
   renderCart(); // Pay is enabled now
   $('storage').textContent = 'payments saved in this browser';
