@@ -10,8 +10,8 @@
 // store, locks and rules as the page: one context at a time sends an
 // intent (its Web Lock), the retention, credentials through `authorize`,
 // bounded waits. When: at every Background Sync event of the namespace's
-// tag (a page opened with `backgroundSync: true` asks for one as it records
-// an intent, where the browser has it) and at every start of the worker.
+// tag (a page the worker controls asks for one as it records an intent,
+// where the browser has Background Sync) and at every start of the worker.
 import { Oncely, OncelyError } from './index.js';
 
 export { Oncely, OncelyError };
@@ -25,16 +25,33 @@ export const syncTag = (namespace) => `oncely:${namespace ?? 'default'}`;
  * other moment (a push, a message). Resolves each time with every result.
  */
 export function serve(options = {}) {
-  let running;
+  let running, next;
   const resume = async () => {
-    const { user } = options;
-    const client = await Oncely.open({ ...options, user: typeof user === 'function' ? (await user()) ?? undefined : user });
+    const { authorize } = options;
+    // Whose intents this resume sends, asked once: the credentials hook is
+    // told, so a session switched meanwhile never lends its credentials to
+    // another user's intents.
+    const user = (typeof options.user === 'function' ? await options.user() : options.user) ?? undefined;
+    const client = await Oncely.open({
+      ...options,
+      user,
+      authorize: authorize && ((intent, request) => authorize(intent, request, user)),
+    });
     const results = await client.resume();
     options.onResumed?.(results);
     return results;
   };
-  // One resume at a time in this worker (a second joins the first).
-  const once = () => (running ??= resume().finally(() => (running = undefined)));
+  // One resume at a time in this worker. A call while one runs waits for
+  // the next, which starts once it ends (every call then sharing it): the
+  // running one listed its intents before the caller's reason to call
+  // (an intent recorded since, a user signed in) may have been true.
+  const once = () =>
+    running
+      ? (next ??= running.then(
+          () => ((next = undefined), once()),
+          () => ((next = undefined), once()),
+        ))
+      : (running = resume().finally(() => (running = undefined)));
   self.addEventListener('sync', (event) => {
     if (event.tag !== syncTag(options.namespace)) return;
     event.waitUntil(

@@ -340,7 +340,38 @@ test('the worker sends with the credentials of its authorize hook, never stored 
   await tell(page, { token: 'fresh' });
   assert.deepEqual((await worker.synced()).results, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }]);
   assert.equal(authorizations.at(-1), 'Bearer fresh');
+  assert.deepEqual(new Set(await context.serviceWorkers()[0].evaluate(() => self.authorizedFor)), new Set([undefined]), 'the hook is told whose intents (here: nobody signed in)');
   assert.ok(!authorizations.includes(undefined), `no charge left without credentials: ${authorizations}`);
   assert.equal((await server.ledger(account)).length, 1);
+  await context.close();
+});
+
+test('a resume asked for while one runs is a new one: an intent recorded meanwhile is sent', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const first = unique('sw-first');
+  const second = unique('sw-second');
+  // A tab holds the first intent's lock: the worker's resume of it waits.
+  const holder = await controlledTab(context, namespace);
+  await holder.evaluate(
+    (name) => new Promise((held) => navigator.locks.request(name, () => (held(), new Promise((release) => (window.release = release))))),
+    `oncely:${namespace}/order-a`,
+  );
+  await payOffline(context, namespace, {}, charge(first, 'order-a'), first);
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(() => {
+    self.running = self.resume();
+  });
+  // Recorded while that resume (which listed order-a alone) waits.
+  await payOffline(context, namespace, {}, charge(second, 'order-b'), second);
+  await worker.evaluate(() => {
+    self.asked = self.resume().then((results) => results.map((result) => [result.intent, result.status]));
+  });
+  await holder.evaluate(() => window.release());
+  const asked = await worker.evaluate(() => self.asked);
+  assert.deepEqual(asked, [['order-b', 201]], 'the resume asked for later sent the intent recorded later');
+  assert.equal((await server.ledger(first)).length, 1);
+  assert.equal((await server.ledger(second)).length, 1);
   await context.close();
 });

@@ -13,12 +13,16 @@ self.addEventListener('message', (event) => {
 });
 // What each resume settled, for the tests to read (intents, user, codes).
 self.resumes = [];
-serve({
+// (Its resume, for the tests to call.)
+self.resume = serve({
   namespace,
   user: () => user,
   // The credentials the pages last posted (`{ token }`), fresh for every
   // attempt; none: the hook supplies nothing.
-  authorize: () => (token ? { authorization: `Bearer ${token}` } : {}),
+  authorize: (intent, request, user) => {
+    self.authorizedFor = [...(self.authorizedFor ?? []), user];
+    return token ? { authorization: `Bearer ${token}` } : {};
+  },
   // The account header is no credential here: the worker may send it.
   storedHeaders: ['X-Account'],
   onResumed: (results) => {
