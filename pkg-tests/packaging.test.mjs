@@ -6,15 +6,14 @@
 // asserts the outcome its page or program reports and the ledger behind it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, site, launch, unique, root, pkg } from './harness.mjs';
+import { startServer, site, launch, unique } from './harness.mjs';
+import { fixtures, vite, run, pack, app } from './apps.mjs';
 
-const fixtures = join(root, 'pkg-tests', 'fixtures');
-const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
 const TIMEOUT = 120_000;
 /** How long a page may take to report its outcome. */
 const PAGE_TIMEOUT = 30_000;
@@ -51,41 +50,6 @@ function scope(t) {
       return browser;
     },
   };
-}
-
-/** Runs a command to completion; rejects with its output when it fails. */
-function run(command, args, options = {}) {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: 90_000, maxBuffer: 16 << 20, ...options }, (error, stdout, stderr) => {
-      if (error) {
-        error.message += `\n$ ${command} ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`;
-        reject(error);
-      } else {
-        resolve({ stdout, stderr });
-      }
-    });
-  });
-}
-
-/** `npm pack`s pkg/ into `dir`; resolves with the tarball's path. */
-async function pack(dir) {
-  const { stdout } = await run('npm', ['pack', pkg, '--pack-destination', dir, '--json'], { cwd: dir });
-  const [packed] = JSON.parse(stdout);
-  const files = packed.files.map((file) => file.path);
-  for (const shipped of ['index.js', 'node.js', 'oncely.wasm', 'index.d.ts', 'package.json']) {
-    assert.ok(files.includes(shipped), `the tarball lacks ${shipped}: ${files.join(', ')}`);
-  }
-  return join(dir, packed.filename);
-}
-
-/** A fresh npm project in `dir` (copied from `fixture`) with the packed package installed. */
-async function app(dir, fixture, tarball, name) {
-  await mkdir(dir, { recursive: true });
-  await cp(fixture, dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: dir });
-  const installed = JSON.parse(await readFile(join(dir, 'node_modules', 'oncely', 'package.json'), 'utf8'));
-  assert.equal(installed.name, 'oncely');
 }
 
 /**
