@@ -148,7 +148,8 @@ setup-wasm: setup-rust
 	fi
 
 ## The repository's JavaScript tooling (package.json): wasm-opt from npm's
-## binaryen, playwright-core and Vite for the browser tests.
+## binaryen, playwright-core and Vite for the browser tests, React and
+## TanStack Query for the React test app.
 setup-node:
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or later" >&2; exit 1; }
 	@[ -x $(WASM_OPT) ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
