@@ -384,6 +384,17 @@ impl Pilot {
         ))
     }
 
+    /// Whether a [`Step::Settle`] of an attempt classified `class` is
+    /// answered only once its update is recorded (a refused write is the
+    /// error). The first attempt's refusal of who sent it (401, 403, 407)
+    /// answers that attempt, not the key: it is the outcome only if no
+    /// other attempt of the intent can have been made, which a store that
+    /// fences a stalled holder confirms by accepting the write. (An
+    /// executor whose locks never lapse may settle it as any other.)
+    pub fn confirms(class: Class) -> bool {
+        class == Class::Unauthorized
+    }
+
     /// The event a landed attempt's `step` emits.
     pub fn event(&self, step: &Step) -> EventKind {
         match step {
@@ -923,6 +934,9 @@ mod tests {
 
     #[test]
     fn an_auth_failure_settles_only_a_first_attempt() {
+        // ...answered once recorded; any other settlement at once.
+        assert!(Pilot::confirms(Class::Unauthorized));
+        assert!(!Pilot::confirms(Class::Settle));
         let budget = RetryBudget::default();
         let mut pilot = fly(record());
         attempt(&mut pilot);

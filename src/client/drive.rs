@@ -13,7 +13,6 @@ use futures_util::FutureExt;
 
 use crate::intent::{Fingerprint, Record, Request, State, header, is_stored_header};
 use crate::pilot::{Attempt, Boarding, Claim, Pilot, Step, candidate};
-use crate::retry::Class;
 use crate::runtime;
 use crate::store::{IntentLock, Update};
 use crate::transport::Outgoing;
@@ -170,13 +169,9 @@ impl Flight<'_> {
             let event = pilot.event(&step);
             let record = pilot.record();
             match step {
-                Step::Settle(update, outcome) if class == Class::Unauthorized => {
-                    // A refusal of who sent it answers this attempt, not the
-                    // key: it is the outcome only if no other attempt of the
-                    // intent could have been made, which a fleet's store
-                    // confirms by accepting the write (a replica that
-                    // stalled and was taken over is fenced). Reported once
-                    // recorded, then.
+                Step::Settle(update, outcome) if Pilot::confirms(class) => {
+                    // Reported once recorded: a fleet's store refuses the
+                    // write of a replica that stalled and was taken over.
                     if let Err(error) = inner.store.update(&record.name, update).await {
                         let error = context(record, pilot.interrupted(error));
                         return self.fail(pilot.record(), None, error).await;
