@@ -45,13 +45,8 @@ export function serve(options = {}) {
   // the next, which starts once it ends (every call then sharing it): the
   // running one listed its intents before the caller's reason to call
   // (an intent recorded since, a user signed in) may have been true.
-  const once = () =>
-    running
-      ? (next ??= running.then(
-          () => ((next = undefined), once()),
-          () => ((next = undefined), once()),
-        ))
-      : (running = resume().finally(() => (running = undefined)));
+  const again = () => ((next = undefined), once());
+  const once = () => (running ? (next ??= running.then(again, again)) : (running = resume().finally(() => (running = undefined))));
   self.addEventListener('sync', (event) => {
     if (event.tag !== syncTag(options.namespace)) return;
     event.waitUntil(

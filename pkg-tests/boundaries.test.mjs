@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { stage, unique, root, testPage, countCharges } from './harness.mjs';
+import { stage, unique, root, testPage, countCharges, storedText } from './harness.mjs';
 
 let staged, server, browser;
 
@@ -129,6 +129,7 @@ test('only the allow-listed headers reach IndexedDB: no credential in any raw re
   const context = await browser.newContext();
   const page = await tab(context);
   const account = unique('raw');
+  const namespace = unique('ns');
   const raw = await page.evaluate(async ({ request, namespace, account }) => {
     const client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Trace'], secretHeaders: ['User-Agent'] });
     await client.send({
@@ -146,21 +147,13 @@ test('only the allow-listed headers reach IndexedDB: no credential in any raw re
       },
     });
     const refused = await client.send({ ...request, intent: 'by-query', url: '/api/charges?api_key=QUERYSECRET' }).catch((e) => e.code);
-    const text = await new Promise((resolve, reject) => {
-      const open = indexedDB.open(`oncely:${namespace}`);
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const all = open.result.transaction('intents').objectStore('intents').getAll();
-        // The readable fields and the record's bytes alike.
-        all.onsuccess = () => resolve(all.result.map(({ record, ...shown }) => JSON.stringify(shown) + new TextDecoder().decode(record)).join(''));
-      };
-    });
-    return { refused, text };
-  }, { request: charge('order-1'), namespace: unique('ns'), account });
+    return { refused };
+  }, { request: charge('order-1'), namespace, account });
+  const text = await storedText(page, namespace);
   assert.equal(raw.refused, 'invalid');
-  assert.ok(raw.text.includes('visible-trace') && raw.text.includes('application/json'), 'the records were read');
+  assert.ok(text.includes('visible-trace') && text.includes('application/json'), 'the records were read');
   for (const secret of ['APIKEYSECRET', 'BAREKEYSECRET', 'CSRFSECRET', 'TOKENSECRET', 'CLIENTSECRET', 'CUSTOMERSECRET', 'QUERYSECRET']) {
-    assert.ok(!raw.text.includes(secret), `${secret} was stored`);
+    assert.ok(!text.includes(secret), `${secret} was stored`);
   }
   await context.close();
 });

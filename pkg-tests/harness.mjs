@@ -116,6 +116,25 @@ export async function testPage(server, context) {
   return page;
 }
 
+/** All that the IndexedDB of `namespace` holds in `page`, as one text: each record's readable fields and its bytes. */
+export function storedText(page, namespace) {
+  return page.evaluate(
+    (namespace) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open(`oncely:${namespace}`);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction('intents').objectStore('intents').getAll();
+          all.onsuccess = () => {
+            open.result.close();
+            resolve(all.result.map(({ record, ...shown }) => JSON.stringify(shown) + new TextDecoder().decode(record)).join(''));
+          };
+        };
+      }),
+    namespace,
+  );
+}
+
 /** Counts the POSTs to /api/charges `page` sends (`.posts`). */
 export function countCharges(page) {
   const seen = { posts: 0 };

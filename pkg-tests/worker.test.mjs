@@ -78,39 +78,75 @@ async function eventually(what, check, ms = 15_000) {
   }
 }
 
-test('paid offline, every tab closed, back online: the worker charges once', async () => {
-  const context = await browser.newContext();
-  const { session, registrations } = await devtools(context);
-  const namespace = unique('ns');
-  const account = unique('sw-offline');
-  const page = await controlledTab(context, namespace);
-  await page.evaluate(async (namespace) => {
-    window.client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'] });
-  }, namespace);
-  await context.setOffline(true);
-  const recorded = await page.evaluate(async ({ request }) => {
-    // Offline: the send records the intent, then waits for the network.
-    client.send(request).catch(() => {});
-    for (;;) {
-      const [pending] = await client.pending();
-      if (pending) return pending;
-      await new Promise((wait) => setTimeout(wait, 20));
-    }
-  }, { request: charge(account, 'order-1') });
-  assert.equal(recorded.intent, 'order-1');
-  // (Offline is emulated for the page only: the worker, asked for a sync as
-  // the intent was recorded, may already be waiting for the tab's lock, and
-  // charge as soon as the tab is gone.)
-  await leave(page, account);
-  await context.setOffline(false);
-  const scope = `${server.url}/`;
-  const registrationId = await eventually('the worker registration', () => registrations.get(scope));
+/** Dispatches the namespace's Background Sync to the site's worker. */
+async function sync({ session, registrations }, namespace) {
+  const registrationId = await eventually('the worker registration', () => registrations.get(`${server.url}/`));
   await session.send('ServiceWorker.dispatchSyncEvent', {
     origin: server.url,
     registrationId,
     tag: `oncely:${namespace}`,
     lastChance: false,
   });
+}
+
+/** Tells the site's worker what a page knows (`{ user }`, `{ token }`), once it has heard. */
+function tell(page, message) {
+  return page.evaluate(
+    (message) =>
+      new Promise((heard) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => heard();
+        navigator.serviceWorker.controller.postMessage(message, [channel.port2]);
+      }),
+    message,
+  );
+}
+
+/** Records offline in a new tab of `namespace` (opened with `options`), then leaves it; resolves with the pending intent. */
+async function payOffline(context, namespace, options, request, account) {
+  const page = await controlledTab(context, namespace);
+  await page.evaluate(async (options) => {
+    window.client = await oncely.Oncely.open(options);
+  }, { namespace, storedHeaders: ['X-Account'], ...options });
+  await context.setOffline(true);
+  const recorded = await page.evaluate(async (request) => {
+    client.send(request).catch(() => {});
+    for (;;) {
+      const [pending] = await client.pending();
+      if (pending) return pending;
+      await new Promise((wait) => setTimeout(wait, 20));
+    }
+  }, request);
+  await leave(page, account);
+  await context.setOffline(false);
+  return recorded;
+}
+
+/** What the site's worker resumed so far (its `onResumed`), and a sync that waits for one more. */
+function resumes(context, tools, namespace) {
+  const [worker] = context.serviceWorkers();
+  const seen = () => worker.evaluate(() => self.resumes);
+  return {
+    seen,
+    async synced() {
+      const count = (await seen()).length;
+      await sync(tools, namespace);
+      return eventually('the sync to be handled', async () => ((await seen()).length > count ? (await seen()).at(-1) : null));
+    },
+  };
+}
+
+test('paid offline, every tab closed, back online: the worker charges once', async () => {
+  const context = await browser.newContext();
+  const tools = await devtools(context);
+  const namespace = unique('ns');
+  const account = unique('sw-offline');
+  // (Offline is emulated for the page only: the worker, asked for a sync as
+  // the intent was recorded, may already be waiting for the tab's lock, and
+  // charge as soon as the tab is gone.)
+  const recorded = await payOffline(context, namespace, {}, charge(account, 'order-1'), account);
+  assert.equal(recorded.intent, 'order-1');
+  await sync(tools, namespace);
   const ledger = await eventually('the worker to charge', async () => {
     const rows = await server.ledger(account);
     return rows.length ? rows : null;
@@ -124,22 +160,11 @@ test('paid offline, every tab closed, back online: the worker charges once', asy
   });
   assert.deepEqual(charged, [{ intent: 'order-1', key: recorded.key, code: undefined, status: 201 }], 'the worker charged it');
   // Another sync later finds nothing left: still one charge.
-  await session.send('ServiceWorker.dispatchSyncEvent', { origin: server.url, registrationId, tag: `oncely:${namespace}`, lastChance: false });
+  await sync(tools, namespace);
   await new Promise((wait) => setTimeout(wait, 500));
   assert.equal((await server.ledger(account)).length, 1);
   await context.close();
 });
-
-/** Dispatches the namespace's Background Sync to the site's worker. */
-async function sync({ session, registrations }, namespace) {
-  const registrationId = await eventually('the worker registration', () => registrations.get(`${server.url}/`));
-  await session.send('ServiceWorker.dispatchSyncEvent', {
-    origin: server.url,
-    registrationId,
-    tag: `oncely:${namespace}`,
-    lastChance: false,
-  });
-}
 
 test('the answer lost as the tab closes: charged once, and the next visit shows that charge', async () => {
   const context = await browser.newContext();
@@ -212,21 +237,7 @@ test('a worker stopped mid-request, then a sync: the same key, one charge', asyn
   });
   const namespace = unique('ns');
   const account = unique('sw-stopped');
-  const page = await controlledTab(context, namespace);
-  await page.evaluate(async (namespace) => {
-    window.client = await oncely.Oncely.open({ namespace, storedHeaders: ['X-Account'] });
-  }, namespace);
-  await context.setOffline(true);
-  const recorded = await page.evaluate(async (request) => {
-    client.send(request).catch(() => {});
-    for (;;) {
-      const [pending] = await client.pending();
-      if (pending) return pending;
-      await new Promise((wait) => setTimeout(wait, 20));
-    }
-  }, charge(account, 'order-1'));
-  await leave(page, account);
-  await context.setOffline(false);
+  const recorded = await payOffline(context, namespace, {}, charge(account, 'order-1'), account);
   // The worker's request is slow; the worker is stopped while it is out.
   await server.faults(account, { slow_ms: 1500 });
   await sync(tools, namespace);
@@ -244,53 +255,6 @@ test('a worker stopped mid-request, then a sync: the same key, one charge', asyn
   assert.equal(ledger[0].idempotency_key, recorded.key, 'under the key the page recorded');
   await context.close();
 });
-
-/** Tells the site's worker what a page knows (`{ user }`, `{ token }`), once it has heard. */
-function tell(page, message) {
-  return page.evaluate(
-    (message) =>
-      new Promise((heard) => {
-        const channel = new MessageChannel();
-        channel.port1.onmessage = () => heard();
-        navigator.serviceWorker.controller.postMessage(message, [channel.port2]);
-      }),
-    message,
-  );
-}
-
-/** Records offline in a new tab of `namespace` (opened with `options`), then leaves it; resolves with the pending intent. */
-async function payOffline(context, namespace, options, request, account) {
-  const page = await controlledTab(context, namespace);
-  await page.evaluate(async (options) => {
-    window.client = await oncely.Oncely.open(options);
-  }, { namespace, storedHeaders: ['X-Account'], ...options });
-  await context.setOffline(true);
-  const recorded = await page.evaluate(async (request) => {
-    client.send(request).catch(() => {});
-    for (;;) {
-      const [pending] = await client.pending();
-      if (pending) return pending;
-      await new Promise((wait) => setTimeout(wait, 20));
-    }
-  }, request);
-  await leave(page, account);
-  await context.setOffline(false);
-  return recorded;
-}
-
-/** What the site's worker resumed so far (its `onResumed`), and a sync that waits for one more. */
-function resumes(context, tools, namespace) {
-  const [worker] = context.serviceWorkers();
-  const seen = () => worker.evaluate(() => self.resumes);
-  return {
-    seen,
-    async synced() {
-      const count = (await seen()).length;
-      await sync(tools, namespace);
-      return eventually('the sync to be handled', async () => ((await seen()).length > count ? (await seen()).at(-1) : null));
-    },
-  };
-}
 
 test("the worker sends only its user's intents: signed out or another user, nothing", async () => {
   const context = await browser.newContext();
